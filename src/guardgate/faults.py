@@ -1,0 +1,23 @@
+"""Counting guardgate's own faults: every fail-open is counted, and logged once with context."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+
+class FaultCounter:
+    """Counts faults by kind; logs the first of each kind with its traceback, then every 1000th,
+    so that an outage is visible without flooding the log."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def record(self, kind: str, logger: logging.Logger) -> None:
+        """Count one fault of `kind`; call from inside an `except` block."""
+        self.counts[kind] += 1
+        n = self.counts[kind]
+        if n == 1:
+            logger.exception("guardgate fault (%s)", kind)
+        elif n % 1000 == 0:
+            logger.error("guardgate fault (%s): %d so far", kind, n)

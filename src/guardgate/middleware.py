@@ -1,0 +1,329 @@
+"""`GuardgateMiddleware`: the pure-ASGI door in front of an LLM API.
+
+For POST requests to the LLM endpoints it reads the body once, asks the engine for a verdict,
+enforces the decision before the app is called (a rejected request never costs an upstream
+call), replays the (possibly rewritten) body to the app and transforms the response on its way
+out. Every other request, and every non-HTTP scope, passes straight through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from guardgate.faults import FaultCounter
+from guardgate.guard import Guard
+from guardgate.hardening.sealing import SEAL_PREFIX, SealError
+from guardgate.model import ApiKind, Decision, FailMode, ReasoningPolicy, Tier, Verdict
+from guardgate.protocols.endpoints import api_for_path, error_body
+from guardgate.protocols.reasoning import ResponseTransformer, response_transformer, rewrite_request
+from guardgate.settings import GuardgateSettings, load_settings
+
+logger = logging.getLogger("guardgate")
+audit = logging.getLogger("guardgate.audit")
+
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+_SEALED = SEAL_PREFIX.encode()
+
+
+async def send_error(
+    send: Send,
+    api: ApiKind,
+    status: int,
+    message: str,
+    headers: tuple[tuple[str, str], ...] = (),
+) -> None:
+    """Answer with an error in the provider's own format for `api`."""
+    body = error_body(api, status, message)
+    raw = [
+        *_JSON_HEADERS,
+        (b"content-length", str(len(body)).encode()),
+        *((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class GuardgateMiddleware:
+    """Pure ASGI middleware; `GuardgateMiddleware(app)` reads its settings from the environment."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: GuardgateSettings | None = None,
+        *,
+        guard: Guard | None = None,
+    ) -> None:
+        self.app = app
+        if guard is None:
+            guard = Guard(settings if settings is not None else load_settings())
+        self.guard = guard
+        self.settings = guard.settings
+        self.faults = FaultCounter()
+        self._prefix = self.settings.path_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            api = api_for_path(scope["path"], self._prefix) if scope["method"] == "POST" else None
+            if api is not None:
+                await _Exchange(self, api, scope, receive, send).run()
+                return
+        elif scope["type"] == "lifespan":
+            await self.app(scope, self._lifespan_receive(receive), send)
+            return
+        await self.app(scope, receive, send)
+
+    def _lifespan_receive(self, receive: Receive) -> Receive:
+        guard = self.guard
+
+        async def wrapped() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await guard.start()
+            elif message["type"] == "lifespan.shutdown":
+                await guard.close()
+            return message
+
+        return wrapped
+
+
+class _Exchange:
+    """The state of one guarded request/response (never stored on the middleware)."""
+
+    __slots__ = (
+        "api",
+        "decision",
+        "mw",
+        "receive",
+        "scope",
+        "send",
+        "transformer",
+    )
+
+    def __init__(
+        self, mw: GuardgateMiddleware, api: ApiKind, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        self.mw = mw
+        self.api = api
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        self.transformer: ResponseTransformer | None = None
+        self.decision: Decision | None = None
+
+    async def run(self) -> None:
+        body = await self._read_body()
+        if body is None:
+            return
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            # The body must be read to be guarded; what cannot be parsed cannot be judged, and
+            # the provider would reject it too, so it never costs an upstream call.
+            await send_error(self.send, self.api, 400, "We could not parse the JSON body of your request.")
+            return
+        if not isinstance(data, dict):
+            await send_error(self.send, self.api, 400, "The request body must be a JSON object.")
+            return
+
+        mw = self.mw
+        guard = mw.guard
+        decision = await self._decide(data)
+        if decision is None:
+            return
+        if guard.shadow:
+            if decision.actions:
+                _audit(decision, shadow=True)
+            await self._forward(body, None)
+            return
+        self.decision = decision
+        if decision.rejected:
+            assert decision.reject_status is not None
+            _audit(decision, shadow=False)
+            headers = decision.rate_limit_headers
+            if decision.retry_after is not None:
+                headers = (("retry-after", str(max(1, round(decision.retry_after)))), *headers)
+            await send_error(
+                self.send, self.api, decision.reject_status, decision.reject_message, headers
+            )
+            return
+
+        policy = decision.reasoning_policy
+        if policy is not ReasoningPolicy.PASS or decision.drop_logprobs or _SEALED in body:
+            try:
+                data, changed = rewrite_request(
+                    self.api,
+                    data,
+                    policy=policy,
+                    sealer=guard.sealer,
+                    drop_logprobs=decision.drop_logprobs,
+                )
+            except SealError as exc:
+                await send_error(self.send, self.api, 400, f"Invalid reasoning block: {exc}")
+                return
+            if changed:
+                body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+        if decision.actions:
+            _audit(decision, shadow=False)
+        await self._forward(body, policy)
+
+    async def _decide(self, data: dict[str, Any]) -> Decision | None:
+        guard = self.mw.guard
+        scope = self.scope
+        try:
+            client = scope.get("client")
+            obs = guard.observer.observe(
+                self.api, scope["headers"], client[0] if client else "", data, guard.clock()
+            )
+            verdict = await guard.verdict(obs)
+            return guard.decide(verdict)
+        except Exception:
+            self.mw.faults.record("engine", logger)
+            if guard.settings.fail_mode is FailMode.CLOSED:
+                await send_error(
+                    self.send, self.api, 503, "The service is temporarily unavailable; retry shortly."
+                )
+                return None
+            return Decision(verdict=Verdict("", "", 0.0, Tier.NORMAL), actions=("fail_open",))
+
+    async def _read_body(self) -> bytes | None:
+        """The whole request body, or None after answering 413/408 or on a client disconnect."""
+        settings = self.mw.settings
+        limit = settings.max_body_bytes
+        for name, value in self.scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > limit:
+                    await self._too_large(limit)
+                    return None
+                break
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(settings.body_read_timeout):
+                while True:
+                    message = await self.receive()
+                    if message["type"] == "http.disconnect":
+                        return None
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > limit:
+                        await self._too_large(limit)
+                        return None
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            await send_error(
+                self.send, self.api, 408, "Timed out waiting for the request body to arrive."
+            )
+            return None
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def _too_large(self, limit: int) -> None:
+        await send_error(
+            self.send, self.api, 413, f"Request body too large: the limit is {limit} bytes."
+        )
+
+    async def _forward(self, body: bytes, policy: ReasoningPolicy | None) -> None:
+        """Call the app with `body` replayed, transforming its response under `policy`."""
+        scope = self.scope
+        transform = policy is not None and policy is not ReasoningPolicy.PASS
+        headers: list[tuple[bytes, bytes]] = []
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                value = str(len(body)).encode()
+            elif name == b"transfer-encoding" or (transform and name == b"accept-encoding"):
+                # A transformed response must arrive uncompressed; a replayed body is not chunked.
+                continue
+            headers.append((name, value))
+        scope = {**scope, "headers": headers}
+        receive = self.receive
+        body_sent = False
+
+        async def replay() -> Message:
+            nonlocal body_sent
+            if not body_sent:
+                body_sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        if not transform:
+            await self.mw.app(scope, replay, self.send)
+            return
+        await self.mw.app(scope, replay, self._send_transformed)
+
+    async def _send_transformed(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            message = self._start_transform(message)
+        elif kind == "http.response.body" and self.transformer is not None:
+            chunk: bytes = message.get("body", b"")
+            more: bool = message.get("more_body", False)
+            try:
+                out = await self.transformer.feed(chunk)
+                if not more:
+                    out += await self.transformer.finish()
+            except Exception:
+                # A transform bug must not break the response; what was held back is lost to
+                # this stream only, and the rest passes untransformed (counted and logged).
+                self.mw.faults.record("transform", logger)
+                self.transformer = None
+                out = chunk
+            if out or not more:
+                await self.send({"type": "http.response.body", "body": out, "more_body": more})
+            return
+        await self.send(message)
+
+    def _start_transform(self, message: Message) -> Message:
+        decision = self.decision
+        if decision is None or message["status"] != 200:
+            return message
+        content_type = b""
+        encoded = False
+        for name, value in message.get("headers", ()):
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-encoding" and value not in (b"identity", b""):
+                encoded = True
+        streaming = content_type.startswith(b"text/event-stream")
+        if encoded or not (streaming or content_type.startswith(b"application/json")):
+            return message
+        guard = self.mw.guard
+        self.transformer = response_transformer(
+            self.api,
+            decision.reasoning_policy,
+            streaming=streaming,
+            sealer=guard.sealer,
+            summariser=guard.summariser,
+        )
+        if self.transformer is None:
+            return message
+        headers = [(k, v) for k, v in message.get("headers", ()) if k != b"content-length"]
+        return {**message, "headers": headers}
+
+
+def _audit(decision: Decision, *, shadow: bool) -> None:
+    verdict = decision.verdict
+    audit.info(
+        json.dumps(
+            {
+                "event": "decision",
+                "shadow": shadow,
+                "account": verdict.account,
+                "cluster": verdict.cluster,
+                "tier": verdict.tier.value,
+                "score": round(verdict.score, 4),
+                "actions": list(decision.actions),
+                "reasons": list(verdict.reasons),
+            },
+            separators=(",", ":"),
+        )
+    )

@@ -1,0 +1,45 @@
+"""Test support: a real mock upstream and a real sidecar, each under uvicorn on a free port."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from guardgate.settings import GuardgateSettings, load_settings
+from guardgate.sidecar import create_app
+from guardgate.testing import ServerThread
+from guardgate.testing.mock_upstream import create_mock_upstream
+
+MOCK_SECRET = b"mock-upstream-secret"
+GG_SECRET = "gateway-test-secret-0123456789"
+
+
+def settings_for(upstream: str, **overrides: Any) -> GuardgateSettings:
+    """Settings for a sidecar in front of `upstream`, independent of the environment."""
+    return load_settings(upstream_url=upstream, secret=GG_SECRET, **overrides)
+
+
+@contextmanager
+def running_mock() -> Iterator[ServerThread]:
+    """The mock upstream, served for real."""
+    with ServerThread(create_mock_upstream(MOCK_SECRET)) as server:
+        yield server
+
+
+@contextmanager
+def running_sidecar(upstream: str, **overrides: Any) -> Iterator[ServerThread]:
+    """A guardgate sidecar in front of `upstream`, served for real."""
+    with ServerThread(create_app(settings_for(upstream, **overrides))) as server:
+        yield server
+
+
+_VOLATILE = re.compile(
+    rb'"(id|created|created_at|item_id|call_id|system_fingerprint|request_id)":\s*("[^"]*"|\d+)'
+)
+
+
+def normalise(raw: bytes) -> bytes:
+    """Raw body bytes with per-call ids and timestamps masked (the mock mints fresh ones)."""
+    return _VOLATILE.sub(rb'"\1":"*"', raw)
