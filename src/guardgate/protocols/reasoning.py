@@ -1,0 +1,53 @@
+"""Reasoning hardening entry points: pick the transform for an API and policy; rewrite requests.
+
+The middleware calls `rewrite_request` on every request to an LLM endpoint (it restores sealed
+reasoning from earlier turns, so it runs under every policy) and `response_transformer` on the
+response when the policy is not `pass`.
+"""
+
+from __future__ import annotations
+
+from guardgate.hardening.request_rewrite import rewrite_request
+from guardgate.hardening.sealing import Sealer
+from guardgate.hardening.summariser import Summariser
+from guardgate.model import ApiKind, ReasoningPolicy
+from guardgate.protocols.reasoning_anthropic import (
+    AnthropicBodyTransformer,
+    AnthropicStreamTransformer,
+)
+from guardgate.protocols.reasoning_base import ResponseTransformer, TransformContext
+from guardgate.protocols.reasoning_openai_chat import ChatBodyTransformer, ChatStreamTransformer
+from guardgate.protocols.reasoning_responses import (
+    ResponsesBodyTransformer,
+    ResponsesStreamTransformer,
+)
+
+__all__ = ["ResponseTransformer", "response_transformer", "rewrite_request"]
+
+
+def response_transformer(
+    api: ApiKind,
+    policy: ReasoningPolicy,
+    *,
+    streaming: bool,
+    sealer: Sealer,
+    summariser: Summariser,
+    think_open: bool = False,
+) -> ResponseTransformer | None:
+    """A fresh per-response transformer, or None when the body passes untouched.
+
+    `streaming`: the upstream answered `text/event-stream`. `think_open`: the prompt ended inside
+    a `<think>` (the chat template or a prefill opened it), so the output starts as reasoning.
+    Legacy Completions has no reasoning fields; only its inline think tags would matter, and it
+    is passed as is.
+    """
+    if policy is ReasoningPolicy.PASS:
+        return None
+    ctx = TransformContext(policy, sealer, summariser, think_open)
+    if api is ApiKind.OPENAI_CHAT:
+        return ChatStreamTransformer(ctx) if streaming else ChatBodyTransformer(ctx)
+    if api is ApiKind.OPENAI_RESPONSES:
+        return ResponsesStreamTransformer(ctx) if streaming else ResponsesBodyTransformer(ctx)
+    if api is ApiKind.ANTHROPIC_MESSAGES:
+        return AnthropicStreamTransformer(ctx) if streaming else AnthropicBodyTransformer(ctx)
+    return None

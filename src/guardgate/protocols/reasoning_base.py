@@ -1,0 +1,184 @@
+"""Shared machinery of the reasoning transforms: the transformer protocol, JSON buffering for
+whole bodies, and SSE framing for streams.
+
+Every transformer is fault-tolerant by construction: a body that is not JSON, an event whose data
+is not JSON, or a shape it does not know is passed through as received. Only reasoning that was
+recognised is ever withheld.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from guardgate.hardening.sealing import Sealer
+from guardgate.hardening.summariser import Summariser
+from guardgate.model import ReasoningPolicy
+from guardgate.protocols.sse import SSEEvent, SSEFrame, SSEFrameDecoder, encode_event
+
+__all__ = [
+    "BodyTransformer",
+    "ResponseTransformer",
+    "StreamTransformer",
+    "TransformContext",
+    "dump_json",
+    "load_json_object",
+]
+
+logger = logging.getLogger("guardgate.protocols")
+
+JsonObject = dict[str, Any]
+
+
+class ResponseTransformer(Protocol):
+    """Rewrites an upstream response body that arrives in arbitrary chunks."""
+
+    async def feed(self, chunk: bytes) -> bytes:
+        """Take the next chunk; return the bytes that may go to the client now (maybe b"")."""
+        ...
+
+    async def finish(self) -> bytes:
+        """End of body: return whatever is still held back."""
+        ...
+
+
+class TransformContext:
+    """What a transform needs besides the bytes: the policy and the hardening tools."""
+
+    __slots__ = ("policy", "sealer", "summariser", "think_open")
+
+    def __init__(
+        self,
+        policy: ReasoningPolicy,
+        sealer: Sealer,
+        summariser: Summariser,
+        think_open: bool = False,
+    ) -> None:
+        self.policy = policy
+        self.sealer = sealer
+        self.summariser = summariser
+        self.think_open = think_open
+
+    @property
+    def summarise(self) -> Callable[[str], Awaitable[str]] | None:
+        """The summarising function under `summarise`, None under `strip`."""
+        if self.policy is ReasoningPolicy.SUMMARISE:
+            return self.summariser.summarise
+        return None
+
+    def seal_json(self, value: Any) -> str:
+        """Seal a JSON value (the original block or item) into a token."""
+        return self.sealer.seal(dump_json(value).encode())
+
+
+def load_json_object(text: str | bytes) -> JsonObject | None:
+    """The JSON object in `text`, or None when it is not one (never raises)."""
+    try:
+        value = json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def dump_json(value: Any) -> str:
+    """Compact JSON as the providers send it (key order kept, non-ASCII unescaped)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class BodyTransformer:
+    """A whole (non-stream) JSON body: buffered, rewritten once at the end.
+
+    Subclasses implement `rewrite`, which edits the parsed object in place and returns whether it
+    changed anything; an unchanged or unparseable body is returned byte for byte.
+    """
+
+    def __init__(self, ctx: TransformContext) -> None:
+        self._ctx = ctx
+        self._chunks: list[bytes] = []
+
+    async def feed(self, chunk: bytes) -> bytes:
+        """Hold the chunk: a JSON body must be whole to be rewritten."""
+        self._chunks.append(chunk)
+        return b""
+
+    async def finish(self) -> bytes:
+        """The rewritten body, or the original one when nothing changed or it is not JSON."""
+        body = b"".join(self._chunks)
+        self._chunks.clear()
+        payload = load_json_object(body)
+        if payload is None:
+            return body
+        try:
+            changed = await self.rewrite(payload)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+            # An unexpected shape: do not break the response, but say so once.
+            logger.warning("reasoning transform skipped an unexpected body shape", exc_info=True)
+            return body
+        return dump_json(payload).encode() if changed else body
+
+    async def rewrite(self, payload: JsonObject) -> bool:
+        """Edit `payload` in place; return whether anything changed."""
+        raise NotImplementedError
+
+
+class StreamTransformer:
+    """An SSE stream: frames are decoded incrementally and handed to `on_event`.
+
+    `on_event` returns the bytes to send for that event: usually `frame.raw` untouched, or
+    re-encoded events, or nothing. Frames without an event (comments) pass through verbatim.
+    """
+
+    reasoning_markers: tuple[bytes, ...] = ()
+    """Byte strings that mark an event as carrying reasoning, so that it is never passed through
+    when it could not be transformed."""
+
+    def __init__(self, ctx: TransformContext) -> None:
+        self._ctx = ctx
+        self._decoder = SSEFrameDecoder()
+
+    async def feed(self, chunk: bytes) -> bytes:
+        """Transform the events this chunk completes."""
+        return await self._handle(self._decoder.decode(chunk))
+
+    async def finish(self) -> bytes:
+        """Transform a last unterminated event, then whatever `on_end` still holds."""
+        out = await self._handle(self._decoder.flush())
+        try:
+            return out + await self.on_end()
+        except Exception:
+            logger.warning("reasoning transform failed at end of stream", exc_info=True)
+            return out
+
+    async def _handle(self, frames: list[SSEFrame]) -> bytes:
+        out: list[bytes] = []
+        for frame in frames:
+            if frame.event is None:
+                out.append(frame.raw)
+                continue
+            try:
+                out.append(await self.on_event(frame, frame.event))
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+                logger.warning("reasoning transform passed an unexpected event", exc_info=True)
+                out.append(await self.on_unexpected(frame))
+        return b"".join(out)
+
+    async def on_event(self, frame: SSEFrame, event: SSEEvent) -> bytes:
+        """The bytes to send for one event."""
+        raise NotImplementedError
+
+    async def on_unexpected(self, frame: SSEFrame) -> bytes:
+        """An event `on_event` could not handle: passed through unless it is reasoning."""
+        if any(marker in frame.raw for marker in self.reasoning_markers):
+            return b""
+        return frame.raw
+
+    async def on_end(self) -> bytes:
+        """Bytes still held at the end of the stream."""
+        return b""
+
+    @staticmethod
+    def encode(event: SSEEvent, payload: JsonObject) -> bytes:
+        """Re-encode an event with a changed JSON payload, keeping its event name and id."""
+        return encode_event(SSEEvent(dump_json(payload), event.event, event.id, event.retry))

@@ -1,0 +1,240 @@
+"""Reasoning in OpenAI Chat Completions and OpenAI-compatible servers (vLLM, SGLang, DeepSeek).
+
+Reasoning arrives in three ways: the `reasoning_content` field (DeepSeek, vLLM, SGLang), the
+`reasoning` / `reasoning_details` fields (vLLM >= 0.10, OpenRouter), or inline `<think>` tags in
+`content` (servers without a reasoning parser). All three are handled in messages and stream
+deltas.
+
+Reasoning fields are stripped, not sealed: the OpenAI API has no such field, DeepSeek's
+`deepseek-reasoner` rejects `reasoning_content` on input messages, and servers that accept it back
+work without it. A hidden trace therefore never needs to come back.
+
+Streams: a chunk whose delta becomes empty is dropped unless it carries a role, a finish reason,
+usage, tool calls or content; a summary is sent as a chunk of its own, in the same field the
+reasoning came in, just before the first chunk of answer, tool call or finish reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from guardgate.protocols.reasoning_base import (
+    BodyTransformer,
+    JsonObject,
+    StreamTransformer,
+    TransformContext,
+    load_json_object,
+)
+from guardgate.protocols.reasoning_think_tags import ThinkTextFilter
+from guardgate.protocols.sse import SSEEvent, SSEFrame
+
+__all__ = ["ChatBodyTransformer", "ChatStreamTransformer"]
+
+_TEXT_FIELDS = ("reasoning_content", "reasoning")
+_DETAIL_FIELD = "reasoning_details"
+
+
+class _ReasoningFields:
+    """Removes reasoning fields from a message or delta, collecting their text."""
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.field: str | None = None
+        """Name of the field the reasoning came in (the summary goes back into it)."""
+
+    def take(self, message: JsonObject) -> bool:
+        """Remove non-empty reasoning fields from `message`; return whether any was there."""
+        changed = False
+        for name in _TEXT_FIELDS:
+            value = message.get(name)
+            if not value:
+                continue
+            del message[name]
+            changed = True
+            self.field = self.field or name
+            # vLLM sends the same text in both `reasoning` and `reasoning_content`.
+            if name == self.field and isinstance(value, str):
+                self.text.append(value)
+        details = message.get(_DETAIL_FIELD)
+        if details:
+            del message[_DETAIL_FIELD]
+            if not changed and self.field in (None, _TEXT_FIELDS[1]) and isinstance(details, list):
+                # Only details, no plain field: their text is the trace (else it duplicates it).
+                self.field = _TEXT_FIELDS[1]
+                texts = (d.get("text") or d.get("summary") for d in details if isinstance(d, dict))
+                self.text.extend(t for t in texts if isinstance(t, str))
+            changed = True
+        return changed
+
+    def pop_trace(self) -> str:
+        """The collected reasoning, emptied."""
+        trace = "".join(self.text).strip()
+        self.text.clear()
+        return trace
+
+
+class ChatBodyTransformer(BodyTransformer):
+    """A whole `chat.completion` object."""
+
+    async def rewrite(self, payload: JsonObject) -> bool:
+        """Hide the reasoning of every choice's message."""
+        changed = False
+        for choice in payload.get("choices") or []:
+            message = choice.get("message") if isinstance(choice, dict) else None
+            if not isinstance(message, dict):
+                continue
+            fields = _ReasoningFields()
+            if fields.take(message):
+                changed = True
+                trace = fields.pop_trace()
+                if self._ctx.summarise is not None and trace and fields.field is not None:
+                    message[fields.field] = await self._ctx.summarise(trace)
+            content = message.get("content")
+            if isinstance(content, str) and content:
+                think = ThinkTextFilter(
+                    summarise=self._ctx.summarise, think_open=self._ctx.think_open
+                )
+                new = await think.feed(content) + await think.finish()
+                if think.changed:
+                    message["content"] = new
+                    if choice.get("logprobs"):
+                        # Token logprobs would spell out the hidden reasoning.
+                        choice["logprobs"] = None
+                    changed = True
+        return changed
+
+
+class _ChoiceState:
+    __slots__ = ("fields", "finished", "think")
+
+    def __init__(self, ctx: TransformContext) -> None:
+        self.fields = _ReasoningFields()
+        self.think = ThinkTextFilter(summarise=ctx.summarise, think_open=ctx.think_open)
+        self.finished = False
+
+
+class ChatStreamTransformer(StreamTransformer):
+    """A stream of `chat.completion.chunk` events ending in `[DONE]`."""
+
+    reasoning_markers = (b'"reasoning', b"<think>", b"</think>")
+
+    def __init__(self, ctx: TransformContext) -> None:
+        super().__init__(ctx)
+        self._choices: dict[int, _ChoiceState] = {}
+        self._template: JsonObject | None = None
+        self._ended = False
+
+    def _state(self, index: int) -> _ChoiceState:
+        state = self._choices.get(index)
+        if state is None:
+            state = self._choices[index] = _ChoiceState(self._ctx)
+        return state
+
+    async def on_event(self, frame: SSEFrame, event: SSEEvent) -> bytes:
+        """Transform one chunk; `[DONE]` first releases anything still held."""
+        if event.data.strip() == "[DONE]":
+            return await self._end() + frame.raw
+        chunk = load_json_object(event.data)
+        choices = chunk.get("choices") if chunk is not None else None
+        if chunk is None or not isinstance(choices, list):
+            return await self.on_unexpected(frame)
+        self._template = chunk
+        before: list[bytes] = []
+        kept: list[Any] = []
+        changed = False
+        for choice in choices:
+            if not isinstance(choice, dict) or not isinstance(choice.get("delta"), dict):
+                kept.append(choice)
+                continue
+            keep, choice_changed, summary = await self._choice(choice)
+            changed = changed or choice_changed
+            if summary:
+                before.append(self._synthetic(chunk, choice["index"], summary))
+            if keep:
+                kept.append(choice)
+        if not changed:
+            return b"".join(before) + frame.raw
+        if not kept and choices and not chunk.get("usage"):
+            return b"".join(before)
+        chunk["choices"] = kept
+        return b"".join(before) + self.encode(event, chunk)
+
+    async def _choice(self, choice: JsonObject) -> tuple[bool, bool, dict[str, str] | None]:
+        """(keep the choice?, changed?, summary delta to send before it)."""
+        index = choice.get("index", 0)
+        state = self._state(index if isinstance(index, int) else 0)
+        delta: JsonObject = choice["delta"]
+        changed = state.fields.take(delta)
+        finishing = bool(choice.get("finish_reason"))
+        content = delta.get("content")
+        if isinstance(content, str) and content:
+            new = await state.think.feed(content)
+            if state.fields.field is not None and state.think.undecided:
+                # The server splits reasoning into its own field: the content is all answer.
+                new += await state.think.release_undecided()
+            if state.think.changed or new != content:
+                changed = True
+        else:
+            new = None
+        if finishing or delta.get("tool_calls"):
+            released = await state.think.release_undecided()
+            if finishing:
+                released += await state.think.finish()
+                state.finished = True
+            if released:
+                new = (new or "") + released
+                changed = True
+        if new is not None and changed:
+            delta["content"] = new
+            if choice.get("logprobs"):
+                choice["logprobs"] = None
+        summary = None
+        answer_started = bool(new) or bool(delta.get("tool_calls")) or finishing
+        if answer_started:
+            summary = await self._pending_summary(state)
+        keep = not changed or self._carries_something(choice)
+        return keep, changed, summary
+
+    async def _pending_summary(self, state: _ChoiceState) -> dict[str, str] | None:
+        trace = state.fields.pop_trace()
+        summarise = self._ctx.summarise
+        if not trace or summarise is None or state.fields.field is None:
+            return None
+        return {state.fields.field: await summarise(trace)}
+
+    @staticmethod
+    def _carries_something(choice: JsonObject) -> bool:
+        if choice.get("finish_reason"):
+            return True
+        delta = choice["delta"]
+        return any(
+            delta.get(key) for key in ("role", "content", "tool_calls", "function_call")
+        ) or any(
+            value not in (None, "", [], {}) for key, value in delta.items() if key != "content"
+        )
+
+    def _synthetic(self, template: JsonObject, index: int, delta: dict[str, str]) -> bytes:
+        chunk = {key: value for key, value in template.items() if key not in ("choices", "usage")}
+        chunk["choices"] = [
+            {"index": index, "delta": delta, "logprobs": None, "finish_reason": None}
+        ]
+        return self.encode(SSEEvent(""), chunk)
+
+    async def _end(self) -> bytes:
+        if self._ended:
+            return b""
+        self._ended = True
+        out: list[bytes] = []
+        for index, state in self._choices.items():
+            summary = await self._pending_summary(state)
+            if summary:
+                out.append(self._synthetic(self._template or {}, index, summary))
+            if not state.finished:
+                rest = await state.think.finish()
+                if rest:
+                    out.append(self._synthetic(self._template or {}, index, {"content": rest}))
+        return b"".join(out)
+
+    async def on_end(self) -> bytes:
+        """A stream cut before `[DONE]`: still release held answer text."""
+        return await self._end()

@@ -1,0 +1,209 @@
+"""Inline `<think>...</think>` reasoning inside answer text, split incrementally.
+
+Open-weight reasoning models served without a reasoning parser put their chain of thought in the
+answer text between `<think>` and `</think>`. Often the chat template already wrote `<think>` into
+the prompt, so the output holds only `...reasoning...</think>answer`. `ThinkSplitter` takes the
+text in arbitrary pieces and says which parts are reasoning and which are answer:
+
+- `think_open=True` (the prompt ended inside a `<think>`): text starts as reasoning.
+- Otherwise text is *undecided* until the first tag: a `</think>` first means everything before
+  it was reasoning (the opening tag was in the prompt); a `<think>` first means what came before
+  was answer. Undecided text is held back, because handing it out and then finding a `</think>`
+  would have leaked the reasoning; it is released as answer when the text ends (or when
+  `release_undecided` is called) without any tag, or when it grows past `max_undecided` chars.
+- Only the few characters that could be the start of a tag are held back otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Enum
+
+__all__ = ["CLOSE_TAG", "OPEN_TAG", "TextPart", "ThinkSplitter", "ThinkTextFilter"]
+
+OPEN_TAG = "<think>"
+CLOSE_TAG = "</think>"
+_DEFAULT_MAX_UNDECIDED = 1 << 20
+
+
+class _Mode(Enum):
+    UNDECIDED = 0
+    THINK = 1
+    ANSWER = 2
+
+
+@dataclass(frozen=True, slots=True)
+class TextPart:
+    """A piece of text and whether it is reasoning. `closed` marks the last piece of a reasoning
+    span (its `</think>` was seen, or the text ended); on that piece, `opened` tells whether the
+    span's `<think>` was in the output (rather than in the prompt)."""
+
+    text: str
+    reasoning: bool
+    closed: bool = False
+    opened: bool = False
+
+
+def _partial_suffix(text: str, tag: str) -> int:
+    """Length of the longest proper prefix of `tag` that `text` ends with."""
+    for size in range(min(len(tag) - 1, len(text)), 0, -1):
+        if text.endswith(tag[:size]):
+            return size
+    return 0
+
+
+class ThinkSplitter:
+    """Incremental splitter of answer text into reasoning and answer parts."""
+
+    def __init__(self, *, think_open: bool = False, max_undecided: int = _DEFAULT_MAX_UNDECIDED):
+        self._mode = _Mode.THINK if think_open else _Mode.UNDECIDED
+        self._held = ""
+        self._max_undecided = max_undecided
+        self._opened = False
+        self.saw_reasoning = think_open
+        """Whether any reasoning span started (so a summary or strip applies)."""
+
+    @property
+    def undecided(self) -> bool:
+        """Whether text is being held because no tag has been seen yet."""
+        return self._mode is _Mode.UNDECIDED
+
+    def feed(self, text: str) -> list[TextPart]:
+        """Add text; return the parts that are now certain, in order."""
+        self._held += text
+        parts: list[TextPart] = []
+        while True:
+            if self._mode is _Mode.UNDECIDED:
+                close = self._held.find(CLOSE_TAG)
+                open_ = self._held.find(OPEN_TAG)
+                if close >= 0 and (open_ < 0 or close < open_):
+                    self.saw_reasoning = True
+                    self._emit(parts, self._held[:close], reasoning=True, closed=True)
+                    self._held = self._held[close + len(CLOSE_TAG) :]
+                    self._mode = _Mode.ANSWER
+                elif open_ >= 0:
+                    self._emit(parts, self._held[:open_], reasoning=False)
+                    self._enter_think(open_)
+                elif len(self._held) > self._max_undecided:
+                    self._mode = _Mode.ANSWER
+                else:
+                    return parts
+            elif self._mode is _Mode.THINK:
+                close = self._held.find(CLOSE_TAG)
+                if close < 0:
+                    keep = _partial_suffix(self._held, CLOSE_TAG)
+                    cut = len(self._held) - keep
+                    self._emit(parts, self._held[:cut], reasoning=True)
+                    self._held = self._held[cut:]
+                    return parts
+                self._emit(
+                    parts, self._held[:close], reasoning=True, closed=True, opened=self._opened
+                )
+                self._opened = False
+                self._held = self._held[close + len(CLOSE_TAG) :]
+                self._mode = _Mode.ANSWER
+            else:
+                open_ = self._held.find(OPEN_TAG)
+                if open_ < 0:
+                    keep = _partial_suffix(self._held, OPEN_TAG)
+                    cut = len(self._held) - keep
+                    self._emit(parts, self._held[:cut], reasoning=False)
+                    self._held = self._held[cut:]
+                    return parts
+                self._emit(parts, self._held[:open_], reasoning=False)
+                self._enter_think(open_)
+
+    def release_undecided(self) -> list[TextPart]:
+        """Give up waiting for a tag: undecided text becomes answer (e.g. a tool call began)."""
+        if self._mode is not _Mode.UNDECIDED:
+            return []
+        self._mode = _Mode.ANSWER
+        return self.feed("")
+
+    def finish(self) -> list[TextPart]:
+        """End of text: whatever is held is final (an unclosed think span stays reasoning)."""
+        parts: list[TextPart] = []
+        if self._mode is _Mode.THINK:
+            # An unterminated span still ends here; mark it so a summary can be placed.
+            self._emit(parts, self._held, reasoning=True, closed=True, opened=self._opened)
+            self._opened = False
+        else:
+            self._emit(parts, self._held, reasoning=False)
+        self._held = ""
+        self._mode = _Mode.ANSWER
+        return parts
+
+    def _enter_think(self, open_at: int) -> None:
+        self._held = self._held[open_at + len(OPEN_TAG) :]
+        self._mode = _Mode.THINK
+        self._opened = True
+        self.saw_reasoning = True
+
+    @staticmethod
+    def _emit(
+        parts: list[TextPart],
+        text: str,
+        *,
+        reasoning: bool,
+        closed: bool = False,
+        opened: bool = False,
+    ) -> None:
+        if text or closed:
+            parts.append(TextPart(text, reasoning=reasoning, closed=closed, opened=opened))
+
+
+class ThinkTextFilter:
+    """Applies a reasoning policy to answer text with inline think tags, incrementally.
+
+    Strip drops reasoning spans and their tags. Summarise drops them too and, where each span
+    ends, puts `summary</think>` (with `<think>` before it when the output had opened the span),
+    so clients that split on the tags find the summary where they expect the reasoning.
+    """
+
+    def __init__(
+        self,
+        *,
+        summarise: Callable[[str], Awaitable[str]] | None,
+        think_open: bool = False,
+    ) -> None:
+        self._splitter = ThinkSplitter(think_open=think_open)
+        self._summarise = summarise
+        self._reasoning: list[str] = []
+        self.changed = False
+        """Whether any text was removed or replaced so far."""
+
+    @property
+    def undecided(self) -> bool:
+        """Whether text is held back waiting for the first tag."""
+        return self._splitter.undecided
+
+    async def feed(self, text: str) -> str:
+        """The answer text that can be handed out now."""
+        return await self._apply(self._splitter.feed(text))
+
+    async def release_undecided(self) -> str:
+        """Release text held while waiting for a first tag, as answer."""
+        return await self._apply(self._splitter.release_undecided())
+
+    async def finish(self) -> str:
+        """All remaining text, at the end of the answer."""
+        return await self._apply(self._splitter.finish())
+
+    async def _apply(self, parts: list[TextPart]) -> str:
+        out: list[str] = []
+        for part in parts:
+            if not part.reasoning:
+                out.append(part.text)
+                continue
+            self.changed = True
+            if self._summarise is None:
+                continue
+            self._reasoning.append(part.text)
+            if part.closed:
+                trace = "".join(self._reasoning).strip()
+                self._reasoning.clear()
+                summary = await self._summarise(trace) if trace else ""
+                opening = f"{OPEN_TAG}\n" if part.opened else ""
+                out.append(f"{opening}{summary}\n{CLOSE_TAG}" if summary else "")
+        return "".join(out)
