@@ -24,8 +24,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from guardgate.testing._mock_anthropic import messages
 from guardgate.testing._mock_http import MockState
 from guardgate.testing._mock_openai_chat import chat_completions, completions
+from guardgate.testing._mock_responses import responses
 from guardgate.testing._mock_text import (
     MockSigner,
     mock_answer_text,
@@ -68,6 +70,8 @@ def create_mock_upstream(secret: bytes | None = None) -> Starlette:
     routes = [
         Route("/v1/chat/completions", _bind(chat_completions, state), methods=["POST"]),
         Route("/v1/completions", _bind(completions, state), methods=["POST"]),
+        Route("/v1/responses", _bind(responses, state), methods=["POST"]),
+        Route("/v1/messages", _bind(messages, state), methods=["POST"]),
         Route("/mock/requests", _bind(_requests, state), methods=["GET"]),
         Route("/mock/reset", _bind(_reset, state), methods=["POST"]),
     ]
