@@ -67,22 +67,27 @@ class LocalSummariser:
         checks = [s for s in sentences[1:-1] if _has_cue(s, _CHECK_CUES)]
         concluding = [s for s in sentences[1:] if _has_cue(s, _CONCLUDE_CUES)]
         last = concluding[-1] if concluding else sentences[-1]
-        parts = [f"considered {_key_phrase(first)}"]
-        if checks:
-            parts.append(f"checked {_key_phrase(checks[0], _CHECK_CUES)}")
-        if len(sentences) > 1:
-            parts.append(f"concluded {_key_phrase(last, ('conclu',))}")
-        kept = [p for p in parts if not p.endswith(" ")]
-        if not kept:
-            return "Summary: brief reasoning before the answer."
-        summary = "Summary: " + "; ".join(kept) + "."
         # Never longer than the trace itself (tiny traces get a generic note instead).
-        limit = min(self._max_chars, max(len(reasoning) // 2, 24))
-        if len(summary) > limit:
-            if limit < 48:
-                # Too short to summarise usefully; an empty summary still hides the trace.
-                return "Summary: brief." if len(reasoning) > len("Summary: brief.") + 4 else ""
-            summary = summary[: limit - 1].rstrip(" ;,") + "…"
+        limit = min(self._max_chars, max(len(reasoning) * 2 // 3, 24))
+        summary = ""
+        for words in (_MAX_PHRASE_WORDS, 3, 2):
+            parts = [f"considered {_key_phrase(first, words=words)}"]
+            if checks:
+                parts.append(f"checked {_key_phrase(checks[0], _CHECK_CUES, words=words)}")
+            if len(sentences) > 1:
+                # A conclusion's result is usually at its end.
+                phrase = _key_phrase(last, ("conclu",), words=words, from_end=True)
+                parts.append(f"concluded {phrase}")
+            kept = [p for p in parts if not p.endswith(" ")]
+            if not kept:
+                return "Summary: brief reasoning before the answer."
+            summary = "Summary: " + "; ".join(kept) + "."
+            if len(summary) <= limit:
+                return summary
+        if limit < 48:
+            # Too short to summarise usefully; an empty summary still hides the trace.
+            return "Summary: brief." if len(reasoning) > len("Summary: brief.") + 4 else ""
+        summary = summary[: limit - 1].rstrip(" ;,") + "…"
         return summary
 
 
@@ -91,22 +96,30 @@ def _has_cue(sentence: str, cues: tuple[str, ...]) -> bool:
     return any(cue in lowered for cue in cues)
 
 
-def _key_phrase(sentence: str, cues_to_skip: tuple[str, ...] = ()) -> str:
+def _key_phrase(
+    sentence: str,
+    cues_to_skip: tuple[str, ...] = (),
+    *,
+    words: int = _MAX_PHRASE_WORDS,
+    from_end: bool = False,
+) -> str:
     """Up to a few content words of a sentence, lower-cased and joined without their
     connecting words, so the result is a gist rather than a quotation."""
-    words = [w.lower() for w in _WORD.findall(sentence)]
+    tokens = [w.lower() for w in _WORD.findall(sentence)]
     content = [
         w
-        for w in words
+        for w in tokens
         if w not in _STOPWORDS and (len(w) > 1 or w.isdigit()) and not _has_cue(w, cues_to_skip)
     ]
     seen: list[str] = []
-    for word in content:
+    for word in reversed(content) if from_end else content:
         if word not in seen:
             seen.append(word)
-        if len(seen) == _MAX_PHRASE_WORDS:
+        if len(seen) == words:
             break
-    if seen == words:
+    if from_end:
+        seen.reverse()
+    if seen == tokens:
         # The phrase would be the whole sentence: keep it a gist, not a quotation.
         seen = seen[:-1] if len(seen) > 1 else [w[: len(w) // 2] for w in seen]
     return " ".join(seen)

@@ -1,0 +1,199 @@
+"""Chat Completions: reasoning fields and inline think tags, in messages and streams."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from openai.lib.streaming.chat import ChatCompletionStreamState
+from openai.types.chat import ChatCompletionChunk
+from tests.protocols.transform_harness import assert_split_invariant, chunks_at, events, run, sse
+
+from guardgate.model import ApiKind, ReasoningPolicy
+
+CHAT = ApiKind.OPENAI_CHAT
+STRIP, SUMMARISE = ReasoningPolicy.STRIP, ReasoningPolicy.SUMMARISE
+TRACE = [
+    "The user asks for 17 times 23. ",
+    "Seventeen times twenty is 340 and seventeen times three is 51. ",
+    "Let me verify by adding them. So the total is 391.",
+]
+SECRET_PHRASES = ["Seventeen times twenty", "verify by adding", "The user asks"]
+ANSWER = ["The answer", " is ", "391."]
+USAGE = {"prompt_tokens": 12, "completion_tokens": 80, "total_tokens": 92}
+
+
+def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": "deepseek-r1",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        **extra,
+    }
+
+
+def field_stream(field: str) -> bytes:
+    return sse(
+        (None, chunk({"role": "assistant", "content": ""})),
+        *((None, chunk({field: part})) for part in TRACE),
+        *((None, chunk({"content": part})) for part in ANSWER),
+        (None, chunk({}, "stop")),
+        (None, {**chunk({}), "choices": [], "usage": USAGE}),
+        (None, "[DONE]"),
+    )
+
+
+def think_stream(*, opening: bool) -> bytes:
+    # Tags split across chunks, as tokenizers produce them.
+    text = ("<think>\n" if opening else "") + "".join(TRACE) + "</think>\n\n" + "".join(ANSWER)
+    pieces = [text[i : i + 9] for i in range(0, len(text), 9)]
+    return sse(
+        (None, chunk({"role": "assistant", "content": ""})),
+        *((None, chunk({"content": piece})) for piece in pieces),
+        (None, chunk({}, "stop")),
+        (None, "[DONE]"),
+    )
+
+
+def accumulate(body: bytes) -> Any:
+    """The final completion the openai SDK's own stream accumulator builds."""
+    state: ChatCompletionStreamState[Any] = ChatCompletionStreamState()
+    for _, data in events(body):
+        if data != "[DONE]":
+            state.handle_chunk(ChatCompletionChunk.model_validate(data))
+    return state.get_final_completion()
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+async def test_strip_removes_reasoning_fields_from_a_stream(field: str) -> None:
+    out = await assert_split_invariant(CHAT, STRIP, field_stream(field), streaming=True)
+    for phrase in SECRET_PHRASES:
+        assert phrase.encode() not in out
+    final = accumulate(out)
+    assert final.choices[0].message.content == "".join(ANSWER)
+    assert final.choices[0].finish_reason == "stop"
+    assert final.usage.completion_tokens == 80  # usage stays truthful
+    parsed = events(out)
+    assert parsed[0][1]["choices"][0]["delta"]["role"] == "assistant"
+    assert parsed[-1] == (None, "[DONE]")
+    # Reasoning-only chunks are dropped, not sent empty.
+    assert len(parsed) == len(events(field_stream(field))) - len(TRACE)
+
+
+async def test_summarise_puts_a_summary_in_the_same_field_before_the_answer() -> None:
+    out = await assert_split_invariant(
+        CHAT, SUMMARISE, field_stream("reasoning_content"), streaming=True
+    )
+    deltas = [d["choices"][0]["delta"] for _, d in events(out) if d != "[DONE]" and d["choices"]]
+    summaries = [d["reasoning_content"] for d in deltas if "reasoning_content" in d]
+    assert len(summaries) == 1 and summaries[0].startswith("Summary:")
+    assert "391" in summaries[0]
+    first_answer = next(i for i, d in enumerate(deltas) if d.get("content"))
+    assert "reasoning_content" in deltas[first_answer - 1]
+    for sentence in TRACE:
+        assert sentence.strip().encode() not in out
+    assert accumulate(out).choices[0].message.content == "".join(ANSWER)
+
+
+@pytest.mark.parametrize("opening", [True, False])
+async def test_strip_removes_inline_think_tags_split_across_chunks(opening: bool) -> None:
+    body = think_stream(opening=opening)
+    out = await assert_split_invariant(CHAT, STRIP, body, streaming=True)
+    for phrase in [*SECRET_PHRASES, "<think>", "</think>", "think>"]:
+        assert phrase.encode() not in out
+    assert accumulate(out).choices[0].message.content.strip() == "".join(ANSWER)
+
+
+async def test_prompt_opened_think_makes_the_output_start_as_reasoning() -> None:
+    body = think_stream(opening=False)
+    out = await assert_split_invariant(CHAT, STRIP, body, streaming=True, think_open=True)
+    assert b"Seventeen" not in out
+    assert accumulate(out).choices[0].message.content.strip() == "".join(ANSWER)
+
+
+async def test_summarise_inline_think_keeps_tags_around_a_summary() -> None:
+    out = await run(CHAT, SUMMARISE, [think_stream(opening=True)], streaming=True)
+    content = accumulate(out).choices[0].message.content
+    assert content.startswith("<think>\nSummary:")
+    assert content.endswith("</think>\n\n" + "".join(ANSWER))
+    assert "Seventeen times twenty" not in content
+
+
+async def test_answer_without_tags_is_released_at_the_finish_chunk() -> None:
+    body = sse(
+        (None, chunk({"role": "assistant", "content": ""})),
+        (None, chunk({"content": "Plain answer, a < b."})),
+        (None, chunk({}, "stop")),
+        (None, "[DONE]"),
+    )
+    out = await assert_split_invariant(CHAT, STRIP, body, streaming=True)
+    assert accumulate(out).choices[0].message.content == "Plain answer, a < b."
+
+
+async def test_tool_calls_and_role_chunks_are_never_dropped() -> None:
+    call = {"index": 0, "id": "call_1", "type": "function"}
+    call["function"] = {"name": "add", "arguments": '{"a":1}'}
+    body = sse(
+        (None, chunk({"role": "assistant", "reasoning_content": "I should call add."})),
+        (None, chunk({"tool_calls": [call]})),
+        (None, chunk({}, "tool_calls")),
+        (None, "[DONE]"),
+    )
+    out = await assert_split_invariant(CHAT, STRIP, body, streaming=True)
+    assert b"call add" not in out
+    final = accumulate(out)
+    assert final.choices[0].message.role == "assistant"
+    assert final.choices[0].message.tool_calls[0].function.arguments == '{"a":1}'
+
+
+async def test_non_json_and_unknown_lines_pass_through() -> None:
+    body = b": ping\n\ndata: not json\n\nevent: weird\ndata: {}\n\n" + field_stream("reasoning")
+    out = await run(CHAT, STRIP, [body], streaming=True)
+    assert out.startswith(b": ping\n\ndata: not json\n\nevent: weird\ndata: {}\n\n")
+    assert b"Seventeen" not in out
+
+
+@settings(max_examples=60, deadline=None)
+@given(cuts=st.lists(st.integers(0, 5000), max_size=12), opening=st.booleans())
+async def test_random_multi_splits(cuts: list[int], opening: bool) -> None:
+    body = think_stream(opening=opening)
+    whole = await run(CHAT, STRIP, [body], streaming=True)
+    assert await run(CHAT, STRIP, chunks_at(body, cuts), streaming=True) == whole
+
+
+def completion(message: dict[str, Any]) -> bytes:
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": "m",
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}],
+        "usage": USAGE,
+    }
+    return json.dumps(body, indent=1).encode()
+
+
+async def test_non_stream_strip_and_summarise() -> None:
+    message = {"role": "assistant", "content": "391.", "reasoning_content": "".join(TRACE)}
+    body = completion(message)
+    stripped = json.loads(await assert_split_invariant(CHAT, STRIP, body, streaming=False))
+    assert "reasoning_content" not in stripped["choices"][0]["message"]
+    assert stripped["choices"][0]["message"]["content"] == "391."
+    assert stripped["usage"] == USAGE
+    summarised = json.loads(await run(CHAT, SUMMARISE, [body], streaming=False))
+    summary = summarised["choices"][0]["message"]["reasoning_content"]
+    assert summary.startswith("Summary:") and len(summary) < len("".join(TRACE))
+
+
+async def test_non_stream_inline_think_and_untouched_bodies() -> None:
+    inline = completion({"role": "assistant", "content": "".join(TRACE) + "</think>391."})
+    out = json.loads(await run(CHAT, STRIP, [inline], streaming=False))
+    assert out["choices"][0]["message"]["content"] == "391."
+    plain = completion({"role": "assistant", "content": "391."})
+    assert await run(CHAT, STRIP, [plain], streaming=False) == plain  # byte for byte
+    assert await run(CHAT, STRIP, [b"<html>502</html>"], streaming=False) == b"<html>502</html>"
