@@ -1,17 +1,23 @@
-"""`UpstreamProxy`: the sidecar's reverse proxy, a pure ASGI app over one pooled httpx client.
+"""`UpstreamProxy`: the sidecar's reverse proxy, a pure ASGI app over one pooled aiohttp session.
 
 Bodies stream both ways; hop-by-hop headers are dropped; status and headers come back as the
 upstream sent them. A client that disconnects cancels the upstream request at once.
+
+Why aiohttp and not httpx here: on this project's 2-core benchmark machine a pass-through over
+httpx's own pool kept 3% of direct-to-upstream throughput, httpx over the aiohttp transport 7%,
+and aiohttp's client directly several times more (figures in the README). The proxy needs none of
+httpx's client features (auth flows, redirects, a cookie jar, which a shared proxy must not keep).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-import httpx
+import aiohttp
+import yarl
+from multidict import CIMultiDict
 from starlette.types import Message, Receive, Scope, Send
 
 from guardgate.middleware import send_error
@@ -40,30 +46,27 @@ _HOP_BY_HOP = frozenset(
 _RESPONSE_DROP = _HOP_BY_HOP | {b"date", b"server"}
 
 
-def build_client(settings: GuardgateSettings) -> httpx.AsyncClient:
-    """The pooled client the sidecar forwards through (keep-alive, bounded pool, no retries)."""
-    transport: httpx.AsyncBaseTransport
-    limits = httpx.Limits(
-        max_connections=settings.upstream_max_connections,
-        max_keepalive_connections=settings.upstream_max_keepalive,
-        keepalive_expiry=30.0,
+def build_session(settings: GuardgateSettings) -> aiohttp.ClientSession:
+    """The pooled session the sidecar forwards through: keep-alive, a bounded pool, no cookie
+    jar, no automatic headers or decompression, so requests and responses pass as sent."""
+    connector = aiohttp.TCPConnector(
+        limit=settings.upstream_max_connections,
+        limit_per_host=settings.upstream_max_connections,
+        keepalive_timeout=30.0,
+        enable_cleanup_closed=False,
+        ttl_dns_cache=300,
     )
-    transport = httpx.AsyncHTTPTransport(limits=limits, retries=0)
-    return httpx.AsyncClient(
-        transport=transport,
-        timeout=httpx.Timeout(
-            connect=settings.upstream_connect_timeout,
-            read=settings.upstream_read_timeout,
-            write=settings.upstream_read_timeout,
-            pool=settings.upstream_connect_timeout,
+    return aiohttp.ClientSession(
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+        auto_decompress=False,
+        timeout=aiohttp.ClientTimeout(
+            total=None,
+            sock_connect=settings.upstream_connect_timeout,
+            sock_read=settings.upstream_read_timeout,
         ),
-        follow_redirects=False,
-        trust_env=False,
     )
-
-
-class _Disconnected(Exception):
-    """The client went away while the upstream was still answering."""
 
 
 class UpstreamProxy:
@@ -71,53 +74,55 @@ class UpstreamProxy:
 
     def __init__(self, settings: GuardgateSettings) -> None:
         self.settings = settings
-        base = httpx.URL(settings.upstream_url)
-        self._origin = f"{base.scheme}://{base.netloc.decode('ascii')}"
-        self._base_path = base.raw_path.decode("ascii").rstrip("/")
-        self.client: httpx.AsyncClient | None = None
+        base = yarl.URL(settings.upstream_url)
+        self._origin = str(base.origin())
+        self._base_path = base.raw_path.rstrip("/")
+        self.session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
         """Open the connection pool (called from the sidecar's lifespan)."""
-        if self.client is None:
-            self.client = build_client(self.settings)
+        if self.session is None:
+            self.session = build_session(self.settings)
 
     async def close(self) -> None:
         """Close the connection pool."""
-        if self.client is not None:
-            await self.client.aclose()
-            self.client = None
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1003})
             return
-        if self.client is None:
+        if self.session is None:
             await self.start()
-        assert self.client is not None
-        path = scope.get("raw_path") or scope["path"].encode()
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        target = self._origin + self._base_path + raw_path.decode("latin-1")
         query = scope.get("query_string", b"")
-        url = self._origin + self._base_path + path.decode("latin-1")
         if query:
-            url += "?" + query.decode("latin-1")
-        headers = [(k, v) for k, v in scope["headers"] if k not in _HOP_BY_HOP]
+            target += "?" + query.decode("latin-1")
+        headers = [
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in scope["headers"]
+            if k not in _HOP_BY_HOP
+        ]
         api = api_for_error(scope["path"])
 
         first = await receive()
         if first["type"] == "http.disconnect":
             return
-        content: bytes | AsyncIterator[bytes]
-        body_complete = not first.get("more_body", False)
-        content = first.get("body", b"") if body_complete else self._body_stream(first, receive)
-
-        request = self.client.build_request(scope["method"], url, headers=headers, content=content)
         current = asyncio.current_task()
         assert current is not None
         watch = _DisconnectWatch(receive, current)
-        if body_complete:
-            watch.start()
+        data: bytes | AsyncIterator[bytes] | None
+        if first.get("more_body", False):
+            data = _body_stream(first, receive, watch)
+        else:
+            data = first.get("body", b"") or None
+            watch.start()  # the body is read: nothing else will call receive()
         try:
-            await self._exchange(request, send, api, watch)
+            await self._exchange(scope["method"], target, headers, data, send, api, watch)
         except asyncio.CancelledError:
             if watch.fired:
                 current.uncancel()  # our own cancellation: the client left
@@ -126,64 +131,75 @@ class UpstreamProxy:
         finally:
             watch.stop()
 
-    async def _body_stream(self, first: Message, receive: Receive) -> AsyncIterator[bytes]:
-        yield first.get("body", b"")
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise _Disconnected
-            yield message.get("body", b"")
-            if not message.get("more_body", False):
-                return
-
     async def _exchange(
         self,
-        request: httpx.Request,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        data: bytes | AsyncIterator[bytes] | None,
         send: Send,
         api: ApiKind,
         watch: _DisconnectWatch,
     ) -> None:
-        assert self.client is not None
+        assert self.session is not None
         try:
-            response = await self.client.send(request, stream=True)
-        except httpx.TimeoutException:
+            response = await self.session.request(
+                method,
+                yarl.URL(target, encoded=True),
+                headers=CIMultiDict(headers),
+                data=data,
+                allow_redirects=False,
+            )
+        except TimeoutError:
             await send_error(send, api, 504, "The upstream API did not answer in time.")
             return
-        except (httpx.TransportError, _Disconnected) as exc:
-            if isinstance(exc, _Disconnected) or isinstance(exc.__cause__, _Disconnected):
-                return
-            await send_error(send, api, 502, "The upstream API could not be reached.")
+        except (aiohttp.ClientError, OSError, _Disconnected):
+            if not watch.fired:
+                await send_error(send, api, 502, "The upstream API could not be reached.")
             return
         try:
             await send(
                 {
                     "type": "http.response.start",
-                    "status": response.status_code,
+                    "status": response.status,
                     "headers": [
-                        (k, v) for k, v in response.headers.raw if k.lower() not in _RESPONSE_DROP
+                        (k, v) for k, v in response.raw_headers if k.lower() not in _RESPONSE_DROP
                     ],
                 }
             )
             watch.start()
             try:
-                async for chunk in response.aiter_raw():
+                async for chunk in response.content.iter_any():
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            except httpx.HTTPError:
+            except (aiohttp.ClientError, OSError, TimeoutError):
                 # The upstream broke off after the status line was sent: tell an SSE client in
                 # its provider's own error event, so SDKs raise instead of seeing a clean end.
-                logger.warning("upstream stream broke off: %s %s", request.method, request.url.path)
-                if response.headers.get("content-type", "").startswith("text/event-stream"):
+                logger.warning("upstream stream broke off: %s %s", method, target)
+                if response.content_type == "text/event-stream":
                     await send(
-                        {
-                            "type": "http.response.body",
-                            "body": _sse_error(api),
-                            "more_body": True,
-                        }
+                        {"type": "http.response.body", "body": _sse_error(api), "more_body": True}
                     )
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
-            with contextlib.suppress(Exception):
-                await response.aclose()
+            response.close()
+
+
+class _Disconnected(Exception):
+    """The client went away while its request body was still being forwarded."""
+
+
+async def _body_stream(
+    first: Message, receive: Receive, watch: _DisconnectWatch
+) -> AsyncIterator[bytes]:
+    yield first.get("body", b"")
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            watch.fired = True
+            raise _Disconnected
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
 
 
 class _DisconnectWatch:

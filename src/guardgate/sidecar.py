@@ -6,43 +6,62 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from guardgate.guard import Guard
 from guardgate.middleware import GuardgateMiddleware
 from guardgate.proxy import UpstreamProxy
 from guardgate.settings import GuardgateSettings, load_settings
 
-HEALTH_PATH = "/_guardgate/health"
+OWN_PREFIX = "/_guardgate/"
+HEALTH_PATH = OWN_PREFIX + "health"
 
 
-def create_app(settings: GuardgateSettings | None = None) -> Starlette:
-    """Build the sidecar app; settings default to the environment."""
-    settings = settings if settings is not None else load_settings()
-    guard = Guard(settings)
-    proxy = UpstreamProxy(settings)
+class Sidecar(Starlette):
+    """A Starlette app whose own routes live under `/_guardgate/`; every other request goes
+    through the middleware straight to the proxy.
+
+    The proxied path skips Starlette's router and exception middlewares: they cost about a fifth
+    of the sidecar's throughput, and the proxy answers its own errors in the provider's format.
+    """
+
+    def __init__(self, settings: GuardgateSettings) -> None:
+        self.settings = settings
+        self.guard = Guard(settings)
+        self.proxy = UpstreamProxy(settings)
+        super().__init__(
+            routes=[Route(HEALTH_PATH, self._health, methods=["GET"])], lifespan=self._lifespan
+        )
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await proxy.start()
-        await guard.start()
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        await self.proxy.start()
+        await self.guard.start()
         try:
             yield
         finally:
-            await guard.close()
-            await proxy.close()
+            await self.guard.close()
+            await self.proxy.close()
 
-    async def health(request: Request) -> Response:
+    async def _health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    app = Starlette(
-        routes=[Route(HEALTH_PATH, health, methods=["GET"]), Mount("/", app=proxy)],
-        middleware=[Middleware(GuardgateMiddleware, guard=guard)],
-        lifespan=lifespan,
-    )
-    app.state.guard = guard
-    app.state.proxy = proxy
-    return app
+    def build_middleware_stack(self) -> ASGIApp:
+        own = super().build_middleware_stack()
+        proxy = self.proxy
+
+        async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http" and not scope["path"].startswith(OWN_PREFIX):
+                await proxy(scope, receive, send)
+            else:
+                await own(scope, receive, send)
+
+        return GuardgateMiddleware(dispatch, guard=self.guard)
+
+
+def create_app(settings: GuardgateSettings | None = None) -> Sidecar:
+    """Build the sidecar app; settings default to the environment."""
+    return Sidecar(settings if settings is not None else load_settings())

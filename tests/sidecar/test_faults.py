@@ -15,7 +15,7 @@ from tests.gateway import running_mock, running_sidecar
 
 CHAT = {"model": "mock-think", "messages": [{"role": "user", "content": "Count to ten."}]}
 MESSAGES = {
-    "model": "claude-sonnet-4-5",
+    "model": "claude-mock-1",
     "max_tokens": 256,
     "messages": [{"role": "user", "content": "Count to ten."}],
 }

@@ -66,7 +66,7 @@ REQUESTS: list[tuple[str, dict[str, Any], dict[str, str]]] = [
         (
             "/v1/messages",
             {
-                "model": "claude-sonnet-4-5",
+                "model": "claude-mock-1",
                 "max_tokens": 2048,
                 "thinking": {"type": "enabled", "budget_tokens": 1024},
                 "messages": [{"role": "user", "content": "Plan a three-day trip to Rome."}],
@@ -121,7 +121,7 @@ def test_openai_sdk_responses(sidecar: ServerThread) -> None:
 def test_anthropic_sdk_messages(sidecar: ServerThread) -> None:
     client = anthropic.Anthropic(base_url=sidecar.url, api_key="sk-ant-one", max_retries=0)
     kwargs: Any = {
-        "model": "claude-sonnet-4-5",
+        "model": "claude-mock-1",
         "max_tokens": 2048,
         "thinking": {"type": "enabled", "budget_tokens": 1024},
         "messages": [{"role": "user", "content": "Plan a three-day trip to Rome."}],

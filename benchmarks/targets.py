@@ -1,0 +1,118 @@
+"""Servers the benchmarks measure, each run in its own process: `python benchmarks/targets.py KIND
+PORT [UPSTREAM_URL]`.
+
+- `bare`: a minimal OpenAI-compatible app (fixed chat completion JSON, or a short SSE stream when the
+  request asks for one): the fastest upstream there can be, so every cost added shows.
+- `middleware`: the same app with `GuardgateMiddleware` mounted (settings from the environment).
+- `sidecar`: `guardgate serve`'s app forwarding to UPSTREAM_URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+import uvicorn
+from starlette.types import Receive, Scope, Send
+
+_COMPLETION = json.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": "mock-reasoning-content",
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "reasoning_content": "First I restate the problem. Then I check each step.",
+                    "content": "The answer is 391.",
+                },
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 20, "total_tokens": 32},
+    }
+).encode()
+
+
+def _chunk(delta: dict[str, str], finish: str | None = None) -> bytes:
+    payload = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": "mock-reasoning-content",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    return b"data: " + json.dumps(payload).encode() + b"\n\n"
+
+
+_STREAM = [
+    _chunk({"role": "assistant", "content": ""}),
+    *(_chunk({"reasoning_content": f"Step {i}: I check the next part. "}) for i in range(8)),
+    *(_chunk({"content": w}) for w in ("The ", "answer ", "is ", "391.")),
+    _chunk({}, "stop"),
+    b"data: [DONE]\n\n",
+]
+
+
+async def bare_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """The minimal upstream."""
+    if scope["type"] != "http":
+        return
+    body = b""
+    more = True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    if b'"stream":true' in body.replace(b" ", b""):
+        headers = [(b"content-type", b"text/event-stream; charset=utf-8")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for piece in _STREAM:
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+            await asyncio.sleep(0)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(_COMPLETION)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": _COMPLETION, "more_body": False})
+
+
+def main() -> None:
+    kind, port = sys.argv[1], int(sys.argv[2])
+    app: object
+    if kind == "bare":
+        app = bare_app
+    elif kind == "middleware":
+        from guardgate.middleware import GuardgateMiddleware
+
+        app = GuardgateMiddleware(bare_app)
+    elif kind == "sidecar":
+        from guardgate.settings import load_settings
+        from guardgate.sidecar import create_app
+
+        app = create_app(load_settings(upstream_url=sys.argv[3]))
+    else:
+        raise SystemExit(f"unknown target {kind}")
+    uvicorn.run(
+        app,  # type: ignore[arg-type]
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        proxy_headers=False,
+        server_header=False,
+        date_header=False,
+    )
+
+
+if __name__ == "__main__":
+    main()
