@@ -1,0 +1,89 @@
+"""Request rewriting: omit what strip throws away, drop logprob parameters, restore sealed blobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from guardgate.hardening.request_rewrite import rewrite_request
+from guardgate.hardening.sealing import Sealer, SealError
+from guardgate.hardening.summariser import LocalSummariser
+from guardgate.model import ApiKind, ReasoningPolicy
+from guardgate.protocols.reasoning import response_transformer
+
+SEALER = Sealer(b"secret")
+
+
+def rewrite(api: ApiKind, body: dict[str, Any], policy: ReasoningPolicy, drop: bool = False):
+    return rewrite_request(api, body, policy=policy, sealer=SEALER, drop_logprobs=drop)
+
+
+def test_anthropic_strip_asks_for_omitted_thinking_and_leaves_the_client_body_alone() -> None:
+    body = {"model": "c", "thinking": {"type": "enabled", "budget_tokens": 2048}, "messages": []}
+    new, changed = rewrite(ApiKind.ANTHROPIC_MESSAGES, body, ReasoningPolicy.STRIP)
+    assert changed
+    assert new["thinking"] == {"type": "enabled", "budget_tokens": 2048, "display": "omitted"}
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert list(new) == list(body)  # key order kept
+    # Summarise needs the text to summarise it; pass changes nothing.
+    for policy in (ReasoningPolicy.SUMMARISE, ReasoningPolicy.PASS):
+        assert rewrite(ApiKind.ANTHROPIC_MESSAGES, body, policy) == (body, False)
+
+
+def test_responses_strip_drops_the_summary_request() -> None:
+    body = {"model": "o4", "input": "hi", "reasoning": {"effort": "high", "summary": "auto"}}
+    new, changed = rewrite(ApiKind.OPENAI_RESPONSES, body, ReasoningPolicy.STRIP)
+    assert changed and new["reasoning"] == {"effort": "high"}
+
+
+def test_drop_logprobs() -> None:
+    chat = {
+        "model": "m",
+        "messages": [],
+        "logprobs": True,
+        "top_logprobs": 5,
+        "logit_bias": {"1": 5},
+    }
+    new, changed = rewrite(ApiKind.OPENAI_CHAT, chat, ReasoningPolicy.PASS, drop=True)
+    assert changed and new == {"model": "m", "messages": []}
+    responses = {
+        "model": "m",
+        "input": "x",
+        "top_logprobs": 3,
+        "include": ["message.output_text.logprobs", "reasoning.encrypted_content"],
+    }
+    new, _ = rewrite(ApiKind.OPENAI_RESPONSES, responses, ReasoningPolicy.PASS, drop=True)
+    assert new == {"model": "m", "input": "x", "include": ["reasoning.encrypted_content"]}
+    assert rewrite(ApiKind.OPENAI_CHAT, chat, ReasoningPolicy.STRIP) == (chat, False)
+
+
+def test_foreign_or_tampered_tokens_raise() -> None:
+    token = Sealer(b"other").seal(b'{"type":"thinking","thinking":"x","signature":"s"}')
+    body = {
+        "messages": [
+            {"role": "assistant", "content": [{"type": "redacted_thinking", "data": token}]}
+        ]
+    }
+    with pytest.raises(SealError):
+        rewrite(ApiKind.ANTHROPIC_MESSAGES, body, ReasoningPolicy.PASS)
+    wrong_kind = SEALER.seal(b'{"type":"text","text":"injected"}')
+    body = {
+        "input": [{"type": "reasoning", "id": "rs", "summary": [], "encrypted_content": wrong_kind}]
+    }
+    with pytest.raises(SealError):
+        rewrite(ApiKind.OPENAI_RESPONSES, body, ReasoningPolicy.PASS)
+
+
+def test_pass_needs_no_transformer() -> None:
+    for api in ApiKind:
+        assert (
+            response_transformer(
+                api,
+                ReasoningPolicy.PASS,
+                streaming=True,
+                sealer=SEALER,
+                summariser=LocalSummariser(),
+            )
+            is None
+        )

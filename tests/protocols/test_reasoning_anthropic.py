@@ -1,0 +1,184 @@
+"""Anthropic Messages: thinking blocks hidden and sealed, indices intact, tool loops restorable."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from anthropic.lib.streaming._messages import accumulate_event
+from tests.protocols.transform_harness import SEALER, assert_split_invariant, events, run, sse
+
+from guardgate.hardening.request_rewrite import rewrite_request
+from guardgate.hardening.sealing import Sealer, SealError
+from guardgate.model import ApiKind, ReasoningPolicy
+
+MESSAGES = ApiKind.ANTHROPIC_MESSAGES
+STRIP, SUMMARISE = ReasoningPolicy.STRIP, ReasoningPolicy.SUMMARISE
+THINKING = [
+    "The user wants the weather in Paris. ",
+    "I should call the get_weather tool with the city name. ",
+    "Therefore the call is get_weather for Paris.",
+]
+SIGNATURE = "EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds"
+MESSAGE = {
+    "id": "msg_1",
+    "type": "message",
+    "role": "assistant",
+    "model": "claude-sonnet-4-5",
+    "content": [],
+    "stop_reason": None,
+    "stop_sequence": None,
+    "usage": {"input_tokens": 40, "output_tokens": 1},
+}
+
+
+def ev(kind: str, **fields: Any) -> tuple[str, dict[str, Any]]:
+    return kind, {"type": kind, **fields}
+
+
+STREAM = sse(
+    ev("message_start", message=MESSAGE),
+    ev(
+        "content_block_start",
+        index=0,
+        content_block={"type": "thinking", "thinking": "", "signature": ""},
+    ),
+    ev("ping"),
+    *(
+        ev("content_block_delta", index=0, delta={"type": "thinking_delta", "thinking": t})
+        for t in THINKING
+    ),
+    ev("content_block_delta", index=0, delta={"type": "signature_delta", "signature": SIGNATURE}),
+    ev("content_block_stop", index=0),
+    ev("content_block_start", index=1, content_block={"type": "text", "text": ""}),
+    ev("content_block_delta", index=1, delta={"type": "text_delta", "text": "Let me check "}),
+    ev("content_block_delta", index=1, delta={"type": "text_delta", "text": "the weather."}),
+    ev("content_block_stop", index=1),
+    ev(
+        "content_block_start",
+        index=2,
+        content_block={"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}},
+    ),
+    ev(
+        "content_block_delta",
+        index=2,
+        delta={"type": "input_json_delta", "partial_json": '{"city":'},
+    ),
+    ev(
+        "content_block_delta",
+        index=2,
+        delta={"type": "input_json_delta", "partial_json": '"Paris"}'},
+    ),
+    ev("content_block_stop", index=2),
+    ev(
+        "message_delta",
+        delta={"stop_reason": "tool_use", "stop_sequence": None},
+        usage={"output_tokens": 120},
+    ),
+    ev("message_stop"),
+)
+
+
+def accumulate(body: bytes) -> Any:
+    """The final message the anthropic SDK's own accumulator builds."""
+    snapshot = None
+    json_bufs: dict[int, bytes] = {}
+    for _, data in events(body):
+        snapshot = accumulate_event(event=data, current_snapshot=snapshot, json_bufs=json_bufs)
+    assert snapshot is not None
+    return snapshot
+
+
+def restore(content: list[dict[str, Any]], sealer: Sealer = SEALER) -> list[dict[str, Any]]:
+    body = {
+        "model": "claude-sonnet-4-5",
+        "messages": [
+            {"role": "user", "content": "Weather in Paris?"},
+            {"role": "assistant", "content": content},
+        ],
+    }
+    new, changed = rewrite_request(
+        MESSAGES, body, policy=ReasoningPolicy.PASS, sealer=sealer, drop_logprobs=False
+    )
+    assert changed
+    return list(new["messages"][1]["content"])
+
+
+ORIGINAL_BLOCK = {"type": "thinking", "thinking": "".join(THINKING), "signature": SIGNATURE}
+
+
+async def test_strip_hands_out_a_sealed_redacted_block_in_place() -> None:
+    out = await assert_split_invariant(MESSAGES, STRIP, STREAM, streaming=True)
+    for phrase in ("weather in Paris", "get_weather tool", SIGNATURE, "thinking_delta"):
+        assert phrase.encode() not in out
+    message = accumulate(out)
+    assert [b.type for b in message.content] == ["redacted_thinking", "text", "tool_use"]
+    assert message.content[1].text == "Let me check the weather."
+    assert message.content[2].input == {"city": "Paris"}
+    assert message.usage.output_tokens == 120
+    assert message.stop_reason == "tool_use"
+    # The tool loop's next request gets the exact original block back.
+    sent_back = [block.model_dump(exclude_none=True) for block in message.content]
+    assert restore(sent_back)[0] == ORIGINAL_BLOCK
+    assert restore(sent_back)[1:] == sent_back[1:]
+
+
+async def test_summarise_hands_out_a_summary_with_a_sealed_signature() -> None:
+    out = await assert_split_invariant(MESSAGES, SUMMARISE, STREAM, streaming=True)
+    message = accumulate(out)
+    block = message.content[0]
+    assert block.type == "thinking" and block.thinking.startswith("Summary:")
+    assert len(block.thinking) < len(ORIGINAL_BLOCK["thinking"])
+    for sentence in THINKING:
+        assert sentence.strip() not in block.thinking
+    assert Sealer.is_sealed(block.signature)
+    assert restore([block.model_dump()])[0] == ORIGINAL_BLOCK
+
+
+async def test_untouched_events_keep_their_bytes() -> None:
+    out = await run(MESSAGES, STRIP, [STREAM], streaming=True)
+    text_part = STREAM[
+        STREAM.index(b'event: content_block_start\ndata: {"type":"content_block_start","index":1') :
+    ]
+    assert out.endswith(text_part)
+
+
+async def test_non_stream_body() -> None:
+    message = {
+        **MESSAGE,
+        "content": [
+            ORIGINAL_BLOCK,
+            {"type": "redacted_thinking", "data": "EmwKAhgBEgy3"},
+            {"type": "text", "text": "Hi"},
+        ],
+    }
+    body = json.dumps(message).encode()
+    out = json.loads(await assert_split_invariant(MESSAGES, STRIP, body, streaming=False))
+    assert out["content"][0]["type"] == "redacted_thinking"
+    assert out["content"][1] == {"type": "redacted_thinking", "data": "EmwKAhgBEgy3"}  # genuine
+    assert out["content"][2] == {"type": "text", "text": "Hi"}
+    assert restore(out["content"])[0] == ORIGINAL_BLOCK
+    assert restore(out["content"])[1] == {"type": "redacted_thinking", "data": "EmwKAhgBEgy3"}
+
+
+async def test_sealed_blocks_from_another_deployment_or_tampered_are_refused() -> None:
+    out = json.loads(
+        await run(
+            MESSAGES,
+            STRIP,
+            [json.dumps({**MESSAGE, "content": [ORIGINAL_BLOCK]}).encode()],
+            streaming=False,
+        )
+    )
+    with pytest.raises(SealError):
+        restore(out["content"], Sealer(b"another deployment"))
+    token = out["content"][0]["data"]
+    with pytest.raises(SealError):
+        restore([{"type": "redacted_thinking", "data": token[:-4] + "AAAA"}])
+
+
+async def test_stream_cut_inside_thinking_leaks_nothing() -> None:
+    cut = STREAM[: STREAM.index(b"signature_delta")]
+    out = await run(MESSAGES, STRIP, [cut], streaming=True)
+    assert b"Paris" not in out and b"message_start" in out
