@@ -124,7 +124,9 @@ class _Exchange:
         except (ValueError, UnicodeDecodeError):
             # The body must be read to be guarded; what cannot be parsed cannot be judged, and
             # the provider would reject it too, so it never costs an upstream call.
-            await send_error(self.send, self.api, 400, "We could not parse the JSON body of your request.")
+            await send_error(
+                self.send, self.api, 400, "We could not parse the JSON body of your request."
+            )
             return
         if not isinstance(data, dict):
             await send_error(self.send, self.api, 400, "The request body must be a JSON object.")
@@ -185,7 +187,10 @@ class _Exchange:
             self.mw.faults.record("engine", logger)
             if guard.settings.fail_mode is FailMode.CLOSED:
                 await send_error(
-                    self.send, self.api, 503, "The service is temporarily unavailable; retry shortly."
+                    self.send,
+                    self.api,
+                    503,
+                    "The service is temporarily unavailable; retry shortly.",
                 )
                 return None
             return Decision(verdict=Verdict("", "", 0.0, Tier.NORMAL), actions=("fail_open",))

@@ -47,7 +47,7 @@ class GuardgateSettings(BaseSettings):
     upstream_read_timeout: float = Field(default=600.0, gt=0)
     """Seconds without a byte from the upstream before the sidecar answers 504 or ends a stream."""
     upstream_max_connections: int = Field(default=512, ge=1)
-    upstream_max_keepalive: int = Field(default=128, ge=0)
+    """Size of the sidecar's upstream connection pool (idle connections are kept alive 30 s)."""
 
     # --- state and identity ------------------------------------------------------------------
     redis_url: str | None = None

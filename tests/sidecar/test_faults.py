@@ -42,7 +42,10 @@ def test_upstream_timeout_is_504(mock: ServerThread) -> None:
     with running_sidecar(mock.url, upstream_read_timeout=0.3) as sidecar:
         started = time.monotonic()
         r = httpx.post(
-            sidecar.url + "/v1/chat/completions", json=CHAT, headers={"x-mock-delay": "3"}, timeout=10
+            sidecar.url + "/v1/chat/completions",
+            json=CHAT,
+            headers={"x-mock-delay": "3"},
+            timeout=10,
         )
         assert r.status_code == 504
         assert r.json()["error"]["code"] == "gateway_timeout"
@@ -125,7 +128,7 @@ def test_slow_request_body_times_out_with_408(mock: ServerThread) -> None:
     with running_sidecar(mock.url, body_read_timeout=0.3) as sidecar:
         with socket.create_connection(("127.0.0.1", sidecar.port)) as sock:
             sock.sendall(
-                b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{\"mo"
+                b'POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{"mo'
             )
             sock.settimeout(3)
             reply = sock.recv(4096)

@@ -13,7 +13,13 @@ import pytest
 from guardgate.testing import ServerThread
 from tests.gateway import normalise, running_mock, running_sidecar
 
-CHAT_MODELS = ["mock-reasoning-content", "mock-reasoning", "mock-think", "mock-think-open", "gpt-4o"]
+CHAT_MODELS = [
+    "mock-reasoning-content",
+    "mock-reasoning",
+    "mock-think",
+    "mock-think-open",
+    "gpt-4o",
+]
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +87,11 @@ REQUESTS: list[tuple[str, dict[str, Any], dict[str, str]]] = [
 
 @pytest.mark.parametrize(("path", "body", "headers"), REQUESTS)
 def test_raw_bytes_match_direct_call(
-    mock: ServerThread, sidecar: ServerThread, path: str, body: dict[str, Any], headers: dict[str, str]
+    mock: ServerThread,
+    sidecar: ServerThread,
+    path: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
 ) -> None:
     direct = _raw(mock.url, path, body, headers)
     proxied = _raw(sidecar.url, path, body, headers)
