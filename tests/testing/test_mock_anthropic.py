@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -22,8 +23,9 @@ TOOLS: Any = [
 
 
 @pytest.fixture
-def client(mock_url: str) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=mock_url, api_key="sk-ant-test", max_retries=0)
+def client(mock_url: str) -> Iterator[anthropic.Anthropic]:
+    with anthropic.Anthropic(base_url=mock_url, api_key="sk-ant-test", max_retries=0) as sdk:
+        yield sdk
 
 
 def _send(client: anthropic.Anthropic, stream: bool, **kwargs: Any) -> anthropic.types.Message:

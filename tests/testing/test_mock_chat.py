@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -31,8 +32,9 @@ ANSWER = mock_answer_text(PROMPT)
 
 
 @pytest.fixture
-def client(mock_url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{mock_url}/v1", api_key="sk-test", max_retries=0)
+def client(mock_url: str) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=f"{mock_url}/v1", api_key="sk-test", max_retries=0) as sdk:
+        yield sdk
 
 
 def _user(text: str = PROMPT) -> Any:

@@ -91,7 +91,7 @@ def test_fail_500_in_each_provider_format(mock_url: str) -> None:
         max_retries=0,
         default_headers={"x-mock-fail": "500"},
     )
-    with pytest.raises(openai.InternalServerError) as oai_error:
+    with oai, pytest.raises(openai.InternalServerError) as oai_error:
         oai.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
         )
@@ -100,7 +100,7 @@ def test_fail_500_in_each_provider_format(mock_url: str) -> None:
     ant = anthropic.Anthropic(
         base_url=mock_url, api_key="k", max_retries=0, default_headers={"x-mock-fail": "500"}
     )
-    with pytest.raises(anthropic.InternalServerError) as ant_error:
+    with ant, pytest.raises(anthropic.InternalServerError) as ant_error:
         ant.messages.create(model="m", max_tokens=10, messages=[{"role": "user", "content": "x"}])
     body: Any = ant_error.value.body
     assert body["type"] == "error" and body["error"]["type"] == "api_error"
@@ -179,3 +179,26 @@ def test_mock_upstream_command_serves() -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
+def test_close_early_cuts_a_non_stream_answer(mock_url: str, path: str) -> None:
+    body = CHAT if "chat" in path else MESSAGES
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.post(f"{mock_url}{path}", json=body, headers={"x-mock-fail": "close-early"})
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("/v1/chat/completions", {"model": "m"}, "Missing required parameter: 'messages'."),
+        ("/v1/responses", {"input": "hi"}, "Missing required parameter: 'model'."),
+        ("/v1/messages", {**MESSAGES, "max_tokens": None}, "max_tokens: Field required"),
+    ],
+)
+def test_missing_required_field_is_a_provider_400(
+    mock_url: str, path: str, body: dict[str, object], message: str
+) -> None:
+    response = httpx.post(f"{mock_url}{path}", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == message

@@ -230,7 +230,7 @@ def _stream_block(index: int, block: JsonObject) -> list[bytes]:
 
 async def messages(request: Request, state: MockState) -> Response:
     """`POST /v1/messages`."""
-    parsed = await read_request(request, _API, state)
+    parsed = await read_request(request, _API, state, ("model", "max_tokens", "messages"))
     if isinstance(parsed, Response):
         return parsed
     body, controls = parsed
@@ -253,7 +253,7 @@ async def messages(request: Request, state: MockState) -> Response:
         "usage": _usage(plan.input_tokens, plan.output_tokens),
     }
     if body.get("stream") is not True:
-        return json_response(_API, message)
+        return json_response(_API, message, controls)
     start = {**message, "content": [], "stop_reason": None, "usage": _usage(plan.input_tokens, 1)}
     events = [_event("message_start", message=start)]
     for index, block in enumerate(plan.blocks):

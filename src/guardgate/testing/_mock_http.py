@@ -150,10 +150,20 @@ def error_response(api: ApiKind, status: int, message: str) -> Response:
     return Response(error_body(api, status, message), status, headers, "application/json")
 
 
-def json_response(api: ApiKind, payload: JsonObject) -> Response:
-    """A successful non-stream answer."""
+def json_response(api: ApiKind, payload: JsonObject, controls: MockControls) -> Response:
+    """A successful non-stream answer; with `close-early`, half of it and a dropped connection."""
     body = json.dumps(payload, separators=(",", ":")).encode()
-    return Response(body, 200, upstream_headers(api), "application/json")
+    headers = upstream_headers(api)
+    if controls.fail != "close-early":
+        return Response(body, 200, headers, "application/json")
+
+    async def half() -> AsyncIterator[bytes]:
+        yield body[: len(body) // 2]
+        raise MockStreamAborted("x-mock-fail: close-early")
+
+    # The promised length makes the cut visible to the client, as with a crashed upstream.
+    headers["content-length"] = str(len(body))
+    return StreamingResponse(half(), 200, headers, "application/json")
 
 
 def sse_event(data: object, event: str | None = None) -> bytes:
@@ -181,11 +191,12 @@ def sse_response(api: ApiKind, events: Sequence[bytes], controls: MockControls) 
 
 
 async def read_request(
-    request: Request, api: ApiKind, state: MockState
+    request: Request, api: ApiKind, state: MockState, required: Sequence[str] = ()
 ) -> tuple[JsonObject, MockControls] | Response:
     """Record the request, apply the delay and failure controls, and parse its JSON body.
 
-    Returns the body and controls, or the error response to send instead.
+    Returns the body and controls, or the error response to send instead (also when one of the
+    `required` fields is missing, worded as the provider words it).
     """
     raw = await request.body()
     try:
@@ -202,4 +213,12 @@ async def read_request(
         return error_response(api, 500, "The server had an error while processing your request.")
     if not isinstance(parsed, dict):
         return error_response(api, 400, "We could not parse the JSON body of your request.")
+    for name in required:
+        if parsed.get(name) is None:
+            message = (
+                f"{name}: Field required"
+                if api.is_anthropic
+                else f"Missing required parameter: '{name}'."
+            )
+            return error_response(api, 400, message)
     return parsed, controls

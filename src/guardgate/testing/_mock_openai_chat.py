@@ -247,7 +247,7 @@ def _stream(body: JsonObject, turns: list[_Turn], usage: JsonObject, chat: bool)
 
 async def chat_completions(request: Request, state: MockState) -> Response:
     """`POST /v1/chat/completions`."""
-    parsed = await read_request(request, ApiKind.OPENAI_CHAT, state)
+    parsed = await read_request(request, ApiKind.OPENAI_CHAT, state, ("model", "messages"))
     if isinstance(parsed, Response):
         return parsed
     body, controls = parsed
@@ -276,6 +276,7 @@ async def chat_completions(request: Request, state: MockState) -> Response:
             "service_tier": "default",
             "system_fingerprint": "fp_mock",
         },
+        controls,
     )
 
 
@@ -290,7 +291,7 @@ def _completion_turn(prompt: str, style: ReasoningStyle, choice: int) -> _Turn:
 
 async def completions(request: Request, state: MockState) -> Response:
     """`POST /v1/completions` (legacy): only the inline `<think>` styles carry reasoning here."""
-    parsed = await read_request(request, ApiKind.OPENAI_COMPLETIONS, state)
+    parsed = await read_request(request, ApiKind.OPENAI_COMPLETIONS, state, ("model", "prompt"))
     if isinstance(parsed, Response):
         return parsed
     body, controls = parsed
@@ -317,4 +318,5 @@ async def completions(request: Request, state: MockState) -> Response:
             "usage": usage,
             "system_fingerprint": "fp_mock",
         },
+        controls,
     )

@@ -268,7 +268,7 @@ def _stream_call(out: _EventWriter, index: int, call: tuple[str, str, str, str])
 
 async def responses(request: Request, state: MockState) -> Response:
     """`POST /v1/responses`."""
-    parsed = await read_request(request, _API, state)
+    parsed = await read_request(request, _API, state, ("model",))
     if isinstance(parsed, Response):
         return parsed
     body, controls = parsed
@@ -284,7 +284,8 @@ async def responses(request: Request, state: MockState) -> Response:
     else:
         output.append(_message_item(message_id, plan.answer))
     if body.get("stream") is not True:
-        return json_response(_API, _response(body, response_id, created, output, plan.usage))
+        final = _response(body, response_id, created, output, plan.usage)
+        return json_response(_API, final, controls)
 
     out = _EventWriter()
     initial = _response(body, response_id, created, [], None)
