@@ -122,9 +122,7 @@ def main() -> None:
         results.append(run_wrk("bare app", bare, args.duration, args.connections))
         with target("sidecar", bare) as sidecar:
             run_wrk("warm-up", sidecar, 2, args.connections)
-            results.append(
-                run_wrk("sidecar -> bare app", sidecar, args.duration, args.connections)
-            )
+            results.append(run_wrk("sidecar -> bare app", sidecar, args.duration, args.connections))
     with target("middleware") as mounted:
         run_wrk("warm-up", mounted, 2, args.connections)
         results.append(
@@ -134,8 +132,10 @@ def main() -> None:
     print(f"\n{'target':<32}{'req/s':>10}{'ratio':>8}{'p50 ms':>9}{'p99 ms':>9}")
     for r in results:
         print(f"{r.name:<32}{r.rps:>10.0f}{r.rps / base.rps:>8.2f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}")
-    print(f"\n(wrk -t1 -c{args.connections} -d{args.duration}s, non-stream chat completions, "
-          f"{os.cpu_count()} cores)")
+    print(
+        f"\n(wrk -t1 -c{args.connections} -d{args.duration}s, non-stream chat completions, "
+        f"{os.cpu_count()} cores)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Servers the benchmarks measure, each run in its own process: `python benchmarks/targets.py KIND
 PORT [UPSTREAM_URL]`.
 
-- `bare`: a minimal OpenAI-compatible app (fixed chat completion JSON, or a short SSE stream when the
-  request asks for one): the fastest upstream there can be, so every cost added shows.
+- `bare`: a minimal OpenAI-compatible app (fixed chat completion JSON, or a short SSE stream
+  when the request asks for one): the fastest upstream there can be, so every cost added shows.
 - `middleware`: the same app with `GuardgateMiddleware` mounted (settings from the environment).
 - `sidecar`: `guardgate serve`'s app forwarding to UPSTREAM_URL.
 """

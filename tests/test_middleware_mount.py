@@ -95,6 +95,8 @@ def test_body_is_replayed_to_the_app_unchanged_under_pass() -> None:
 def test_websocket_and_lifespan_pass_through() -> None:
     import websockets.sync.client
 
-    with ServerThread(make_app(), lifespan="on") as server:
-        with websockets.sync.client.connect(server.url.replace("http", "ws") + "/ws") as ws:
-            assert ws.recv() == "ws ok"
+    with (
+        ServerThread(make_app(), lifespan="on") as server,
+        websockets.sync.client.connect(server.url.replace("http", "ws") + "/ws") as ws,
+    ):
+        assert ws.recv() == "ws ok"

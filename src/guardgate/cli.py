@@ -35,7 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             module.add_arguments(sp)
             sp.set_defaults(_run=module.run)
     args = parser.parse_args(args_list)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         code: int = args._run(args)
     except SettingsError as exc:

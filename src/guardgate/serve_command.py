@@ -24,7 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(a self-contained demo; GUARDGATE_UPSTREAM_URL is ignored)",
     )
     parser.add_argument(
-        "--mock-port", type=int, default=8000, help="port of the mock upstream (with --mock-upstream)"
+        "--mock-port",
+        type=int,
+        default=8000,
+        help="port of the mock upstream (with --mock-upstream)",
     )
 
 

@@ -55,7 +55,7 @@ class GuardgateSettings(BaseSettings):
     secret: SecretStr | None = None
     """HMAC key for account ids and the key that seals hidden reasoning. Set it in production."""
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
-    """CIDRs of proxies whose X-Forwarded-For / Forwarded / edge fingerprint headers are believed."""
+    """CIDRs of proxies whose X-Forwarded-For, Forwarded and edge fingerprint headers count."""
     account_header: str = ""
     """Header set by the operator's auth layer that names the account; else the API key is used."""
     mode: Mode = Mode.ENFORCE
@@ -135,7 +135,7 @@ class GuardgateSettings(BaseSettings):
         return self.secret.get_secret_value().encode()
 
     def reasoning_policy_for(self, tier: Tier) -> ReasoningPolicy:
-        """The reasoning policy configured for a tier (`trusted` passes; `blocked` never answers)."""
+        """The reasoning policy of a tier (`trusted` passes; `blocked` is never answered)."""
         if tier is Tier.SUSPECT:
             return self.reasoning_policy_suspect
         if tier is Tier.EXTRACTOR:

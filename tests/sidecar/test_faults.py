@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
+from tests.gateway import running_mock, running_sidecar
 
 from guardgate.testing import ServerThread, free_port
-from tests.gateway import running_mock, running_sidecar
 
 CHAT = {"model": "mock-think", "messages": [{"role": "user", "content": "Count to ten."}]}
 MESSAGES = {
@@ -60,7 +60,7 @@ def test_upstream_closing_stream_early_raises_in_the_sdk(mock: ServerThread) -> 
             max_retries=0,
             default_headers={"x-mock-fail": "close-early"},
         )
-        with pytest.raises(openai.APIError):  # noqa: PT012
+        with pytest.raises(openai.APIError):
             stream = client.chat.completions.create(**CHAT, stream=True)  # type: ignore[call-overload]
             for _ in stream:
                 pass

@@ -9,9 +9,9 @@ import anthropic
 import httpx
 import openai
 import pytest
+from tests.gateway import normalise, running_mock, running_sidecar
 
 from guardgate.testing import ServerThread
-from tests.gateway import normalise, running_mock, running_sidecar
 
 CHAT_MODELS = [
     "mock-reasoning-content",
