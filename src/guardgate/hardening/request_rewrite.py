@@ -47,6 +47,7 @@ def restore_sealed(api: ApiKind, body: dict[str, Any], sealer: Sealer) -> bool:
         messages = body.get("messages")
         if not isinstance(messages, list):
             return False
+        messages = list(messages)  # the caller's body stays as the client sent it
         changed = False
         for i, message in enumerate(messages):
             content = message.get("content") if isinstance(message, dict) else None
@@ -57,7 +58,7 @@ def restore_sealed(api: ApiKind, body: dict[str, Any], sealer: Sealer) -> bool:
                 messages[i] = {**message, "content": restored}
                 changed = True
         if changed:
-            body["messages"] = list(messages)
+            body["messages"] = messages
         return changed
     if api is ApiKind.OPENAI_RESPONSES:
         items = body.get("input")

@@ -89,6 +89,17 @@ class ResponsesStreamTransformer(StreamTransformer):
         """Events added minus events dropped so far: added to every later sequence_number."""
         self._hidden: dict[str, JsonObject] = {}
         """Hidden items by id, so that the same sealed token is sent in every event."""
+        self._reasoning_indices: set[Any] = set()
+        """Output indices of reasoning items, whose content events (e.g. `content_part` events
+        with `reasoning_text` parts) are dropped whatever their type."""
+
+    def _inside_reasoning(self, payload: JsonObject, kind: str) -> bool:
+        if kind.startswith("response.output_item."):
+            return False
+        part = payload.get("part")
+        if isinstance(part, dict) and part.get("type") in ("reasoning_text", "summary_text"):
+            return True
+        return "output_index" in payload and payload["output_index"] in self._reasoning_indices
 
     async def on_event(self, frame: SSEFrame, event: SSEEvent) -> bytes:
         """Drop reasoning events, hide reasoning items, renumber."""
@@ -100,7 +111,7 @@ class ResponsesStreamTransformer(StreamTransformer):
         kind = payload.get("type")
         if not isinstance(kind, str):
             return await self.on_unexpected(frame)
-        if kind.startswith("response.reasoning_"):
+        if kind.startswith("response.reasoning_") or self._inside_reasoning(payload, kind):
             self._shift -= 1
             return b""
         extra: list[JsonObject] = []
@@ -114,6 +125,7 @@ class ResponsesStreamTransformer(StreamTransformer):
                 extra = _summary_events(payload, hidden)
                 payload["item"] = hidden
             else:
+                self._reasoning_indices.add(payload.get("output_index"))
                 # The added item may carry partial text or a partial encrypted_content.
                 added = {k: v for k, v in item.items() if k not in _HIDDEN_KEYS[1:]}
                 added["summary"] = []
