@@ -123,6 +123,14 @@ def main() -> None:
         with target("sidecar", bare) as sidecar:
             run_wrk("warm-up", sidecar, 2, args.connections)
             results.append(run_wrk("sidecar -> bare app", sidecar, args.duration, args.connections))
+    with target("mock") as mock:
+        run_wrk("warm-up", mock, 2, args.connections)
+        results.append(run_wrk("mock upstream", mock, args.duration, args.connections))
+        with target("sidecar", mock) as sidecar:
+            run_wrk("warm-up", sidecar, 2, args.connections)
+            results.append(
+                run_wrk("sidecar -> mock upstream", sidecar, args.duration, args.connections)
+            )
     with target("middleware") as mounted:
         run_wrk("warm-up", mounted, 2, args.connections)
         results.append(

@@ -89,6 +89,10 @@ def main() -> None:
     app: object
     if kind == "bare":
         app = bare_app
+    elif kind == "mock":
+        from guardgate.testing import create_mock_upstream
+
+        app = create_mock_upstream()
     elif kind == "middleware":
         from guardgate.middleware import GuardgateMiddleware
 

@@ -101,6 +101,7 @@ class _Exchange:
         "receive",
         "scope",
         "send",
+        "think_open",
         "transformer",
     )
 
@@ -114,6 +115,7 @@ class _Exchange:
         self.send = send
         self.transformer: ResponseTransformer | None = None
         self.decision: Decision | None = None
+        self.think_open = False
 
     async def run(self) -> None:
         body = await self._read_body()
@@ -171,6 +173,8 @@ class _Exchange:
                 body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
         if decision.actions:
             _audit(decision, shadow=False)
+        if policy is not ReasoningPolicy.PASS:
+            self.think_open = _prompt_opens_think(data)
         await self._forward(body, policy)
 
     async def _decide(self, data: dict[str, Any]) -> Decision | None:
@@ -308,11 +312,22 @@ class _Exchange:
             streaming=streaming,
             sealer=guard.sealer,
             summariser=guard.summariser,
+            think_open=self.think_open,
         )
         if self.transformer is None:
             return message
         headers = [(k, v) for k, v in message.get("headers", ()) if k != b"content-length"]
         return {**message, "headers": headers}
+
+
+def _prompt_opens_think(data: dict[str, Any]) -> bool:
+    """Whether the prompt ends inside a `<think>` (a prefill or a raw completion prompt), so the
+    output starts as reasoning without an opening tag of its own."""
+    tail: object = data.get("prompt")
+    messages = data.get("messages")
+    if isinstance(messages, list) and messages and isinstance(messages[-1], dict):
+        tail = messages[-1].get("content")
+    return isinstance(tail, str) and tail.rstrip().endswith("<think>")
 
 
 def _audit(decision: Decision, *, shadow: bool) -> None:
