@@ -1,0 +1,62 @@
+"""Where quota counters live: in memory, or in Redis shared by every replica.
+
+The counters are `limits` storage chosen by URI; `GUARDGATE_REDIS_URL` is passed through with
+`async+` in front, so Redis Cluster (`redis+cluster://`) and Sentinel (`redis+sentinel://`) URIs
+work as `limits` documents them. Socket timeouts come from `GUARDGATE_REDIS_TIMEOUT`, and a
+failed command is retried once at once (a connection that died with a Redis restart), never with
+a back-off that would hold a request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.storage import storage_from_string
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from guardgate.quota._concurrency import ConcurrencyGate, MemoryConcurrency, RedisConcurrency
+from guardgate.settings import GuardgateSettings
+
+KEY_PREFIX = "guardgate:quota"
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaBackend:
+    """The storage of one deployment's quota counters and stream leases."""
+
+    storage: MemoryStorage | RedisStorage
+    streams: ConcurrencyGate
+    shared: bool
+    """Whether the state is in Redis (shared by replicas) rather than in this process."""
+    client: Any = None
+    """The Redis client to close at shutdown (None for memory)."""
+
+
+def limits_uri(redis_url: str) -> str:
+    """The `limits` async storage URI for a Redis URL (`unix://` becomes `async+redis+unix://`)."""
+    if redis_url.startswith("unix://"):
+        return "async+redis+" + redis_url
+    return "async+" + redis_url
+
+
+def build_backend(settings: GuardgateSettings) -> QuotaBackend:
+    """Memory storage when no Redis URL is set, else Redis through redis-py's asyncio client."""
+    if not settings.redis_url:
+        return QuotaBackend(MemoryStorage(), MemoryConcurrency(), shared=False)
+    options: dict[str, Any] = {
+        "implementation": "redispy",
+        "key_prefix": KEY_PREFIX,
+        "socket_timeout": settings.redis_timeout,
+        "socket_connect_timeout": settings.redis_timeout,
+        "retry": Retry(NoBackoff(), 1),
+    }
+    if settings.redis_url.startswith("redis+sentinel://"):
+        # Sentinels answer within the same budget as the master they name.
+        options["sentinel_kwargs"] = {"socket_timeout": settings.redis_timeout}
+    storage = storage_from_string(limits_uri(settings.redis_url), **options)
+    assert isinstance(storage, RedisStorage)
+    client = storage.bridge.get_connection()  # type: ignore[attr-defined]
+    return QuotaBackend(storage, RedisConcurrency(client, KEY_PREFIX), shared=True, client=client)

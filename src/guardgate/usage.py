@@ -1,0 +1,210 @@
+"""Metering what an answer cost: tokens from the upstream's usage figures, or counted.
+
+A `UsageMeter` watches the response bytes of one request as they pass (JSON or SSE, in any of the
+four formats) and, when the response ends, reports the completion tokens: the upstream's own
+figure when it sent one, else the tokens of the text it streamed. A stream that ends early (a
+client disconnect, an upstream failure) is charged for the text that was sent.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from guardgate.model import ApiKind
+from guardgate.protocols.sse import SSEDecoder
+from guardgate.tokens import TokenCounter
+
+__all__ = ["Usage", "UsageMeter"]
+
+_MAX_JSON_BYTES = 16 * 1024 * 1024
+"""A non-stream body larger than this is not parsed; it is charged from its size instead."""
+_BYTES_PER_TOKEN = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """The tokens one answered request cost."""
+
+    completion_tokens: int
+    prompt_tokens: int | None = None
+    """The upstream's prompt figure, when it reported one."""
+    reported: bool = False
+    """Whether `completion_tokens` is the upstream's figure (else it was counted)."""
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+class UsageMeter:
+    """Meters one response; feed it every body chunk, then call `finish()` once."""
+
+    def __init__(self, api: ApiKind, counter: TokenCounter, *, streaming: bool) -> None:
+        self.api = api
+        self.counter = counter
+        self.streaming = streaming
+        self._sse = SSEDecoder() if streaming else None
+        self._body = bytearray()
+        self._oversize = 0
+        self._texts: list[str] = []
+        self._prompt: int | None = None
+        self._completion: int | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        """Watch one chunk of the response body (never changes it)."""
+        if not chunk:
+            return
+        if self._sse is not None:
+            for event in self._sse.decode(chunk):
+                self._event(event.data)
+        elif self._oversize or len(self._body) + len(chunk) > _MAX_JSON_BYTES:
+            self._oversize += len(chunk)
+        else:
+            self._body += chunk
+
+    def finish(self) -> Usage:
+        """The usage of the response so far (the whole response when it ended normally)."""
+        if self._sse is not None:
+            for event in self._sse.flush():
+                self._event(event.data)
+        elif self._oversize:
+            size = len(self._body) + self._oversize
+            return Usage(completion_tokens=-(-size // _BYTES_PER_TOKEN))
+        elif self._body:
+            try:
+                payload = json.loads(self._body)
+            except (ValueError, UnicodeDecodeError):
+                payload = None
+            if isinstance(payload, dict):
+                self._document(payload)
+        if self._completion is not None:
+            return Usage(self._completion, self._prompt, reported=True)
+        return Usage(self.counter.count_all(self._texts), self._prompt)
+
+    # --- reported figures ------------------------------------------------------------------
+
+    def _usage(self, usage: Any, *, final: bool = True) -> None:
+        if not isinstance(usage, dict):
+            return
+        if self.api.is_anthropic or self.api is ApiKind.OPENAI_RESPONSES:
+            prompt = _int(usage.get("input_tokens"))
+            if prompt is not None and self.api.is_anthropic:
+                # Cached input is still input the model read.
+                prompt += sum(
+                    _int(usage.get(k)) or 0
+                    for k in ("cache_creation_input_tokens", "cache_read_input_tokens")
+                )
+            completion = _int(usage.get("output_tokens"))
+        else:
+            prompt = _int(usage.get("prompt_tokens"))
+            completion = _int(usage.get("completion_tokens"))
+        if prompt is not None:
+            self._prompt = prompt
+        if completion is not None and final:
+            self._completion = completion
+
+    # --- non-stream bodies -----------------------------------------------------------------
+
+    def _document(self, payload: dict[str, Any]) -> None:
+        self._usage(payload.get("usage"))
+        if self._completion is not None:
+            return
+        if self.api.is_anthropic:
+            self._anthropic_blocks(payload.get("content"))
+        elif self.api is ApiKind.OPENAI_RESPONSES:
+            self._responses_output(payload.get("output"))
+        else:
+            for choice in _list(payload.get("choices")):
+                if not isinstance(choice, dict):
+                    continue
+                self._openai_choice(choice.get("message") or {})
+                self._text(choice.get("text"))
+
+    def _openai_choice(self, message: Any) -> None:
+        if not isinstance(message, dict):
+            return
+        for key in ("content", "reasoning_content", "reasoning", "refusal"):
+            self._text(message.get(key))
+        for call in _list(message.get("tool_calls")):
+            if isinstance(call, dict) and isinstance(call.get("function"), dict):
+                self._text(call["function"].get("name"))
+                self._text(call["function"].get("arguments"))
+
+    def _anthropic_blocks(self, blocks: Any) -> None:
+        for block in _list(blocks):
+            if not isinstance(block, dict):
+                continue
+            self._text(block.get("text"))
+            self._text(block.get("thinking"))
+            if isinstance(block.get("input"), dict) and block["input"]:
+                self._texts.append(json.dumps(block["input"], separators=(",", ":")))
+
+    def _responses_output(self, items: Any) -> None:
+        for item in _list(items):
+            if not isinstance(item, dict):
+                continue
+            for part in _list(item.get("content")) + _list(item.get("summary")):
+                if isinstance(part, dict):
+                    self._text(part.get("text"))
+            self._text(item.get("arguments"))
+
+    # --- stream events ---------------------------------------------------------------------
+
+    def _event(self, data: str) -> None:
+        if not data or data == "[DONE]":
+            return
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            return
+        if not isinstance(payload, dict):
+            return
+        if self.api.is_anthropic:
+            self._anthropic_event(payload)
+        elif self.api is ApiKind.OPENAI_RESPONSES:
+            self._responses_event(payload)
+        else:
+            self._usage(payload.get("usage"))
+            for choice in _list(payload.get("choices")):
+                if isinstance(choice, dict):
+                    self._openai_choice(choice.get("delta"))
+                    self._text(choice.get("text"))
+
+    def _anthropic_event(self, payload: dict[str, Any]) -> None:
+        kind = payload.get("type")
+        if kind == "content_block_delta":
+            delta = payload.get("delta")
+            if isinstance(delta, dict):
+                for key in ("text", "thinking", "partial_json"):
+                    self._text(delta.get(key))
+        elif kind == "content_block_start":
+            self._anthropic_blocks([payload.get("content_block")])
+        elif kind == "message_start":
+            message = payload.get("message")
+            if isinstance(message, dict):
+                # message_start's output_tokens is a running count, not the total.
+                self._usage(message.get("usage"), final=False)
+        elif kind == "message_delta":
+            self._usage(payload.get("usage"))
+
+    def _responses_event(self, payload: dict[str, Any]) -> None:
+        kind = payload.get("type")
+        if not isinstance(kind, str):
+            return
+        if kind.endswith(".delta"):
+            if kind != "response.audio.delta":  # base64 audio is not text
+                self._text(payload.get("delta"))
+        elif kind in ("response.completed", "response.incomplete", "response.failed"):
+            response = payload.get("response")
+            if isinstance(response, dict):
+                self._usage(response.get("usage"))
+
+    def _text(self, value: Any) -> None:
+        if isinstance(value, str) and value:
+            self._texts.append(value)
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []

