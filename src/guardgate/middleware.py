@@ -9,6 +9,7 @@ out. Every other request, and every non-HTTP scope, passes straight through.
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import json
 import logging
 from typing import Any
@@ -65,6 +66,19 @@ class GuardgateMiddleware:
         self.settings = guard.settings
         self.faults = FaultCounter()
         self._prefix = self.settings.path_prefix
+        self._think_patterns = [p.lower() for p in self.settings.think_open_models]
+        self._think_models: dict[str, bool] = {}
+
+    def think_open_model(self, model: object) -> bool:
+        """Whether `model`'s chat template opens `<think>` itself (GUARDGATE_THINK_OPEN_MODELS)."""
+        if not isinstance(model, str):
+            return False
+        known = self._think_models.get(model)
+        if known is None:
+            known = any(fnmatch.fnmatchcase(model.lower(), p) for p in self._think_patterns)
+            if len(self._think_models) < 4096:
+                self._think_models[model] = known
+        return known
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -174,7 +188,7 @@ class _Exchange:
         if decision.actions:
             _audit(decision, shadow=False)
         if policy is not ReasoningPolicy.PASS:
-            self.think_open = _prompt_opens_think(data)
+            self.think_open = mw.think_open_model(data.get("model")) or _prompt_opens_think(data)
         await self._forward(body, policy)
 
     async def _decide(self, data: dict[str, Any]) -> Decision | None:

@@ -66,6 +66,14 @@ class GuardgateSettings(BaseSettings):
     reasoning_policy_normal: ReasoningPolicy = ReasoningPolicy.PASS
     reasoning_policy_suspect: ReasoningPolicy = ReasoningPolicy.SUMMARISE
     reasoning_policy_extractor: ReasoningPolicy = ReasoningPolicy.STRIP
+    think_open_models: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["*deepseek-r1*", "*qwq*"]
+    )
+    """Glob patterns (case-insensitive) of models whose chat template opens `<think>` in the
+    prompt, so their output is reasoning until `</think>` even without an opening tag."""
+    seal_chat_reasoning: bool = False
+    """Seal hidden Chat `reasoning_content` into the returned field (for providers that require it
+    back in tool loops) instead of dropping it."""
     summariser_url: str = ""
     """OpenAI-compatible base URL of an LLM summariser; empty uses the local extractive one."""
     summariser_model: str = ""
@@ -85,9 +93,9 @@ class GuardgateSettings(BaseSettings):
     redis_timeout: float = Field(default=0.25, gt=0)
     """Seconds a single Redis call may take before the fail mode applies."""
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "think_open_models", mode="before")
     @classmethod
-    def _parse_proxies(cls, value: Any) -> Any:
+    def _parse_lists(cls, value: Any) -> Any:
         return _split_csv(value)
 
     @field_validator("upstream_url")
