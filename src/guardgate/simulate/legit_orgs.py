@@ -1,0 +1,244 @@
+"""Legitimate organisations: a consumer chat app, SaaS back ends, offices, eval harnesses."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from guardgate.model import ApiKind
+from guardgate.simulate.bodies import ANTHROPIC_MODEL, NEW_MODEL, random_id, text_body
+from guardgate.simulate.clients import ClientBuild, ClientKind, random_build
+from guardgate.simulate.config import DAY, HOUR
+from guardgate.simulate.network import cloud_ip, office_ip
+from guardgate.simulate.sessions import chat_session, geometric_turns
+from guardgate.simulate.text import question
+from guardgate.simulate.timing import (
+    PERSONAL_HOURS,
+    WORK_HOURS,
+    daily_times,
+    local_days,
+    poisson,
+)
+from guardgate.simulate.workloads import (
+    BENCHMARKS,
+    CHAT_APP_SYSTEMS,
+    CORPORATE_SYSTEMS,
+    SAAS_TEMPLATES,
+    backend_text,
+    benchmark_items,
+)
+from guardgate.simulate.world import World
+
+
+def chat_app(world: World) -> None:
+    """Consumer apps relaying their end users' chats through one key from a few servers."""
+    rng = world.rng("chat_app")
+    cfg = world.config
+    apps = (
+        # (sessions per day at scale 1, tz of the market, client, model, sends `user`)
+        (560.0, -5.0, ClientKind.OPENAI_NODE, "gpt-4.1-mini", True),
+        (220.0, 1.0, ClientKind.OPENAI_PY, "gpt-4o", False),
+    )
+    for a, (sessions, tz, kind, model, sends_user) in enumerate(apps):
+        build = random_build(rng, kind, server=True)
+        account = world.emitter.account(
+            rng, actor=f"app-{a}", population="chat_app", attack=False, build=build
+        )
+        servers = [cloud_ip(rng) for _ in range(rng.randint(2, 4))]
+        system = CHAT_APP_SYSTEMS[a % len(CHAT_APP_SYSTEMS)]
+        for ts in daily_times(rng, cfg.start, cfg.end, tz, sessions * cfg.scale, PERSONAL_HOURS):
+            params: dict[str, object] = {"temperature": 0.7, "max_tokens": 800}
+            if sends_user:
+                params["user"] = random_id(rng, "u_", 16)
+            chat_session(
+                world,
+                rng,
+                account,
+                ApiKind.OPENAI_CHAT,
+                model,
+                ts,
+                geometric_turns(rng, 2.5, 14),
+                _round_robin(rng, servers),
+                question(rng, step_by_step=0.04),
+                system=system,
+                params=params,
+                stream=True,
+                think_median=35.0,
+            )
+
+
+def _round_robin(rng: random.Random, servers: list[str]) -> Callable[[], str]:
+    """A load balancer spreading requests over an app's servers."""
+    return lambda: rng.choice(servers)
+
+
+_SAAS_CLIENTS = (
+    ClientKind.OPENAI_PY,
+    ClientKind.REQUESTS,
+    ClientKind.AIOHTTP,
+    ClientKind.ANTHROPIC_PY,
+    ClientKind.AXIOS,
+    ClientKind.OPENAI_NODE,
+)
+
+
+def saas_template(world: World) -> None:
+    """Back ends that run one template over their day's data every night, from cloud hosts."""
+    rng = world.rng("saas_template")
+    members, volume = world.config.sized(6)
+    for b in range(members):
+        _saas_backend(world, rng, b, volume)
+
+
+def _saas_backend(world: World, rng: random.Random, b: int, volume: float) -> None:
+    cfg = world.config
+    kind = _SAAS_CLIENTS[b % len(_SAAS_CLIENTS)]
+    anthropic = kind is ClientKind.ANTHROPIC_PY or (kind is ClientKind.AXIOS and b % 2 == 0)
+    api = ApiKind.ANTHROPIC_MESSAGES if anthropic else ApiKind.OPENAI_CHAT
+    build = random_build(rng, kind, server=True)
+    account = world.emitter.account(
+        rng,
+        actor=f"saas-{b}",
+        population="saas_template",
+        attack=False,
+        build=build,
+        anthropic=anthropic,
+    )
+    system, template = SAAS_TEMPLATES[b % len(SAAS_TEMPLATES)]
+    model = ANTHROPIC_MODEL if anthropic else rng.choice(("gpt-4.1-mini", "gpt-4o"))
+    params: dict[str, object] = {"temperature": rng.choice((0, 0.2)), "max_tokens": 300}
+    hosts = [cloud_ip(rng) for _ in range(rng.randint(1, 3))]
+    tz = rng.choice((-8.0, -5.0, 0.0, 1.0, 9.0))
+    cron_hour = rng.uniform(0.5, 4.0)
+    nightly = rng.randint(150, 520) * volume
+    workers = rng.randint(2, 8)
+
+    def send(ts: float) -> None:
+        body = text_body(api, model, (), template.format(text=backend_text(rng)), system=system)
+        body.update(params)
+        world.emitter.emit(rng, ts, rng.choice(hosts), account, api, body)
+
+    for midnight, weekend in local_days(cfg.start, cfg.end, tz):
+        ts = midnight + cron_hour * HOUR + rng.uniform(0, 90)
+        for _ in range(poisson(rng, nightly * (0.45 if weekend else 1.0))):
+            send(ts)
+            ts += rng.uniform(1.5, 7.0) / workers
+    # A trickle of on-demand calls during the day (a user clicks "summarise").
+    for ts in daily_times(rng, cfg.start, cfg.end, tz, 25 * volume, WORK_HOURS, 0.3):
+        send(ts)
+
+
+def corporate_nat(world: World) -> None:
+    """Employees behind their office NAT using an internal tool built on one pinned SDK."""
+    rng = world.rng("corporate_nat")
+    cfg = world.config
+    offices = (
+        # (employees at scale 1, employees per key, tz, build, api)
+        (
+            300,
+            1,
+            -5.0,
+            ClientBuild(ClientKind.OPENAI_PY, "1.51.2", "MacOS", "arm64", "3.11.9", True),
+            ApiKind.OPENAI_CHAT,
+        ),
+        (
+            150,
+            12,
+            1.0,
+            ClientBuild(ClientKind.ANTHROPIC_PY, "0.49.0", "Windows", "x64", "3.12.3"),
+            ApiKind.ANTHROPIC_MESSAGES,
+        ),
+    )
+    for o, (employees, per_key, tz, build, api) in enumerate(offices):
+        nat = [office_ip(rng) for _ in range(rng.randint(1, 3))]
+        system = CORPORATE_SYSTEMS[o]
+        model = ANTHROPIC_MODEL if api.is_anthropic else "gpt-4o"
+        accounts = []
+        for e in range(cfg.count(employees)):
+            if e % per_key == 0:
+                accounts.append(
+                    world.emitter.account(
+                        rng,
+                        actor=f"corp-{o}-emp-{e}",
+                        population="corporate_nat",
+                        attack=False,
+                        build=build,
+                        anthropic=api.is_anthropic,
+                    )
+                )
+            account = accounts[-1]
+            per_day = 1.6 * rng.lognormvariate(0, 0.7)
+            for ts in daily_times(rng, cfg.start, cfg.end, tz, per_day, WORK_HOURS, 0.05):
+                chat_session(
+                    world,
+                    rng,
+                    account,
+                    api,
+                    model,
+                    ts,
+                    geometric_turns(rng, 2.2, 10),
+                    rng.choice(nat),
+                    question(rng, ("work", "writing", "coding"), step_by_step=0.05),
+                    system=system,
+                    params={"max_tokens": 2048} if api.is_anthropic else None,
+                    stream=True,
+                    think_median=50.0,
+                )
+
+
+_FULL_SIZES = {"mmlu-lite": 300, "gsm-lite": 250, "code-lite": 164}
+
+
+def eval_runner(world: World) -> None:
+    """Benchmark harnesses: fixed prompts, temperature 0, fixed max_tokens, in bursts.
+
+    Evaluators run their suites on a new model within hours of its release, so on release day
+    they look much like a farm pivoting to it.
+    """
+    rng = world.rng("eval_runner")
+    cfg = world.config
+    fraction = min(1.0, cfg.scale)
+    suites = {b: benchmark_items(cfg.seed, b, _FULL_SIZES[b]) for b in BENCHMARKS}
+    for r in range(cfg.count(4, minimum=2)):
+        build = random_build(rng, ClientKind.OPENAI_PY, server=True)
+        build = ClientBuild(build.kind, build.version, "Linux", "x64", build.runtime_version, True)
+        account = world.emitter.account(
+            rng, actor=f"evals-{r}", population="eval_runner", attack=False, build=build
+        )
+        ip = cloud_ip(rng) if r % 2 == 0 else office_ip(rng)
+        concurrency = rng.choice((8, 16, 32, 64))
+        max_tokens = rng.choice((1024, 2048))
+        runs: list[tuple[float, str, str]] = []
+        if r == 0:  # nightly CI on weekdays
+            for midnight, weekend in local_days(cfg.start, cfg.end, 0.0):
+                if not weekend:
+                    runs.append(
+                        (midnight + 2 * HOUR + rng.uniform(0, 300), "gpt-4.1-mini", "gsm-lite")
+                    )
+        for _ in range(rng.randint(1, 3)):
+            ts = cfg.start + rng.uniform(0, cfg.days) * DAY
+            runs.append(
+                (ts, rng.choice(("gpt-4o", "o3-mini", "deepseek-r1")), rng.choice(BENCHMARKS))
+            )
+        if r > 0 or cfg.scale < 0.5:
+            launch = cfg.release + rng.uniform(1.5, 8.0) * HOUR
+            for b in BENCHMARKS:
+                runs.append((launch, NEW_MODEL, b))
+                launch += rng.uniform(0.3, 1.5) * HOUR
+        for start, model, bench in runs:
+            items = suites[bench][: max(5, round(len(suites[bench]) * fraction))]
+            n_samples = 5 if bench == "code-lite" and rng.random() < 0.5 else 1
+            params: dict[str, object] = {
+                "temperature": 0.8 if n_samples > 1 else 0,
+                "max_tokens": max_tokens,
+            }
+            if n_samples > 1:
+                params["n"] = n_samples
+            # `concurrency` workers each wait for their previous answer before the next item.
+            free_at = [start + rng.uniform(0, 2) for _ in range(concurrency)]
+            for item in items:
+                w = min(range(concurrency), key=free_at.__getitem__)
+                ts = free_at[w]
+                body = text_body(ApiKind.OPENAI_CHAT, model, (), item, params=params)
+                world.emitter.emit(rng, ts, ip, account, ApiKind.OPENAI_CHAT, body)
+                free_at[w] = ts + rng.uniform(2.0, 25.0)
