@@ -5,17 +5,22 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
+from guardgate.metrics import Metrics
+
 
 class FaultCounter:
     """Counts faults by kind; logs the first of each kind with its traceback, then every 1000th,
     so that an outage is visible without flooding the log."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: Metrics | None = None) -> None:
         self.counts: Counter[str] = Counter()
+        self._metrics = metrics
 
     def record(self, kind: str, logger: logging.Logger) -> None:
         """Count one fault of `kind`; call from inside an `except` block."""
         self.counts[kind] += 1
+        if self._metrics is not None:
+            self._metrics.fault(kind)
         n = self.counts[kind]
         if n == 1:
             logger.exception("guardgate fault (%s)", kind)

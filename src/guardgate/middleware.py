@@ -12,6 +12,7 @@ import asyncio
 import fnmatch
 import json
 import logging
+import time
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from guardgate.faults import FaultCounter
 from guardgate.guard import Guard
 from guardgate.hardening.sealing import SEAL_PREFIX, SealError
+from guardgate.metrics import CONTENT_TYPE_LATEST, Metrics
 from guardgate.model import ApiKind, Decision, FailMode, ReasoningPolicy, Tier, Verdict
 from guardgate.protocols.endpoints import api_for_path, error_body
 from guardgate.protocols.reasoning import ResponseTransformer, response_transformer, rewrite_request
@@ -29,6 +31,7 @@ audit = logging.getLogger("guardgate.audit")
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _SEALED = SEAL_PREFIX.encode()
+_REJECTED = {429: "rate_limited", 403: "blocked", 503: "unavailable"}
 
 
 async def send_error(
@@ -64,8 +67,10 @@ class GuardgateMiddleware:
             guard = Guard(settings if settings is not None else load_settings())
         self.guard = guard
         self.settings = guard.settings
-        self.faults = FaultCounter()
+        self.metrics = Metrics()
+        self.faults = FaultCounter(self.metrics)
         self._prefix = self.settings.path_prefix
+        self._metrics_path = self.settings.metrics_path
         self._think_patterns = [p.lower() for p in self.settings.think_open_models]
         self._think_models: dict[str, bool] = {}
 
@@ -82,14 +87,27 @@ class GuardgateMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            api = api_for_path(scope["path"], self._prefix) if scope["method"] == "POST" else None
-            if api is not None:
-                await _Exchange(self, api, scope, receive, send).run()
+            if scope["method"] == "POST":
+                api = api_for_path(scope["path"], self._prefix)
+                if api is not None:
+                    await _Exchange(self, api, scope, receive, send).run()
+                    return
+            elif scope["path"] == self._metrics_path and self._metrics_path:
+                await self._send_metrics(send)
                 return
         elif scope["type"] == "lifespan":
             await self.app(scope, self._lifespan_receive(receive), send)
             return
         await self.app(scope, receive, send)
+
+    async def _send_metrics(self, send: Send) -> None:
+        body = self.metrics.exposition()
+        headers = [
+            (b"content-type", CONTENT_TYPE_LATEST.encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
     def _lifespan_receive(self, receive: Receive) -> Receive:
         guard = self.guard
@@ -135,39 +153,43 @@ class _Exchange:
         body = await self._read_body()
         if body is None:
             return
+        mw = self.mw
+        started = time.perf_counter()
         try:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             # The body must be read to be guarded; what cannot be parsed cannot be judged, and
             # the provider would reject it too, so it never costs an upstream call.
-            await send_error(
-                self.send, self.api, 400, "We could not parse the JSON body of your request."
-            )
+            await self._bad_request("We could not parse the JSON body of your request.")
             return
         if not isinstance(data, dict):
-            await send_error(self.send, self.api, 400, "The request body must be a JSON object.")
+            await self._bad_request("The request body must be a JSON object.")
             return
 
-        mw = self.mw
         guard = mw.guard
         decision = await self._decide(data)
         if decision is None:
             return
+        tier = decision.verdict.tier.value
         if guard.shadow:
             if decision.actions:
                 _audit(decision, shadow=True)
-            await self._forward(body, None)
-            return
+            # Shadow changes nothing, but reasoning sealed while enforcing must still be restored.
+            decision = Decision(verdict=decision.verdict)
         self.decision = decision
         if decision.rejected:
             assert decision.reject_status is not None
             _audit(decision, shadow=False)
+            status = decision.reject_status
+            if status == 429:
+                mw.metrics.rate_limited(
+                    self.api.value, decision.actions[0] if decision.actions else ""
+                )
+            mw.metrics.request(self.api.value, tier, _REJECTED.get(status, "rejected"))
             headers = decision.rate_limit_headers
             if decision.retry_after is not None:
                 headers = (("retry-after", str(max(1, round(decision.retry_after)))), *headers)
-            await send_error(
-                self.send, self.api, decision.reject_status, decision.reject_message, headers
-            )
+            await send_error(self.send, self.api, status, decision.reject_message, headers)
             return
 
         policy = decision.reasoning_policy
@@ -181,15 +203,21 @@ class _Exchange:
                     drop_logprobs=decision.drop_logprobs,
                 )
             except SealError as exc:
-                await send_error(self.send, self.api, 400, f"Invalid reasoning block: {exc}")
+                await self._bad_request(f"Invalid reasoning block: {exc}")
                 return
             if changed:
                 body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-        if decision.actions:
+        if decision.actions and not guard.shadow:
             _audit(decision, shadow=False)
         if policy is not ReasoningPolicy.PASS:
             self.think_open = mw.think_open_model(data.get("model")) or _prompt_opens_think(data)
+        mw.metrics.request(self.api.value, tier, "shadow" if guard.shadow else "forwarded")
+        mw.metrics.added_latency.observe(time.perf_counter() - started)
         await self._forward(body, policy)
+
+    async def _bad_request(self, message: str) -> None:
+        self.mw.metrics.request(self.api.value, "unknown", "bad_request")
+        await send_error(self.send, self.api, 400, message)
 
     async def _decide(self, data: dict[str, Any]) -> Decision | None:
         guard = self.mw.guard
@@ -330,6 +358,7 @@ class _Exchange:
         )
         if self.transformer is None:
             return message
+        self.mw.metrics.hardened(self.api.value, decision.reasoning_policy.value)
         headers = [(k, v) for k, v in message.get("headers", ()) if k != b"content-length"]
         return {**message, "headers": headers}
 

@@ -58,6 +58,8 @@ class GuardgateSettings(BaseSettings):
     """CIDRs of proxies whose X-Forwarded-For, Forwarded and edge fingerprint headers count."""
     account_header: str = ""
     """Header set by the operator's auth layer that names the account; else the API key is used."""
+    metrics_path: str = "/_guardgate/metrics"
+    """Path where the middleware answers GET with Prometheus metrics; empty disables it."""
     mode: Mode = Mode.ENFORCE
     fail_mode: FailMode = FailMode.OPEN
     admin_token: SecretStr | None = None
