@@ -232,6 +232,8 @@ def eval_runner(world: World) -> None:
                 "temperature": 0.8 if n_samples > 1 else 0,
                 "max_tokens": max_tokens,
             }
+            if model == "o3-mini":  # o-series models reject temperature and max_tokens
+                params = {"max_completion_tokens": max_tokens * 4}
             if n_samples > 1:
                 params["n"] = n_samples
             # `concurrency` workers each wait for their previous answer before the next item.

@@ -235,7 +235,7 @@ _TEMPLATES: dict[str, tuple[str, ...]] = {
     ),
     "writing": (
         "Write a {tone} {doc} for a {role}.",
-        "Rewrite this to sound more {tone}: I wanted to follow up on my last message about {subject}.",
+        "Rewrite this to sound more {tone}: I wanted to follow up on {subject}.",
         "Draft a {doc} that mentions {hobby} and {city}.",
         "Make this {doc} shorter and more {tone}.",
         "Proofread my {doc}: I have been a {role} for {num} years and I love {hobby}.",
