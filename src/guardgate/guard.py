@@ -5,16 +5,21 @@ The middleware holds one Guard; replay builds its own around the same engine.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from guardgate.engine import Engine
 from guardgate.hardening.sealing import Sealer
 from guardgate.hardening.summariser import Summariser, summariser_from_settings
 from guardgate.model import Decision, Mode, Observation, ReasoningPolicy, Tier, Verdict
+from guardgate.quota import QuotaEnforcer, QuotaTicket
 from guardgate.settings import GuardgateSettings
 from guardgate.signals import Observer
+from guardgate.tokens import TokenCounter
+from guardgate.usage import Usage
 
 logger = logging.getLogger("guardgate")
 
@@ -32,6 +37,8 @@ class Guard:
         self.sealer = Sealer(settings.secret_bytes)
         self.summariser: Summariser = summariser_from_settings(settings)
         self.shadow = settings.mode is Mode.SHADOW
+        self.tokens = TokenCounter(settings.tokenizer_encoding)
+        self.quotas = QuotaEnforcer(settings)
         self._started = False
 
     async def start(self) -> None:
@@ -39,12 +46,16 @@ class Guard:
         if not self._started:
             self._started = True
             await self.engine.start()
+            if self.quotas.enabled:
+                # Loading the encoding takes a moment: do it now, off the event loop.
+                await asyncio.to_thread(self.tokens.load)
 
     async def close(self) -> None:
         """Close connections and stop background work."""
         if self._started:
             self._started = False
             await self.engine.close()
+            await self.quotas.close()
 
     async def verdict(self, obs: Observation) -> Verdict:
         """The engine's verdict on the sender of `obs`."""
@@ -52,8 +63,54 @@ class Guard:
             await self.start()
         return await self.engine.observe(obs)
 
-    def decide(self, verdict: Verdict) -> Decision:
-        """Map a verdict to what to do; enforcement only maps, it does not detect."""
+    async def decide(self, verdict: Verdict, obs: Observation) -> Decision:
+        """What to do with the request `obs` whose sender got `verdict` (replay's entry point:
+        no concurrent-stream lease is taken, as replayed requests have no response to wait for)."""
+        decision, _ticket = await self.admit(verdict, obs, hold_stream=False)
+        return decision
+
+    async def admit(
+        self, verdict: Verdict, obs: Observation, *, hold_stream: bool = True
+    ) -> tuple[Decision, QuotaTicket | None]:
+        """The decision, with the request counted against its quotas (before it is forwarded).
+
+        The ticket, when there is one, must be passed to `settle` once the answer has ended.
+        """
+        decision = self.policy(verdict)
+        if decision.rejected or not self.quotas.enabled:
+            return decision, None
+        outcome = await self.quotas.check(
+            verdict, obs.api, obs.prompt_tokens, hold_stream=hold_stream
+        )
+        if outcome.allowed:
+            if outcome.failed_open:
+                decision = replace(decision, actions=(*decision.actions, "quota_fail_open"))
+            return decision, outcome.ticket
+        action = "rate_limited" if outcome.status == 429 else "quota_unavailable"
+        return replace(
+            decision,
+            reject_status=outcome.status,
+            reject_message=outcome.message,
+            retry_after=outcome.retry_after,
+            rate_limit_headers=outcome.headers,
+            actions=(action, *decision.actions),
+        ), None
+
+    async def settle(
+        self, verdict: Verdict, ticket: QuotaTicket | None, usage: Usage, prompt_tokens: int
+    ) -> None:
+        """After an answer ended (completely or not): charge its tokens to the quotas and the
+        engine, and release its stream lease. Never raises."""
+        if ticket is not None:
+            await self.quotas.settle(ticket, usage.completion_tokens, usage.prompt_tokens)
+        prompt = usage.prompt_tokens if usage.prompt_tokens is not None else prompt_tokens
+        try:
+            await self.engine.record_usage(verdict, prompt, usage.completion_tokens, self.clock())
+        except Exception:
+            self.quotas.faults.record("usage", logger)
+
+    def policy(self, verdict: Verdict) -> Decision:
+        """Map a verdict to what to do, quotas aside; enforcement only maps, it does not detect."""
         if verdict.tier is Tier.BLOCKED:
             return Decision(
                 verdict=verdict,

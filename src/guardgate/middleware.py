@@ -13,6 +13,7 @@ import fnmatch
 import json
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,12 +25,16 @@ from guardgate.metrics import CONTENT_TYPE_LATEST, Metrics
 from guardgate.model import ApiKind, Decision, FailMode, ReasoningPolicy, Tier, Verdict
 from guardgate.protocols.endpoints import api_for_path, error_body
 from guardgate.protocols.reasoning import ResponseTransformer, response_transformer, rewrite_request
+from guardgate.quota import QuotaTicket
 from guardgate.settings import GuardgateSettings, load_settings
+from guardgate.usage import Usage, UsageMeter
 
 logger = logging.getLogger("guardgate")
 audit = logging.getLogger("guardgate.audit")
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+_PENDING: set[asyncio.Future[None]] = set()
+"""Settlements in flight, held so that a cancelled exchange's settlement is not collected."""
 _SEALED = SEAL_PREFIX.encode()
 _REJECTED = {429: "rate_limited", 403: "blocked", 503: "unavailable"}
 
@@ -129,12 +134,16 @@ class _Exchange:
     __slots__ = (
         "api",
         "decision",
+        "meter",
         "mw",
+        "prompt_tokens",
         "receive",
         "scope",
         "send",
         "think_open",
+        "ticket",
         "transformer",
+        "verdict",
     )
 
     def __init__(
@@ -148,12 +157,15 @@ class _Exchange:
         self.transformer: ResponseTransformer | None = None
         self.decision: Decision | None = None
         self.think_open = False
+        self.verdict: Verdict | None = None
+        self.ticket: QuotaTicket | None = None
+        self.meter: UsageMeter | None = None
+        self.prompt_tokens = 0
 
     async def run(self) -> None:
         body = await self._read_body()
         if body is None:
             return
-        mw = self.mw
         started = time.perf_counter()
         try:
             data = json.loads(body)
@@ -166,10 +178,21 @@ class _Exchange:
             await self._bad_request("The request body must be a JSON object.")
             return
 
-        guard = mw.guard
         decision = await self._decide(data)
         if decision is None:
             return
+        try:
+            await self._respond(body, data, decision, started)
+        finally:
+            rejected = self.decision is not None and self.decision.rejected
+            if self.verdict is not None and not rejected:
+                await self._settle(self.verdict)
+
+    async def _respond(
+        self, body: bytes, data: dict[str, Any], decision: Decision, started: float
+    ) -> None:
+        mw = self.mw
+        guard = mw.guard
         tier = decision.verdict.tier.value
         if guard.shadow:
             if decision.actions:
@@ -227,8 +250,13 @@ class _Exchange:
             obs = guard.observer.observe(
                 self.api, scope["headers"], client[0] if client else "", data, guard.clock()
             )
+            if guard.quotas.enabled and not obs.prompt_tokens:
+                obs = replace(obs, prompt_tokens=guard.tokens.prompt_tokens(self.api, data))
+            self.prompt_tokens = obs.prompt_tokens
             verdict = await guard.verdict(obs)
-            return guard.decide(verdict)
+            decision, self.ticket = await guard.admit(verdict, obs)
+            self.verdict = verdict
+            return decision
         except Exception:
             self.mw.faults.record("engine", logger)
             if guard.settings.fail_mode is FailMode.CLOSED:
@@ -287,12 +315,14 @@ class _Exchange:
         """Call the app with `body` replayed, transforming its response under `policy`."""
         scope = self.scope
         transform = policy is not None and policy is not ReasoningPolicy.PASS
+        # A transformed or metered response must arrive uncompressed.
+        plain = transform or self.ticket is not None
         headers: list[tuple[bytes, bytes]] = []
         for name, value in scope["headers"]:
             if name == b"content-length":
                 value = str(len(body)).encode()
-            elif name == b"transfer-encoding" or (transform and name == b"accept-encoding"):
-                # A transformed response must arrive uncompressed; a replayed body is not chunked.
+            elif name == b"transfer-encoding" or (plain and name == b"accept-encoding"):
+                # A replayed body is not chunked.
                 continue
             headers.append((name, value))
         scope = {**scope, "headers": headers}
@@ -306,10 +336,53 @@ class _Exchange:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        if not transform:
-            await self.mw.app(scope, replay, self.send)
+        downstream = self._send_transformed if transform else self.send
+        if self.verdict is None:
+            await self.mw.app(scope, replay, downstream)
             return
-        await self.mw.app(scope, replay, self._send_transformed)
+
+        async def metered(message: Message) -> None:
+            self._watch(message)
+            await downstream(message)
+
+        await self.mw.app(scope, replay, metered)
+
+    def _watch(self, message: Message) -> None:
+        """Meter the upstream's answer as it passes (before any transform)."""
+        try:
+            if message["type"] == "http.response.start":
+                content_type = b""
+                for name, value in message.get("headers", ()):
+                    if name == b"content-type":
+                        content_type = value
+                    elif name == b"content-encoding" and value not in (b"identity", b""):
+                        return
+                if message["status"] == 200:
+                    self.meter = UsageMeter(
+                        self.api,
+                        self.mw.guard.tokens,
+                        streaming=content_type.startswith(b"text/event-stream"),
+                    )
+            elif message["type"] == "http.response.body" and self.meter is not None:
+                self.meter.feed(message.get("body", b""))
+        except Exception:
+            self.mw.faults.record("usage", logger)
+            self.meter = None
+
+    async def _settle(self, verdict: Verdict) -> None:
+        """Charge what the answer cost and release its stream lease, even when the exchange was
+        cancelled (a client disconnect): the work runs in its own task."""
+        guard = self.mw.guard
+        try:
+            usage = self.meter.finish() if self.meter is not None else Usage(0)
+        except Exception:
+            self.mw.faults.record("usage", logger)
+            usage = Usage(0)
+        task = asyncio.ensure_future(guard.settle(verdict, self.ticket, usage, self.prompt_tokens))
+        self.ticket = None
+        _PENDING.add(task)
+        task.add_done_callback(_PENDING.discard)
+        await asyncio.shield(task)
 
     async def _send_transformed(self, message: Message) -> None:
         kind = message["type"]
