@@ -1,14 +1,17 @@
-"""Builds the `Observation` of one request from its ASGI scope and parsed JSON body."""
+"""Builds the `Observation` of one request from its ASGI headers, peer and parsed JSON body."""
 
 from __future__ import annotations
 
-import hashlib
+import re
 from typing import Any
 
 from guardgate.model import ApiKind, Observation
 from guardgate.settings import GuardgateSettings
 from guardgate.signals.account import AccountHasher
+from guardgate.signals.config import SignalConfig
+from guardgate.signals.content import TemplateSketcher, capability, elicits_reasoning
 from guardgate.signals.network import ClientAddress, ip_prefix
+from guardgate.signals.shape import request_shape, short_hash
 
 _STAINLESS = (
     b"x-stainless-lang",
@@ -18,18 +21,40 @@ _STAINLESS = (
     b"x-stainless-runtime",
     b"x-stainless-runtime-version",
 )
+_STAINLESS_SET = frozenset(_STAINLESS)
+# Headers a proxy or the edge adds: they say nothing about the client's own software, and a
+# request seen with and without a proxy in front must give the same header order.
+_PROXY_ADDED = frozenset(
+    {b"x-forwarded-for", b"forwarded", b"x-real-ip", b"via", b"x-request-id", b"traceparent"}
+)
+_PROXY_PREFIXES = (b"x-forwarded-", b"cf-", b"x-amzn-", b"x-envoy-", b"x-cloud-trace")
+_DIGITS = re.compile(r"\d+")
 
 
-def _short_hash(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=8).hexdigest()
+def _system_hash(text: str) -> str:
+    """System prompts are hashed with digits masked, so that a prompt embedding today's date
+    still hashes the same tomorrow."""
+    return short_hash(_DIGITS.sub("0", text)) if text else ""
 
 
 class Observer:
-    """Computes observations; one instance per deployment (it caches nothing per request)."""
+    """Computes observations; one instance per deployment. Per-request work is a single pass over
+    the headers, a few small hashes and one template sketch of a clipped prompt."""
 
-    def __init__(self, settings: GuardgateSettings) -> None:
+    def __init__(self, settings: GuardgateSettings, config: SignalConfig | None = None) -> None:
+        self.config = config if config is not None else SignalConfig.from_settings(settings)
         self.accounts = AccountHasher(settings.secret_bytes, settings.account_header)
         self.addresses = ClientAddress(settings.trusted_proxies)
+        self.sketcher = TemplateSketcher()
+        cfg = self.config
+        self._edge = {
+            cfg.ja4_header.encode(): "ja4",
+            cfg.ja3_header.encode(): "ja3",
+            cfg.http2_header.encode(): "h2",
+        }
+        skip = set(_PROXY_ADDED)
+        skip.update(self._edge)
+        self._skip = frozenset(skip)
 
     def observe(
         self,
@@ -44,20 +69,44 @@ class Observer:
         fwd: str | None = None
         user_agent = ""
         stainless: dict[bytes, bytes] = {}
+        edge: dict[str, str] = {}
         names = []
+        skip = self._skip
         for name, value in headers:
-            names.append(name)
+            if name not in skip and not name.startswith(_PROXY_PREFIXES):
+                names.append(name)
             if name == b"x-forwarded-for":
                 xff = value.decode("latin-1") if xff is None else f"{xff},{value.decode('latin-1')}"
             elif name == b"forwarded":
                 fwd = value.decode("latin-1")
             elif name == b"user-agent":
                 user_agent = value.decode("latin-1")[:200]
-            elif name in _STAINLESS:
+            elif name in _STAINLESS_SET:
                 stainless[name] = value
-        client_ip, _trusted = self.addresses.resolve(peer, xff, fwd)
+            elif name in self._edge:
+                edge[self._edge[name]] = value.decode("latin-1").strip()[:200]
+        client_ip, trusted = self.addresses.resolve(peer, xff, fwd)
+        tls = ""
+        if trusted and edge:
+            # JA4 when the edge gives it (it survives TLS extension shuffling); JA3 otherwise.
+            tls = edge.get("ja4") or edge.get("ja3", "")
+            if "h2" in edge:
+                tls = f"{tls}|{edge['h2']}"
+        shape = request_shape(api, body)
+        sketch: tuple[int, ...] = ()
+        template_hash = ""
+        elicits = False
+        area = ""
+        if self.config.content:
+            sketch, template_hash = self.sketcher.sketch(shape.prompt_text)
+            elicits = elicits_reasoning(shape.prompt_text[:4000]) or elicits_reasoning(
+                shape.system_text[:2000]
+            )
+            area = capability(shape.prompt_text[:4000], shape.has_tools)
         model = body.get("model")
         max_tokens = body.get("max_tokens", body.get("max_completion_tokens"))
+        if max_tokens is None:
+            max_tokens = body.get("max_output_tokens")
         n = body.get("n")
         return Observation(
             ts=now,
@@ -68,10 +117,20 @@ class Observer:
             model=model if isinstance(model, str) else "",
             stream=body.get("stream") is True,
             user_agent=user_agent,
-            header_order_hash=_short_hash(b"\n".join(names)),
+            header_order_hash=short_hash(",".join(n.decode("latin-1") for n in names)),
             sdk_tuple="/".join(stainless.get(k, b"").decode("latin-1") for k in _STAINLESS)
             if stainless
             else "",
+            tls_fingerprint=tls,
+            param_signature=shape.param_signature,
+            key_order_hash=shape.key_order_hash,
+            tools_hash=shape.tools_hash,
+            system_hash=_system_hash(shape.system_text),
+            template_sketch=sketch,
+            template_hash=template_hash,
+            elicits_reasoning=elicits or shape.reasoning_requested,
+            capability=area,
+            turns=shape.turns,
             max_tokens=max_tokens if isinstance(max_tokens, int) else None,
             n=n if isinstance(n, int) else 1,
             logprobs=bool(body.get("logprobs") or body.get("top_logprobs")),

@@ -1,0 +1,174 @@
+"""The shape of a request body: which parameters, in which key order, with which tools and system
+prompt, and the text of the prompt it carries, for every supported wire format.
+
+Hashes here identify the software and configuration that built a request; none of them can be
+reversed into the prompt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from guardgate.model import ApiKind
+
+# Keys that carry content or routing, not sampling choices; `model` is left out on purpose:
+# farms move to each new model within a day, and the same script then sends another model name.
+_NOT_PARAMS = frozenset(
+    {
+        "messages",
+        "input",
+        "prompt",
+        "system",
+        "instructions",
+        "tools",
+        "functions",
+        "model",
+        "metadata",
+        "user",
+        "previous_response_id",
+        "conversation",
+        "safety_identifier",
+        "prompt_cache_key",
+    }
+)
+_SYSTEM_ROLES = frozenset({"system", "developer"})
+_SYSTEM_HEAD = 4096
+
+
+def short_hash(data: str) -> str:
+    """16 hex chars of BLAKE2b: stable across processes, cheap, not reversible for long inputs."""
+    return hashlib.blake2b(data.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class RequestShape:
+    """What the body of one request says about the software that built it, and its prompt."""
+
+    param_signature: str
+    key_order_hash: str
+    tools_hash: str
+    system_text: str
+    """The system / developer prompt (only hashed downstream, never stored)."""
+    prompt_text: str
+    """The text of the last user turn (only sketched downstream, never stored)."""
+    has_tools: bool
+    turns: int
+    reasoning_requested: bool
+    """Whether the body asks for a reasoning effort or a thinking budget."""
+
+
+def text_of(content: Any) -> str:
+    """The text of a message `content`: a string, or the text parts of a content-part list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, dict):
+                text = part.get("text")
+                if isinstance(text, str):
+                    parts.append(text)
+            elif isinstance(part, str):
+                parts.append(part)
+        return "\n".join(parts)
+    return ""
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool | int | float) or value is None:
+        return repr(value)
+    if isinstance(value, str):
+        return value[:64]
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}={_scalar(v)}" for k, v in sorted(value.items())) + "}"
+    if isinstance(value, list):
+        return f"[{len(value)}]"
+    return type(value).__name__
+
+
+def _param_signature(body: dict[str, Any]) -> str:
+    parts = [f"{k}={_scalar(v)}" for k, v in sorted(body.items()) if k not in _NOT_PARAMS]
+    return short_hash("&".join(parts))
+
+
+def _key_order(body: dict[str, Any], turns: list[Any]) -> str:
+    # json.loads keeps the order the client wrote; each SDK and script has its own.
+    order = ",".join(body)
+    if turns and isinstance(turns[0], dict):
+        order += ";" + ",".join(turns[0])
+    return short_hash(order)
+
+
+def _tools_hash(tools: Any) -> str:
+    """Names and parameter names of the tools: their schema's skeleton, cheap to hash."""
+    if not isinstance(tools, list) or not tools:
+        return ""
+    parts = []
+    for tool in tools:
+        if not isinstance(tool, dict):
+            continue
+        function = tool.get("function")
+        spec: dict[str, Any] = function if isinstance(function, dict) else tool
+        name = spec.get("name") or tool.get("type") or ""
+        schema = spec.get("parameters") or spec.get("input_schema") or {}
+        props = schema.get("properties") if isinstance(schema, dict) else None
+        keys = ",".join(props) if isinstance(props, dict) else ""
+        parts.append(f"{name}({keys})")
+    return short_hash(";".join(parts))
+
+
+def _reasoning_requested(body: dict[str, Any]) -> bool:
+    reasoning = body.get("reasoning")
+    thinking = body.get("thinking")
+    return bool(
+        body.get("reasoning_effort")
+        or (isinstance(reasoning, dict) and reasoning.get("effort"))
+        or (isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"))
+    )
+
+
+def request_shape(api: ApiKind, body: dict[str, Any]) -> RequestShape:
+    """The shape of a parsed request body for `api`."""
+    system = ""
+    prompt = ""
+    turns: list[Any] = []
+    if api is ApiKind.OPENAI_COMPLETIONS:
+        raw = body.get("prompt")
+        prompt = raw if isinstance(raw, str) else text_of(raw)
+    elif api is ApiKind.OPENAI_RESPONSES:
+        raw_input = body.get("input")
+        instructions = body.get("instructions")
+        system = instructions if isinstance(instructions, str) else ""
+        if isinstance(raw_input, str):
+            prompt = raw_input
+        elif isinstance(raw_input, list):
+            turns = raw_input
+    else:
+        messages = body.get("messages")
+        if isinstance(messages, list):
+            turns = messages
+        if api is ApiKind.ANTHROPIC_MESSAGES:
+            system = text_of(body.get("system"))
+    for turn in turns:
+        if not isinstance(turn, dict):
+            continue
+        role = turn.get("role")
+        if role == "user":
+            text = text_of(turn.get("content"))
+            if text:
+                prompt = text
+        elif role in _SYSTEM_ROLES and not system:
+            system = text_of(turn.get("content"))
+    tools = body.get("tools")
+    return RequestShape(
+        param_signature=_param_signature(body),
+        key_order_hash=_key_order(body, turns),
+        tools_hash=_tools_hash(tools),
+        system_text=system[:_SYSTEM_HEAD],
+        prompt_text=prompt,
+        has_tools=bool(tools),
+        turns=max(1, len(turns)),
+        reasoning_requested=_reasoning_requested(body),
+    )

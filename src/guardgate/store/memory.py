@@ -1,0 +1,193 @@
+"""`MemoryStore`: the store of one process, the embedded default. It mirrors `RedisStore`
+operation for operation (same orderings, same tie-breaks, same float arithmetic), so both give the
+same answers on the same input."""
+
+from __future__ import annotations
+
+import itertools
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+
+from guardgate.store._base import (
+    Link,
+    Posting,
+    StoreLimits,
+    Touch,
+    as_links,
+    cluster_sizes,
+    link_key,
+)
+
+BUMP = 1e-6
+"""Added to a posting's newest score when a request is not newer than it, so that postings are
+strictly ordered by arrival and no two members ever tie (Redis would break ties by name)."""
+_SWEEP_EVERY = 4096
+
+
+class _Recency:
+    """Members ordered by a strictly increasing score; the oldest first."""
+
+    __slots__ = ("entries",)
+
+    def __init__(self) -> None:
+        self.entries: OrderedDict[str, float] = OrderedDict()
+
+    def stamp(self, member: str, ts: float, cutoff: float) -> None:
+        entries = self.entries
+        while entries:
+            oldest = next(iter(entries.items()))
+            if oldest[1] >= cutoff:
+                break
+            entries.popitem(last=False)
+        score = ts
+        if entries:
+            newest = entries[next(reversed(entries))]
+            if newest >= ts:
+                score = newest + BUMP
+        entries[member] = score
+        entries.move_to_end(member)
+
+
+class MemoryStore:
+    """In-process state; not shared between replicas or kept across restarts."""
+
+    def __init__(self, limits: StoreLimits | None = None) -> None:
+        self.limits = limits if limits is not None else StoreLimits()
+        self._active = _Recency()
+        self._postings: dict[str, _Recency] = {}
+        self._profiles: dict[str, dict[str, float]] = {}
+        self._links: dict[str, dict[str, float]] = {}
+        self._clusters: dict[str, str] = {}
+        self._sizes: dict[str, int] = {}
+        self._locks: dict[str, tuple[str, float]] = {}
+        self._touches = 0
+        self._last_ts = 0.0
+
+    async def start(self) -> None:
+        """Nothing to open."""
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+    async def touch(self, account: str, ts: float, values: Sequence[str]) -> Touch:
+        """Record `values` for `account` at `ts` and answer who else used them."""
+        limits = self.limits
+        cutoff = ts - limits.window
+        self._touches += 1
+        self._last_ts = max(self._last_ts, ts)
+        if self._touches % _SWEEP_EVERY == 0:
+            self._sweep(self._last_ts)
+        self._active.stamp(account, ts, cutoff)
+        active = len(self._active.entries)
+
+        values = list(dict.fromkeys(values))
+        profile = self._profiles.setdefault(account, {})
+        for value in values:
+            profile[value] = ts
+        stale = [v for v, t in profile.items() if t < cutoff]
+        for value in stale:
+            del profile[value]
+        excess = len(profile) - limits.values_per_account
+        if excess > 0:
+            evicted = sorted(profile.items(), key=lambda kv: (kv[1], kv[0]))[:excess]
+            for value, _ in evicted:
+                del profile[value]
+                posting = self._postings.get(value)
+                if posting is not None:
+                    posting.entries.pop(account, None)
+                    if not posting.entries:
+                        del self._postings[value]
+
+        postings = []
+        seen: dict[str, None] = {}
+        for value in values:
+            posting = self._postings.get(value)
+            if posting is None:
+                posting = self._postings[value] = _Recency()
+            posting.stamp(account, ts, cutoff)
+            entries = posting.entries
+            while len(entries) > limits.posting_cap:
+                entries.popitem(last=False)
+            others = tuple(
+                itertools.islice((m for m in reversed(entries) if m != account), limits.sample)
+            )
+            seen.update(dict.fromkeys(others))
+            postings.append(Posting(value, len(entries), others))
+
+        cluster = self._clusters.get(account, "")
+        clusters = self._clusters
+        member_clusters = {m: clusters[m] for m in seen if m in clusters}
+        return Touch(
+            active=active,
+            cluster=cluster,
+            cluster_size=self._sizes.get(cluster, 0) if cluster else 1,
+            postings=tuple(postings),
+            member_clusters=member_clusters,
+        )
+
+    def _sweep(self, now: float) -> None:
+        """Forget what Redis would have expired: postings and profiles idle for a whole window."""
+        cutoff = now - self.limits.window
+        for value in [v for v, p in self._postings.items() if _newest(p) < cutoff]:
+            del self._postings[value]
+        idle = [a for a, p in self._profiles.items() if max(p.values(), default=0) < cutoff]
+        for account in idle:
+            del self._profiles[account]
+        link_cutoff = now - self.limits.link_ttl
+        for account in [
+            a for a, m in self._links.items() if max(m.values(), default=0) < link_cutoff
+        ]:
+            del self._links[account]
+
+    async def add_links(self, links: Sequence[Link]) -> None:
+        """Record or refresh links, keeping the newest `links_per_account` of each account."""
+        cap = self.limits.links_per_account
+        for link in links:
+            for x, y in ((link.a, link.b), (link.b, link.a)):
+                mine = self._links.setdefault(x, {})
+                if mine.get(y, float("-inf")) < link.ts:
+                    mine[y] = link.ts
+                if len(mine) > cap:
+                    ranked = sorted(mine.items(), key=lambda kv: (kv[1], kv[0]))
+                    for other, _ in ranked[: len(mine) - cap]:
+                        del mine[other]
+
+    async def links(self, since: float) -> list[Link]:
+        """Every link confirmed at or after `since`."""
+        pairs: dict[tuple[str, str], float] = {}
+        for x, mine in self._links.items():
+            for y, ts in mine.items():
+                if ts >= since:
+                    key = link_key(x, y)
+                    if pairs.get(key, float("-inf")) < ts:
+                        pairs[key] = ts
+        return as_links(pairs)
+
+    async def clusters(self) -> dict[str, str]:
+        """Account -> cluster id for every clustered account."""
+        return dict(self._clusters)
+
+    async def replace_clusters(self, assignment: Mapping[str, str]) -> None:
+        """Replace all cluster assignments."""
+        self._clusters = dict(assignment)
+        self._sizes = cluster_sizes(self._clusters)
+
+    async def acquire(self, name: str, owner: str, ttl: float) -> bool:
+        """A lock within one process (the clock is the store's latest request time)."""
+        held = self._locks.get(name)
+        now = self._last_ts
+        if held is not None and held[0] != owner and held[1] > now:
+            return False
+        self._locks[name] = (owner, now + ttl)
+        return True
+
+    async def release(self, name: str, owner: str) -> None:
+        """Release the lock if `owner` holds it."""
+        held = self._locks.get(name)
+        if held is not None and held[0] == owner:
+            del self._locks[name]
+
+
+def _newest(posting: _Recency) -> float:
+    entries = posting.entries
+    return entries[next(reversed(entries))] if entries else float("-inf")

@@ -1,0 +1,211 @@
+"""`RedisStore`: linking state shared by replicas, in Redis or Redis Cluster.
+
+Every key carries one hash tag (`{<prefix>}`), so all of them live in one slot: the per-request
+update is one Lua call (one round trip, atomic), and Redis Cluster never sees a cross-slot
+command. The price is that linking state lives on one shard; at the documented bound of under
+12 KB per tracked account that is about 1 GB per 100,000 accounts active within the window.
+
+Key layout (`P` = `{prefix}`): `P:act` active accounts, `P:p:<account>` profile, `P:v:<value>`
+posting, `P:e:<account>` links, `P:ei` accounts with links, `P:clu` / `P:csz` cluster ids and
+sizes, `P:lock:<name>` locks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from typing import Any
+
+from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import NoScriptError
+
+from guardgate.store._base import (
+    Link,
+    Posting,
+    StoreLimits,
+    Touch,
+    as_links,
+    cluster_sizes,
+    link_key,
+)
+
+_CHUNK = 500
+
+
+def _script(name: str) -> str:
+    return resources.files("guardgate.store").joinpath("lua", name).read_text()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def connect(url: str, timeout: float) -> Redis | RedisCluster:
+    """A client for a `redis://`, `rediss://`, `unix://` or `redis+cluster://` URL."""
+    if url.startswith("redis+cluster://"):
+        return RedisCluster.from_url(
+            "redis://" + url.removeprefix("redis+cluster://"),
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+        )
+    return Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+
+
+class RedisStore:
+    """Linking state in Redis; the same answers as `MemoryStore` on the same input."""
+
+    def __init__(
+        self,
+        client: Redis | RedisCluster,
+        limits: StoreLimits | None = None,
+        *,
+        prefix: str = "guardgate:link",
+    ) -> None:
+        self.limits = limits if limits is not None else StoreLimits()
+        self.client = client
+        self.round_trips = 0
+        """Requests sent to Redis (a pipeline counts once); read by the benchmark."""
+        tag = "{" + prefix + "}"
+        self._active = f"{tag}:act"
+        self._profile = f"{tag}:p:"
+        self._posting = f"{tag}:v:"
+        self._links = f"{tag}:e:"
+        self._linked = f"{tag}:ei"
+        self._clusters = f"{tag}:clu"
+        self._sizes = f"{tag}:csz"
+        self._lock = f"{tag}:lock:"
+        self._touch_src = _script("touch.lua")
+        self._release_src = _script("release.lua")
+        self._touch_sha = ""
+        self._release_sha = ""
+
+    @classmethod
+    def from_url(cls, url: str, limits: StoreLimits | None = None, timeout: float = 0.25) -> Any:
+        """A store on a new client for `url` (see `connect`)."""
+        return cls(connect(url, timeout), limits)
+
+    async def start(self) -> None:
+        """Load the scripts (on every primary, for a cluster)."""
+        self._touch_sha = _text(await self.client.script_load(self._touch_src))
+        self._release_sha = _text(await self.client.script_load(self._release_src))
+
+    async def close(self) -> None:
+        """Close the client's connections."""
+        await self.client.aclose()
+
+    async def _eval(self, sha: str, src: str, keys: list[str], args: list[Any]) -> Any:
+        self.round_trips += 1
+        try:
+            return await self.client.evalsha(sha, len(keys), *keys, *args)
+        except NoScriptError:
+            # A restarted or failed-over Redis forgets scripts: send the source once more.
+            self.round_trips += 1
+            return await self.client.eval(src, len(keys), *keys, *args)
+
+    async def touch(self, account: str, ts: float, values: Sequence[str]) -> Touch:
+        """Record `values` for `account` at `ts`: one Lua call."""
+        if not self._touch_sha:
+            await self.start()
+        limits = self.limits
+        values = list(dict.fromkeys(values))
+        keys = [self._active, self._profile + account, self._clusters, self._sizes]
+        keys.extend(self._posting + v for v in values)
+        args: list[Any] = [
+            account,
+            repr(float(ts)),
+            repr(float(limits.window)),
+            limits.posting_cap,
+            limits.sample,
+            limits.values_per_account,
+            self._posting,
+            *values,
+        ]
+        reply = await self._eval(self._touch_sha, self._touch_src, keys, args)
+        active, cluster, size, flat, pairs = reply
+        postings = tuple(
+            Posting(value, int(flat[2 * i]), tuple(_text(m) for m in flat[2 * i + 1]))
+            for i, value in enumerate(values)
+        )
+        member_clusters = {_text(pairs[i]): _text(pairs[i + 1]) for i in range(0, len(pairs), 2)}
+        cid = _text(cluster)
+        return Touch(
+            active=int(active),
+            cluster=cid,
+            cluster_size=int(size),
+            postings=postings,
+            member_clusters=member_clusters,
+        )
+
+    async def add_links(self, links: Sequence[Link]) -> None:
+        """Record or refresh links in one pipeline per chunk (not on the request path)."""
+        cap = self.limits.links_per_account
+        ttl_ms = math.ceil(self.limits.link_ttl * 1000)
+        for start in range(0, len(links), _CHUNK):
+            pipe = self.client.pipeline(transaction=False)
+            for link in links[start : start + _CHUNK]:
+                for x, y in ((link.a, link.b), (link.b, link.a)):
+                    key = self._links + x
+                    pipe.zadd(key, {y: link.ts}, gt=True)
+                    pipe.zremrangebyrank(key, 0, -(cap + 1))
+                    pipe.pexpire(key, ttl_ms)
+                    pipe.zadd(self._linked, {x: link.ts}, gt=True)
+            newest = max(link.ts for link in links[start : start + _CHUNK])
+            pipe.zremrangebyscore(self._linked, "-inf", f"({newest - self.limits.link_ttl!r}")
+            self.round_trips += 1
+            await pipe.execute()
+
+    async def links(self, since: float) -> list[Link]:
+        """Every link confirmed at or after `since` (reads in chunks; for re-clustering)."""
+        raw = await self.client.zrangebyscore(self._linked, since, "+inf")
+        accounts = [_text(a) for a in raw]
+        self.round_trips += 1
+        pairs: dict[tuple[str, str], float] = {}
+        for start in range(0, len(accounts), _CHUNK):
+            chunk = accounts[start : start + _CHUNK]
+            pipe = self.client.pipeline(transaction=False)
+            for x in chunk:
+                pipe.zrangebyscore(self._links + x, since, "+inf", withscores=True)
+            self.round_trips += 1
+            for x, entries in zip(chunk, await pipe.execute(), strict=True):
+                for y, ts in entries:
+                    key = link_key(x, _text(y))
+                    if pairs.get(key, float("-inf")) < float(ts):
+                        pairs[key] = float(ts)
+        return as_links(pairs)
+
+    async def clusters(self) -> dict[str, str]:
+        """Account -> cluster id for every clustered account."""
+        self.round_trips += 1
+        raw = await self.client.hgetall(self._clusters)
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    async def replace_clusters(self, assignment: Mapping[str, str]) -> None:
+        """Replace all assignments in one MULTI (readers see the old or the new, never a mix)."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(self._clusters, self._sizes)
+        items = list(assignment.items())
+        for start in range(0, len(items), _CHUNK):
+            pipe.hset(self._clusters, mapping=dict(items[start : start + _CHUNK]))
+        sizes = cluster_sizes(assignment)
+        if sizes:
+            pipe.hset(self._sizes, mapping=sizes)  # type: ignore[arg-type]
+        self.round_trips += 1
+        await pipe.execute()
+
+    async def acquire(self, name: str, owner: str, ttl: float) -> bool:
+        """SET NX PX: the lock is one replica's until it releases it or `ttl` passes."""
+        self.round_trips += 1
+        key = self._lock + name
+        if await self.client.set(key, owner, nx=True, px=math.ceil(ttl * 1000)):
+            return True
+        if _text(await self.client.get(key) or b"") == owner:
+            await self.client.pexpire(key, math.ceil(ttl * 1000))
+            return True
+        return False
+
+    async def release(self, name: str, owner: str) -> None:
+        """Delete the lock if `owner` still holds it (checked and deleted atomically)."""
+        if not self._release_sha:
+            await self.start()
+        await self._eval(self._release_sha, self._release_src, [self._lock + name], [owner])

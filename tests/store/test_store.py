@@ -1,0 +1,133 @@
+"""The store's contract, run against memory, a real Redis and a real 3-node Redis Cluster."""
+
+from __future__ import annotations
+
+import random
+
+from guardgate.store import Link, MemoryStore, StoreLimits, Touch
+from guardgate.store._base import Store
+
+from .conftest import StoreFactory
+
+T0 = 1_700_000_000.0
+
+
+async def test_who_else_used_a_value_newest_first(make_store: StoreFactory) -> None:
+    store = make_store(StoreLimits(sample=2))
+    await store.start()
+    for i, account in enumerate(["a", "b", "c"]):
+        await store.touch(account, T0 + i, ["ip:1.2.3.4", f"own:{account}"])
+    touch = await store.touch("d", T0 + 10, ["ip:1.2.3.4", "own:d"])
+    shared, own = touch.postings
+    assert (shared.value, shared.count, shared.members) == ("ip:1.2.3.4", 4, ("c", "b"))
+    assert (own.count, own.members) == (1, ())
+    assert touch.active == 4
+    assert (touch.cluster, touch.cluster_size, dict(touch.member_clusters)) == ("", 1, {})
+    # The account itself never appears among the others, even when it is the newest.
+    again = await store.touch("d", T0 + 11, ["ip:1.2.3.4"])
+    assert again.postings[0].members == ("c", "b") and again.postings[0].count == 4
+    await store.close()
+
+
+async def test_equal_timestamps_keep_arrival_order(make_store: StoreFactory) -> None:
+    store = make_store(StoreLimits(sample=5))
+    for account in ["m", "z", "a"]:
+        await store.touch(account, T0, ["v"])
+    touch = await store.touch("q", T0, ["v"])
+    assert touch.postings[0].members == ("a", "z", "m")
+    await store.close()
+
+
+async def test_postings_are_capped_and_old_use_expires(make_store: StoreFactory) -> None:
+    store = make_store(StoreLimits(posting_cap=3, sample=10, window=100.0))
+    for i in range(6):
+        await store.touch(f"acct{i}", T0 + i, ["popular"])
+    touch = await store.touch("late", T0 + 6, ["popular"])
+    assert touch.postings[0].count == 3
+    assert touch.postings[0].members == ("acct5", "acct4")
+    later = await store.touch("later", T0 + 6 + 150, ["popular"])
+    assert later.postings[0].count == 1 and later.postings[0].members == ()
+    assert later.active == 1
+    await store.close()
+
+
+async def test_an_account_is_in_at_most_values_per_account_postings(
+    make_store: StoreFactory,
+) -> None:
+    store = make_store(StoreLimits(values_per_account=3))
+    for i in range(5):
+        await store.touch("rotating", T0 + i, [f"ip:{i}"])
+    # The two oldest values were forgotten for this account: nobody else sees it there.
+    seen = [
+        (await store.touch(f"probe{i}", T0 + 10 + i, [f"ip:{i}"])).postings[0].members
+        for i in range(5)
+    ]
+    assert seen == [(), (), ("rotating",), ("rotating",), ("rotating",)]
+    await store.close()
+
+
+async def test_links_are_recorded_refreshed_capped_and_expire(make_store: StoreFactory) -> None:
+    store = make_store(StoreLimits(links_per_account=2))
+    await store.add_links([Link("b", "a", T0), Link("a", "c", T0 + 1)])
+    await store.add_links([Link("a", "b", T0 + 5)])  # refreshed
+    await store.add_links([Link("a", "b", T0 + 2)])  # an older confirmation changes nothing
+    assert await store.links(T0) == [Link("a", "b", T0 + 5), Link("a", "c", T0 + 1)]
+    assert await store.links(T0 + 3) == [Link("a", "b", T0 + 5)]
+    # A third link pushes a's oldest out of a's list; c still remembers it.
+    await store.add_links([Link("a", "d", T0 + 6)])
+    assert [(x.a, x.b) for x in await store.links(T0)] == [("a", "b"), ("a", "c"), ("a", "d")]
+    await store.close()
+
+
+async def test_clusters_are_replaced_whole_and_reported_on_touch(make_store: StoreFactory) -> None:
+    store = make_store(StoreLimits())
+    await store.touch("a", T0, ["v"])
+    await store.replace_clusters({"a": "c1", "b": "c1", "x": "c2"})
+    await store.replace_clusters({"a": "c1", "b": "c1", "d": "c1"})
+    assert await store.clusters() == {"a": "c1", "b": "c1", "d": "c1"}
+    await store.touch("b", T0 + 1, ["v"])
+    touch = await store.touch("e", T0 + 2, ["v"])
+    assert (touch.cluster, touch.cluster_size) == ("", 1)
+    assert dict(touch.member_clusters) == {"a": "c1", "b": "c1"}
+    mine = await store.touch("d", T0 + 3, ["w"])
+    assert (mine.cluster, mine.cluster_size) == ("c1", 3)
+    await store.close()
+
+
+async def test_a_lock_is_held_by_one_owner_at_a_time(make_store: StoreFactory) -> None:
+    store = make_store(StoreLimits())
+    await store.touch("a", T0, ["v"])
+    assert await store.acquire("recluster", "replica-1", 30)
+    assert not await store.acquire("recluster", "replica-2", 30)
+    await store.release("recluster", "replica-2")  # not the holder: no effect
+    assert not await store.acquire("recluster", "replica-2", 30)
+    await store.release("recluster", "replica-1")
+    assert await store.acquire("recluster", "replica-2", 30)
+    await store.close()
+
+
+async def _replay(store: Store, seed: int) -> list[Touch]:
+    rng = random.Random(seed)
+    accounts = [f"acct{i:02d}" for i in range(40)]
+    values = [f"k{k}:{v}" for k in range(4) for v in range(15)]
+    out = []
+    ts = T0
+    for _ in range(600):
+        ts += rng.choice([0.0, 0.0, 0.5, 3.0, 40.0])  # ties included on purpose
+        chosen = rng.sample(values, rng.randint(1, 6))
+        out.append(await store.touch(rng.choice(accounts), ts, chosen))
+        if rng.random() < 0.05:
+            picked = rng.sample(accounts, 2)
+            await store.add_links([Link(picked[0], picked[1], ts)])
+        if rng.random() < 0.02:
+            await store.replace_clusters({a: f"c{rng.randint(0, 3)}" for a in accounts[:10]})
+    return out
+
+
+async def test_every_backend_answers_exactly_like_memory(make_store: StoreFactory) -> None:
+    limits = StoreLimits(window=400.0, posting_cap=7, sample=4, values_per_account=9)
+    store = make_store(limits)
+    reference = MemoryStore(limits)
+    assert await _replay(store, 7) == await _replay(reference, 7)
+    assert await store.links(T0) == await reference.links(T0)
+    await store.close()
