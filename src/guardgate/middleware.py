@@ -74,6 +74,8 @@ class GuardgateMiddleware:
         self.settings = guard.settings
         self.metrics = Metrics()
         self.faults = FaultCounter(self.metrics)
+        # Quota storage faults (a Redis outage) are counted with the middleware's own.
+        guard.quotas.faults = self.faults
         self._prefix = self.settings.path_prefix
         self._metrics_path = self.settings.metrics_path
         self._think_patterns = [p.lower() for p in self.settings.think_open_models]
