@@ -77,6 +77,7 @@ class QuotaEnforcer:
         self.tokens = SlidingWindowCounterRateLimiter(self.backend.storage)
         self.faults = FaultCounter()
         self.timeout = settings.redis_timeout if self.backend.shared else None
+        self._pending: set[asyncio.Future[None]] = set()
 
     @property
     def enabled(self) -> bool:
@@ -110,7 +111,7 @@ class QuotaEnforcer:
                     )
                 results = await asyncio.gather(*hits)
         except Exception:
-            return self._fault()
+            return self._fault(QuotaTicket(plan, verdict.account, cost, lease))
         if all(results):
             return QuotaOutcome(ticket=QuotaTicket(plan, verdict.account, cost, lease))
         failed = [limit for limit, ok in zip(plan.limits, results, strict=False) if not ok]
@@ -164,13 +165,29 @@ class QuotaEnforcer:
             return await self.requests.hit(limit.item, *limit.identifiers)
         return await self.tokens.hit(limit.item, *limit.identifiers, cost=cost)
 
-    def _fault(self) -> QuotaOutcome:
+    def _fault(self, ticket: QuotaTicket) -> QuotaOutcome:
+        """The storage failed mid-check; a stream lease may or may not have been taken."""
         self.faults.record("quota", logger)
         if self.settings.fail_mode is FailMode.CLOSED:
+            if ticket.lease is not None:
+                # Give the lease back in the background: the 503 must not wait for Redis again.
+                task = asyncio.ensure_future(
+                    self._quietly(self.backend.streams.release(ticket.account, ticket.lease))
+                )
+                self._pending.add(task)
+                task.add_done_callback(self._pending.discard)
             return QuotaOutcome(
                 503, "The service is temporarily unavailable; retry shortly.", retry_after=1.0
             )
-        return QuotaOutcome(failed_open=True)
+        # Served unchecked; settling still releases a lease that was taken before the fault.
+        return QuotaOutcome(failed_open=True, ticket=ticket if ticket.lease else None)
+
+    async def _quietly(self, work: Coroutine[Any, Any, object]) -> None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                await work
+        except Exception:
+            self.faults.record("quota", logger)
 
     async def _rejection(
         self, api: ApiKind, plan: QuotaPlan, failed: list[Limit], cost: int
