@@ -239,3 +239,21 @@ def test_redis_outage_follows_fail_mode_and_recovers(mock: ServerThread) -> None
                 time.sleep(0.1)
             assert [status(open_) for _ in range(3)] == [200, 200, 429]
             assert status(closed) == 429
+
+
+def test_anthropic_stream_output_tokens_count_against_the_token_quota(mock: ServerThread) -> None:
+    usage = httpx.post(mock.url + "/v1/messages", json=MESSAGES).json()["usage"]
+    estimate = TokenCounter().prompt_tokens(ApiKind.ANTHROPIC_MESSAGES, MESSAGES)
+    output = usage["output_tokens"]
+    tpm = max(usage["input_tokens"], estimate) + estimate + output // 2
+    with running_sidecar(mock.url, account_tpm=tpm) as sidecar:
+        client = anthropic.Anthropic(
+            base_url=sidecar.url, api_key="sk-anthropic-tpm", max_retries=0
+        )
+        with client.messages.stream(**MESSAGES) as stream:
+            final = stream.get_final_message()
+        assert final.usage.output_tokens == output
+        with pytest.raises(anthropic.RateLimitError) as caught:
+            client.messages.create(**MESSAGES)
+        assert caught.value.response.headers["anthropic-ratelimit-tokens-limit"] == str(tpm)
+        client.close()
