@@ -10,9 +10,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletionChunk
-from tests.protocols.transform_harness import assert_split_invariant, chunks_at, events, run, sse
+from tests.protocols.transform_harness import (
+    SEALER,
+    SUMMARISER,
+    assert_split_invariant,
+    chunks_at,
+    events,
+    run,
+    sse,
+)
 
 from guardgate.model import ApiKind, ReasoningPolicy
+from guardgate.protocols.reasoning import response_transformer
 
 CHAT = ApiKind.OPENAI_CHAT
 STRIP, SUMMARISE = ReasoningPolicy.STRIP, ReasoningPolicy.SUMMARISE
@@ -100,10 +109,12 @@ async def test_summarise_puts_a_summary_in_the_same_field_before_the_answer() ->
     assert accumulate(out).choices[0].message.content == "".join(ANSWER)
 
 
-@pytest.mark.parametrize("opening", [True, False])
-async def test_strip_removes_inline_think_tags_split_across_chunks(opening: bool) -> None:
+@pytest.mark.parametrize(("opening", "think_open"), [(True, False), (False, True), (True, True)])
+async def test_strip_removes_inline_think_tags_split_across_chunks(
+    opening: bool, think_open: bool
+) -> None:
     body = think_stream(opening=opening)
-    out = await assert_split_invariant(CHAT, STRIP, body, streaming=True)
+    out = await assert_split_invariant(CHAT, STRIP, body, streaming=True, think_open=think_open)
     for phrase in [*SECRET_PHRASES, "<think>", "</think>", "think>"]:
         assert phrase.encode() not in out
     assert accumulate(out).choices[0].message.content.strip() == "".join(ANSWER)
@@ -114,6 +125,51 @@ async def test_prompt_opened_think_makes_the_output_start_as_reasoning() -> None
     out = await assert_split_invariant(CHAT, STRIP, body, streaming=True, think_open=True)
     assert b"Seventeen" not in out
     assert accumulate(out).choices[0].message.content.strip() == "".join(ANSWER)
+
+
+def content_stream(*pieces: str) -> bytes:
+    return sse(
+        (None, chunk({"role": "assistant", "content": ""})),
+        *((None, chunk({"content": piece})) for piece in pieces),
+        (None, chunk({}, "stop")),
+        (None, "[DONE]"),
+    )
+
+
+async def outputs_per_chunk(body: bytes, *, think_open: bool) -> list[bytes]:
+    """What the client gets after each upstream event (one event per chunk)."""
+    transformer = response_transformer(
+        CHAT, STRIP, streaming=True, sealer=SEALER, summariser=SUMMARISER, think_open=think_open
+    )
+    assert transformer is not None
+    frames = [frame + b"\n\n" for frame in body.split(b"\n\n") if frame]
+    return [await transformer.feed(frame) for frame in frames] + [await transformer.finish()]
+
+
+async def test_a_plain_answer_streams_at_once() -> None:
+    # Only what could still be an opening tag at the very start waits (here "<", one event).
+    outputs = await outputs_per_chunk(
+        content_stream("The answer", " is <b>391</b>", " and <think> is a tag."), think_open=False
+    )
+    texts = [b"The answer", b" is <b>391</b>", b" and <think> is a tag."]
+    for output, text in zip(outputs[1:4], texts, strict=True):
+        assert text in output  # each piece leaves as soon as it arrives
+    held = await outputs_per_chunk(content_stream("<", "b>bold</b>"), think_open=False)
+    assert held[1] == b"" and b'"content":"<b>bold</b>"' in held[2]
+
+
+async def test_after_the_closing_tag_the_answer_streams_at_once() -> None:
+    pieces = ["I restate it. ", "Seventeen times twenty.", "</th", "ink>\n\nThe", " answer"]
+    outputs = await outputs_per_chunk(content_stream(*pieces), think_open=True)
+    assert outputs[1:4] == [b"", b"", b""]  # reasoning held: it may still be answer
+    assert b'"content":"\\n\\nThe"' in outputs[4] and b'"content":" answer"' in outputs[5]
+    assert b"Seventeen" not in b"".join(outputs)
+
+
+async def test_prompt_opened_think_without_a_closing_tag_is_released_as_answer() -> None:
+    body = content_stream("No tags ", "at all.")
+    out = await assert_split_invariant(CHAT, STRIP, body, streaming=True, think_open=True)
+    assert accumulate(out).choices[0].message.content == "No tags at all."
 
 
 async def test_summarise_inline_think_keeps_tags_around_a_summary() -> None:
@@ -162,8 +218,10 @@ async def test_non_json_and_unknown_lines_pass_through() -> None:
 @given(cuts=st.lists(st.integers(0, 5000), max_size=12), opening=st.booleans())
 async def test_random_multi_splits(cuts: list[int], opening: bool) -> None:
     body = think_stream(opening=opening)
-    whole = await run(CHAT, STRIP, [body], streaming=True)
-    assert await run(CHAT, STRIP, chunks_at(body, cuts), streaming=True) == whole
+    whole = await run(CHAT, STRIP, [body], streaming=True, think_open=not opening)
+    split = await run(CHAT, STRIP, chunks_at(body, cuts), streaming=True, think_open=not opening)
+    assert split == whole
+    assert b"Seventeen" not in whole
 
 
 def completion(message: dict[str, Any]) -> bytes:

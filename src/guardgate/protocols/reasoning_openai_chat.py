@@ -91,9 +91,9 @@ class ChatBodyTransformer(BodyTransformer):
                     message[fields.field] = await self._ctx.summarise(trace)
             content = message.get("content")
             if isinstance(content, str) and content:
-                think = ThinkTextFilter(
-                    summarise=self._ctx.summarise, think_open=self._ctx.think_open
-                )
+                # A whole body costs no latency to hold: a `</think>` without an opening tag
+                # marks reasoning even when the prompt was not known to open one.
+                think = ThinkTextFilter(summarise=self._ctx.summarise, think_open=True)
                 new = await think.feed(content) + await think.finish()
                 if think.changed:
                     message["content"] = new

@@ -5,13 +5,19 @@ answer text between `<think>` and `</think>`. Often the chat template already wr
 the prompt, so the output holds only `...reasoning...</think>answer`. `ThinkSplitter` takes the
 text in arbitrary pieces and says which parts are reasoning and which are answer:
 
-- `think_open=True` (the prompt ended inside a `<think>`): text starts as reasoning.
-- Otherwise text is *undecided* until the first tag: a `</think>` first means everything before
-  it was reasoning (the opening tag was in the prompt); a `<think>` first means what came before
-  was answer. Undecided text is held back, because handing it out and then finding a `</think>`
-  would have leaked the reasoning; it is released as answer when the text ends (or when
-  `release_undecided` is called) without any tag, or when it grows past `max_undecided` chars.
-- Only the few characters that could be the start of a tag are held back otherwise.
+- `think_open=False` (the default): the answer streams at once. Only the first few characters are
+  held, while they could still be the start of a `<think>` (after optional whitespace); an
+  explicit `<think>` there opens a reasoning span, which lasts until `</think>`. After that, or
+  when the text starts otherwise, all text is answer and nothing is held: a plain answer is
+  never delayed, and a literal tag inside an answer is left alone.
+- `think_open=True` (the prompt ended inside a `<think>`, or the model's template opens one):
+  text is *undecided* until the first tag. A `</think>` first means everything before it was
+  reasoning; a `<think>` first means what came before was answer. Undecided text is held back,
+  because handing it out and then finding a `</think>` would have leaked the reasoning; it is
+  released as answer when the text ends (or when `release_undecided` is called) without any
+  tag, or when it grows past `max_undecided` chars.
+- Inside a span opened by an explicit `<think>`, reasoning is handed on as it comes (to be
+  dropped or summarised); only the few characters that could be the start of `</think>` wait.
 """
 
 from __future__ import annotations
@@ -28,9 +34,12 @@ _DEFAULT_MAX_UNDECIDED = 1 << 20
 
 
 class _Mode(Enum):
-    UNDECIDED = 0
-    THINK = 1
-    ANSWER = 2
+    START = 0
+    """Nothing decided yet, but only an opening tag at the very start can open reasoning."""
+    UNDECIDED = 1
+    """The prompt opened a think span: text is reasoning if a `</think>` follows."""
+    THINK = 2
+    ANSWER = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,38 +66,55 @@ class ThinkSplitter:
     """Incremental splitter of answer text into reasoning and answer parts."""
 
     def __init__(self, *, think_open: bool = False, max_undecided: int = _DEFAULT_MAX_UNDECIDED):
-        self._mode = _Mode.THINK if think_open else _Mode.UNDECIDED
+        self._mode = _Mode.UNDECIDED if think_open else _Mode.START
         self._held = ""
         self._max_undecided = max_undecided
         self._opened = False
-        self.saw_reasoning = think_open
-        """Whether any reasoning span started (so a summary or strip applies)."""
+        self._parked: list[str] = []
+        """Undecided text already scanned for tags (all of it before `_held`)."""
+        self._parked_chars = 0
 
     @property
     def undecided(self) -> bool:
         """Whether text is being held because no tag has been seen yet."""
-        return self._mode is _Mode.UNDECIDED
+        return self._mode is _Mode.UNDECIDED or self._mode is _Mode.START
 
     def feed(self, text: str) -> list[TextPart]:
         """Add text; return the parts that are now certain, in order."""
         self._held += text
         parts: list[TextPart] = []
         while True:
-            if self._mode is _Mode.UNDECIDED:
+            if self._mode is _Mode.START:
+                body = self._held.lstrip()
+                if body.startswith(OPEN_TAG):
+                    self._emit(parts, self._held[: len(self._held) - len(body)], reasoning=False)
+                    self._enter_think(len(self._held) - len(body))
+                elif OPEN_TAG.startswith(body):
+                    return parts  # empty, whitespace, or a partial opening tag: wait
+                else:
+                    self._mode = _Mode.ANSWER
+            elif self._mode is _Mode.UNDECIDED:
                 close = self._held.find(CLOSE_TAG)
                 open_ = self._held.find(OPEN_TAG)
                 if close >= 0 and (open_ < 0 or close < open_):
-                    self.saw_reasoning = True
-                    self._emit(parts, self._held[:close], reasoning=True, closed=True)
+                    before = self._take_undecided(self._held[:close])
+                    self._emit(parts, before, reasoning=True, closed=True)
                     self._held = self._held[close + len(CLOSE_TAG) :]
                     self._mode = _Mode.ANSWER
                 elif open_ >= 0:
-                    self._emit(parts, self._held[:open_], reasoning=False)
+                    self._emit(parts, self._take_undecided(self._held[:open_]), reasoning=False)
                     self._enter_think(open_)
-                elif len(self._held) > self._max_undecided:
-                    self._mode = _Mode.ANSWER
                 else:
-                    return parts
+                    # Park all but a possible partial tag, so each piece is scanned once.
+                    cut = max(0, len(self._held) - len(CLOSE_TAG) + 1)
+                    if cut:
+                        self._parked.append(self._held[:cut])
+                        self._parked_chars += cut
+                        self._held = self._held[cut:]
+                    if self._parked_chars <= self._max_undecided:
+                        return parts
+                    self._held = self._take_undecided(self._held)
+                    self._mode = _Mode.ANSWER
             elif self._mode is _Mode.THINK:
                 close = self._held.find(CLOSE_TAG)
                 if close < 0:
@@ -104,20 +130,15 @@ class ThinkSplitter:
                 self._held = self._held[close + len(CLOSE_TAG) :]
                 self._mode = _Mode.ANSWER
             else:
-                open_ = self._held.find(OPEN_TAG)
-                if open_ < 0:
-                    keep = _partial_suffix(self._held, OPEN_TAG)
-                    cut = len(self._held) - keep
-                    self._emit(parts, self._held[:cut], reasoning=False)
-                    self._held = self._held[cut:]
-                    return parts
-                self._emit(parts, self._held[:open_], reasoning=False)
-                self._enter_think(open_)
+                self._emit(parts, self._held, reasoning=False)
+                self._held = ""
+                return parts
 
     def release_undecided(self) -> list[TextPart]:
         """Give up waiting for a tag: undecided text becomes answer (e.g. a tool call began)."""
-        if self._mode is not _Mode.UNDECIDED:
+        if not self.undecided:
             return []
+        self._held = self._take_undecided(self._held)
         self._mode = _Mode.ANSWER
         return self.feed("")
 
@@ -129,16 +150,24 @@ class ThinkSplitter:
             self._emit(parts, self._held, reasoning=True, closed=True, opened=self._opened)
             self._opened = False
         else:
-            self._emit(parts, self._held, reasoning=False)
+            self._emit(parts, self._take_undecided(self._held), reasoning=False)
         self._held = ""
         self._mode = _Mode.ANSWER
         return parts
+
+    def _take_undecided(self, tail: str) -> str:
+        """The parked undecided text followed by `tail`; the parking is emptied."""
+        if not self._parked:
+            return tail
+        text = "".join(self._parked) + tail
+        self._parked.clear()
+        self._parked_chars = 0
+        return text
 
     def _enter_think(self, open_at: int) -> None:
         self._held = self._held[open_at + len(OPEN_TAG) :]
         self._mode = _Mode.THINK
         self._opened = True
-        self.saw_reasoning = True
 
     @staticmethod
     def _emit(
