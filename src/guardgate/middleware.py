@@ -430,6 +430,7 @@ class _Exchange:
             sealer=guard.sealer,
             summariser=guard.summariser,
             think_open=self.think_open,
+            seal_chat_reasoning=self.mw.settings.seal_chat_reasoning,
         )
         if self.transformer is None:
             return message
