@@ -15,9 +15,12 @@ from typing import Any
 from guardgate.hardening.sealing import Sealer, SealError
 from guardgate.model import ApiKind, ReasoningPolicy
 
-__all__ = ["restore_sealed", "rewrite_request"]
+__all__ = ["SEALED_CHAT_REASONING", "restore_sealed", "rewrite_request"]
 
 _LOGPROB_KEYS = ("logprobs", "top_logprobs", "logit_bias")
+SEALED_CHAT_REASONING = "chat_reasoning"
+"""The `type` of a sealed Chat reasoning trace: `{"type": "chat_reasoning", "text": ...}`."""
+_CHAT_REASONING_FIELDS = ("reasoning_content", "reasoning")
 
 
 def rewrite_request(
@@ -42,7 +45,17 @@ def rewrite_request(
 
 
 def restore_sealed(api: ApiKind, body: dict[str, Any], sealer: Sealer) -> bool:
-    """Replace sealed blocks (Anthropic) or items (Responses) in `body` by their originals."""
+    """Replace sealed blocks (Anthropic), items (Responses) or reasoning fields (Chat) in
+    `body` by their originals."""
+    if api is ApiKind.OPENAI_CHAT:
+        messages = body.get("messages")
+        if not isinstance(messages, list):
+            return False
+        restored = [_restore_chat_message(message, sealer) for message in messages]
+        if any(new is not old for new, old in zip(restored, messages, strict=True)):
+            body["messages"] = restored
+            return True
+        return False
     if api is ApiKind.ANTHROPIC_MESSAGES:
         messages = body.get("messages")
         if not isinstance(messages, list):
@@ -100,6 +113,29 @@ def _restore_block(block: Any, sealer: Sealer) -> Any:
     if "cache_control" in block:
         original["cache_control"] = block["cache_control"]
     return original
+
+
+def _restore_chat_message(message: Any, sealer: Sealer) -> Any:
+    if not isinstance(message, dict) or message.get("role") != "assistant":
+        return message
+    restored = message
+    for name in _CHAT_REASONING_FIELDS:
+        value = message.get(name)
+        if not isinstance(value, str):
+            continue
+        # The token is the whole field, or its last paragraph after a summary.
+        token = value if Sealer.is_sealed(value) else value.rpartition("\n\n")[2]
+        token = token.strip()
+        if not Sealer.is_sealed(token):
+            continue
+        original = _open_json(token, sealer, (SEALED_CHAT_REASONING,))
+        text = original.get("text")
+        if not isinstance(text, str):
+            raise SealError("sealed token holds an unexpected value")
+        if restored is message:
+            restored = dict(message)
+        restored[name] = text
+    return restored
 
 
 def _restore_item(item: Any, sealer: Sealer) -> Any:

@@ -16,6 +16,10 @@ from guardgate.protocols.reasoning_anthropic import (
     AnthropicStreamTransformer,
 )
 from guardgate.protocols.reasoning_base import ResponseTransformer, TransformContext
+from guardgate.protocols.reasoning_completions import (
+    CompletionsBodyTransformer,
+    CompletionsStreamTransformer,
+)
 from guardgate.protocols.reasoning_openai_chat import ChatBodyTransformer, ChatStreamTransformer
 from guardgate.protocols.reasoning_responses import (
     ResponsesBodyTransformer,
@@ -33,19 +37,24 @@ def response_transformer(
     sealer: Sealer,
     summariser: Summariser,
     think_open: bool = False,
+    seal_chat_reasoning: bool = False,
 ) -> ResponseTransformer | None:
     """A fresh per-response transformer, or None when the body passes untouched.
 
     `streaming`: the upstream answered `text/event-stream`. `think_open`: the prompt ended inside
-    a `<think>` (the chat template or a prefill opened it), so the output starts as reasoning.
-    Legacy Completions has no reasoning fields; only its inline think tags would matter, and it
-    is passed as is.
+    a `<think>` (the chat template or a prefill opened it), so output before a `</think>` is
+    reasoning; otherwise only a `<think>` at the very start opens reasoning, and a plain answer
+    streams without delay. `seal_chat_reasoning`: hidden Chat `reasoning_content` / `reasoning`
+    comes back as a sealed token in its field (for providers that require it back), which
+    `rewrite_request` restores on the next request; otherwise it is dropped.
     """
     if policy is ReasoningPolicy.PASS:
         return None
-    ctx = TransformContext(policy, sealer, summariser, think_open)
+    ctx = TransformContext(policy, sealer, summariser, think_open, seal_chat_reasoning)
     if api is ApiKind.OPENAI_CHAT:
         return ChatStreamTransformer(ctx) if streaming else ChatBodyTransformer(ctx)
+    if api is ApiKind.OPENAI_COMPLETIONS:
+        return CompletionsStreamTransformer(ctx) if streaming else CompletionsBodyTransformer(ctx)
     if api is ApiKind.OPENAI_RESPONSES:
         return ResponsesStreamTransformer(ctx) if streaming else ResponsesBodyTransformer(ctx)
     if api is ApiKind.ANTHROPIC_MESSAGES:

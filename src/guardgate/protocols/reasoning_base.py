@@ -47,7 +47,7 @@ class ResponseTransformer(Protocol):
 class TransformContext:
     """What a transform needs besides the bytes: the policy and the hardening tools."""
 
-    __slots__ = ("policy", "sealer", "summariser", "think_open")
+    __slots__ = ("policy", "seal_chat_reasoning", "sealer", "summariser", "think_open")
 
     def __init__(
         self,
@@ -55,11 +55,13 @@ class TransformContext:
         sealer: Sealer,
         summariser: Summariser,
         think_open: bool = False,
+        seal_chat_reasoning: bool = False,
     ) -> None:
         self.policy = policy
         self.sealer = sealer
         self.summariser = summariser
         self.think_open = think_open
+        self.seal_chat_reasoning = seal_chat_reasoning
 
     @property
     def summarise(self) -> Callable[[str], Awaitable[str]] | None:

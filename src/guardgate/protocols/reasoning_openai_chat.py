@@ -5,9 +5,12 @@ Reasoning arrives in three ways: the `reasoning_content` field (DeepSeek, vLLM, 
 `content` (servers without a reasoning parser). All three are handled in messages and stream
 deltas.
 
-Reasoning fields are stripped, not sealed: the OpenAI API has no such field, DeepSeek's
-`deepseek-reasoner` rejects `reasoning_content` on input messages, and servers that accept it back
-work without it. A hidden trace therefore never needs to come back.
+By default, reasoning fields are stripped, not sealed: the OpenAI API has no such field, and most
+servers that return one neither need nor want it back (DeepSeek's own docs tell clients to drop
+`reasoning_content` from earlier turns; vLLM and SGLang ignore it). Providers that do require it
+back in tool loops (DeepSeek thinking mode with tools, some OpenRouter models) are served with
+`seal_chat_reasoning`: the field then carries a sealed token (after the summary under
+summarise) that `guardgate.hardening.request_rewrite` opens on the next request.
 
 Streams: a chunk whose delta becomes empty is dropped unless it carries a role, a finish reason,
 usage, tool calls or content; a summary is sent as a chunk of its own, in the same field the
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from guardgate.hardening.request_rewrite import SEALED_CHAT_REASONING
 from guardgate.protocols.reasoning_base import (
     BodyTransformer,
     JsonObject,
@@ -28,7 +32,7 @@ from guardgate.protocols.reasoning_base import (
 from guardgate.protocols.reasoning_think_tags import ThinkTextFilter
 from guardgate.protocols.sse import SSEEvent, SSEFrame
 
-__all__ = ["ChatBodyTransformer", "ChatStreamTransformer"]
+__all__ = ["ChatBodyTransformer", "ChatStreamTransformer", "hidden_reasoning"]
 
 _TEXT_FIELDS = ("reasoning_content", "reasoning")
 _DETAIL_FIELD = "reasoning_details"
@@ -73,6 +77,15 @@ class _ReasoningFields:
         return trace
 
 
+async def hidden_reasoning(trace: str, ctx: TransformContext) -> str:
+    """What the client gets in a reasoning field in place of `trace` (maybe nothing)."""
+    summary = await ctx.summarise(trace) if ctx.summarise is not None else ""
+    if not ctx.seal_chat_reasoning:
+        return summary
+    token = ctx.seal_json({"type": SEALED_CHAT_REASONING, "text": trace})
+    return f"{summary}\n\n{token}" if summary else token
+
+
 class ChatBodyTransformer(BodyTransformer):
     """A whole `chat.completion` object."""
 
@@ -87,8 +100,10 @@ class ChatBodyTransformer(BodyTransformer):
             if fields.take(message):
                 changed = True
                 trace = fields.pop_trace()
-                if self._ctx.summarise is not None and trace and fields.field is not None:
-                    message[fields.field] = await self._ctx.summarise(trace)
+                if trace and fields.field is not None:
+                    hidden = await hidden_reasoning(trace, self._ctx)
+                    if hidden:
+                        message[fields.field] = hidden
             content = message.get("content")
             if isinstance(content, str) and content:
                 # A whole body costs no latency to hold: a `</think>` without an opening tag
@@ -197,10 +212,10 @@ class ChatStreamTransformer(StreamTransformer):
 
     async def _pending_summary(self, state: _ChoiceState) -> dict[str, str] | None:
         trace = state.fields.pop_trace()
-        summarise = self._ctx.summarise
-        if not trace or summarise is None or state.fields.field is None:
+        if not trace or state.fields.field is None:
             return None
-        return {state.fields.field: await summarise(trace)}
+        hidden = await hidden_reasoning(trace, self._ctx)
+        return {state.fields.field: hidden} if hidden else None
 
     @staticmethod
     def _carries_something(choice: JsonObject) -> bool:
