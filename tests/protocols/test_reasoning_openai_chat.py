@@ -20,6 +20,8 @@ from tests.protocols.transform_harness import (
     sse,
 )
 
+from guardgate.hardening.request_rewrite import rewrite_request
+from guardgate.hardening.sealing import Sealer, SealError
 from guardgate.model import ApiKind, ReasoningPolicy
 from guardgate.protocols.reasoning import response_transformer
 
@@ -255,3 +257,53 @@ async def test_non_stream_inline_think_and_untouched_bodies() -> None:
     plain = completion({"role": "assistant", "content": "391."})
     assert await run(CHAT, STRIP, [plain], streaming=False) == plain  # byte for byte
     assert await run(CHAT, STRIP, [b"<html>502</html>"], streaming=False) == b"<html>502</html>"
+
+
+def restore(assistant: dict[str, Any]) -> dict[str, Any]:
+    """The assistant message as the next request sends it upstream."""
+    body = {"model": "m", "messages": [{"role": "user", "content": "q"}, assistant]}
+    new, changed = rewrite_request(
+        CHAT, body, policy=ReasoningPolicy.PASS, sealer=SEALER, drop_logprobs=False
+    )
+    assert changed and body["messages"][1] is assistant  # the client's body is left alone
+    restored: dict[str, Any] = new["messages"][1]
+    return restored
+
+
+@pytest.mark.parametrize("policy", [STRIP, SUMMARISE])
+async def test_sealed_chat_reasoning_comes_back_whole(policy: ReasoningPolicy) -> None:
+    trace = "".join(TRACE)
+    body = completion({"role": "assistant", "content": "391.", "reasoning_content": trace})
+    out = json.loads(await run(CHAT, policy, [body], streaming=False, seal_chat_reasoning=True))
+    message = out["choices"][0]["message"]
+    field: str = message["reasoning_content"]
+    for phrase in SECRET_PHRASES:
+        assert phrase not in field
+    if policy is STRIP:
+        assert field.startswith("gg1.") and "\n" not in field
+    else:
+        assert field.startswith("Summary:") and "\n\ngg1." in field
+    assert restore(message)["reasoning_content"] == trace
+    assert restore(message)["content"] == "391."
+
+
+async def test_sealed_chat_reasoning_in_a_stream() -> None:
+    body = field_stream("reasoning")
+    out = await assert_split_invariant(CHAT, STRIP, body, streaming=True, seal_chat_reasoning=True)
+    for phrase in SECRET_PHRASES:
+        assert phrase.encode() not in out
+    final = accumulate(out).choices[0].message
+    assert final.content == "".join(ANSWER)
+    sealed = final.model_dump()["reasoning"]
+    assert sealed.startswith("gg1.")
+    assistant = {"role": "assistant", "content": final.content, "reasoning": sealed}
+    assert restore(assistant)["reasoning"] == "".join(TRACE).strip()
+
+
+def test_a_tampered_or_foreign_chat_token_is_refused() -> None:
+    token = SEALER.seal(json.dumps({"type": "chat_reasoning", "text": "x"}).encode())
+    other = Sealer(b"another deployment").seal(b'{"type":"chat_reasoning","text":"x"}')
+    tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
+    for bad in (tampered, other, "Summary: fine.\n\n" + tampered):
+        with pytest.raises(SealError):
+            restore({"role": "assistant", "content": "", "reasoning_content": bad})

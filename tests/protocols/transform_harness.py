@@ -4,6 +4,7 @@ at every byte offset, or split at random points, and read the result as SSE even
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from guardgate.hardening.sealing import Sealer
@@ -14,6 +15,7 @@ from guardgate.protocols.sse import SSEDecoder
 
 SEALER = Sealer(b"test deployment secret")
 SUMMARISER = LocalSummariser()
+_TOKEN = re.compile(rb"gg1\.[A-Za-z0-9_-]+")
 
 
 def sse(*events: tuple[str | None, dict[str, Any] | str]) -> bytes:
@@ -32,6 +34,7 @@ async def run(
     *,
     streaming: bool,
     think_open: bool = False,
+    seal_chat_reasoning: bool = False,
 ) -> bytes:
     """The bytes a client receives when the upstream sends `chunks`."""
     transformer = response_transformer(
@@ -41,6 +44,7 @@ async def run(
         sealer=SEALER,
         summariser=SUMMARISER,
         think_open=think_open,
+        seal_chat_reasoning=seal_chat_reasoning,
     )
     assert transformer is not None
     out = [await transformer.feed(chunk) for chunk in chunks]
@@ -60,28 +64,31 @@ def chunks_at(body: bytes, cuts: list[int]) -> list[bytes]:
 
 
 async def assert_split_invariant(
-    api: ApiKind, policy: ReasoningPolicy, body: bytes, *, streaming: bool, think_open: bool = False
+    api: ApiKind,
+    policy: ReasoningPolicy,
+    body: bytes,
+    *,
+    streaming: bool,
+    think_open: bool = False,
+    seal_chat_reasoning: bool = False,
 ) -> bytes:
     """Run `body` whole and at every two-way split; all runs must give the same bytes (sealed
     tokens, which use a fresh nonce, are compared after opening)."""
-    whole = await run(api, policy, [body], streaming=streaming, think_open=think_open)
+    options: dict[str, Any] = {
+        "streaming": streaming,
+        "think_open": think_open,
+        "seal_chat_reasoning": seal_chat_reasoning,
+    }
+    whole = await run(api, policy, [body], **options)
     for chunks in split_points(body):
-        split = await run(api, policy, chunks, streaming=streaming, think_open=think_open)
+        split = await run(api, policy, chunks, **options)
         assert normalise(split) == normalise(whole), len(chunks[0])
     return whole
 
 
 def normalise(body: bytes) -> bytes:
     """Replace each sealed token by what it seals, so runs can be compared."""
-    text = body.decode()
-    out, pos = [], 0
-    while (start := text.find('"gg1.', pos)) >= 0:
-        end = text.index('"', start + 1)
-        out.append(text[pos : start + 1])
-        out.append("SEALED[" + SEALER.open(text[start + 1 : end]).decode() + "]")
-        pos = end
-    out.append(text[pos:])
-    return "".join(out).encode()
+    return _TOKEN.sub(lambda m: b"SEALED[" + SEALER.open(m.group().decode()) + b"]", body)
 
 
 def events(body: bytes) -> list[tuple[str | None, Any]]:
