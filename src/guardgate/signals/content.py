@@ -31,28 +31,71 @@ _REASONING = re.compile(
     r"|chain[- ]of[- ]thought|think (?:carefully|it through|through|aloud|out loud)"
     r"|reasoning (?:process|trace|steps)|before (?:giving|answering) .{0,40}(?:reason|think)"
     r"|<think>|internal monologue|let'?s think",
-    re.IGNORECASE,
 )
-_CODING = re.compile(
-    r"```|\bdef |\bclass |\bfunction\b|\bimport |#include|\bpython\b|\bjavascript\b"
-    r"|\btypescript\b|\bsql\b|\brust\b|\bcode\b|\bbug\b|\brefactor|\bunit tests?\b|\bcompile",
-    re.IGNORECASE,
+# Substring tests (C speed) instead of regexes: the capability area is coarse by design.
+_CODING = (
+    "```",
+    "def ",
+    "class ",
+    "function",
+    "import ",
+    "#include",
+    "python",
+    "javascript",
+    "typescript",
+    "sql",
+    "rust",
+    "code",
+    "bug",
+    "refactor",
+    "unit test",
+    "compile",
 )
-_GRADING = re.compile(
-    r"\brubric\b|\bgrade\b|\bscore (?:the|this|each)|\bevaluate the (?:response|answer)"
-    r"|\brate (?:the|this|each)|\bjudge\b|\bwhich (?:response|answer) is better",
-    re.IGNORECASE,
+_GRADING = (
+    "rubric",
+    "grade",
+    "score the",
+    "score this",
+    "score each",
+    "evaluate the response",
+    "evaluate the answer",
+    "rate the",
+    "rate this",
+    "rate each",
+    "judge",
+    "response is better",
+    "answer is better",
 )
-_MATH = re.compile(
-    r"\bprove\b|\bsolve\b|\btheorem\b|\bequation\b|\bintegral\b|\bprobability\b|\bcompute\b"
-    r"|\bcalculate\b|\blogic puzzle\b|\bderive\b",
-    re.IGNORECASE,
+_MATH = (
+    "prove",
+    "solve",
+    "theorem",
+    "equation",
+    "integral",
+    "probability",
+    "compute",
+    "calculate",
+    "logic puzzle",
+    "derive",
+)
+# Words without which `_REASONING` cannot match: most prompts skip the regex.
+_REASONING_HINTS = (
+    "step",
+    "your",
+    "chain",
+    "think",
+    "reasoning",
+    "<think>",
+    "monologue",
+    "before",
 )
 
 SKETCH_SIZE = 12
 """MinHash values per sketch; `band_values` groups them in pairs."""
 _HEAD_CHARS = 700
 _TAIL_CHARS = 200
+MIN_TOKENS = 8
+"""Prompts with fewer words after masking get no sketch."""
 _HEAD_TOKENS = 72
 _TAIL_TOKENS = 24
 _MASK64 = (1 << 64) - 1
@@ -117,19 +160,24 @@ class TemplateSketcher:
         return h
 
     def sketch(self, text: str) -> tuple[tuple[int, ...], str]:
-        """`(minhash, template_hash)` of a prompt; `((), "")` when it has no words."""
+        """`(minhash, template_hash)` of a prompt: `((), "")` when it has no words, no minhash
+        when it has fewer than `MIN_TOKENS`."""
         tokens = normalise(clip(text)).split()
         if not tokens:
             return (), ""
+        template_hash = hashlib.blake2b(" ".join(tokens).encode(), digest_size=8).hexdigest()
+        if len(tokens) < MIN_TOKENS:
+            # "hi", "thanks", "explain photosynthesis": short prompts coincide across strangers
+            # and carry no template; they get an exact hash but no sketch.
+            return (), template_hash
         if len(tokens) > _HEAD_TOKENS + _TAIL_TOKENS:
             tokens = tokens[:_HEAD_TOKENS] + tokens[-_TAIL_TOKENS:]
-        joined = " ".join(tokens)
-        template_hash = hashlib.blake2b(joined.encode(), digest_size=8).hexdigest()
         sig = [_EMPTY] * SKETCH_SIZE
+        cached = self._token_hash.get
         hash_of = self._hash
         prev = 0x2545F4914F6CDD1D
         for token in tokens:
-            cur = hash_of(token)
+            cur = cached(token) or hash_of(token)
             # Bigram hash from the two token hashes: cheap arithmetic instead of hashing strings.
             h = ((prev * 0xBF58476D1CE4E5B9) ^ cur) & _MASK64
             h ^= h >> 31
@@ -179,18 +227,22 @@ def similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:
 
 
 def elicits_reasoning(text: str) -> bool:
-    """Whether the prompt asks the model to write out its reasoning."""
+    """Whether the prompt asks the model to write out its reasoning; `text` in lower case
+    (lower-casing once and matching case-sensitively is several times faster)."""
+    if not any(hint in text for hint in _REASONING_HINTS):
+        return False
     return _REASONING.search(text) is not None
 
 
 def capability(text: str, has_tools: bool) -> str:
-    """The coarse capability area a prompt targets: tools, coding, grading, reasoning or chat."""
+    """The coarse capability area a prompt targets: tools, coding, grading, reasoning or chat;
+    `text` in lower case."""
     if has_tools:
         return "tools"
-    if _CODING.search(text):
+    if any(word in text for word in _CODING):
         return "coding"
-    if _GRADING.search(text):
+    if any(word in text for word in _GRADING):
         return "grading"
-    if _MATH.search(text) or _REASONING.search(text):
+    if any(word in text for word in _MATH) or elicits_reasoning(text):
         return "reasoning"
     return "chat"

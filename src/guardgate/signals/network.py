@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from functools import lru_cache
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+@lru_cache(maxsize=65536)
 def _parse_ip(value: str) -> IPAddress | None:
     value = value.strip().strip('"')
     if value.startswith("["):  # [v6]:port
@@ -66,6 +68,7 @@ class ClientAddress:
         return (str(client) if client else peer), True
 
 
+@lru_cache(maxsize=65536)
 def ip_prefix(ip: str) -> str:
     """The /24 of an IPv4 address or the /48 of an IPv6 address, as CIDR text ('' if not an IP)."""
     parsed = _parse_ip(ip)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -9,7 +10,7 @@ from guardgate.model import ApiKind, Observation
 from guardgate.settings import GuardgateSettings
 from guardgate.signals.account import AccountHasher
 from guardgate.signals.config import SignalConfig
-from guardgate.signals.content import TemplateSketcher, capability, elicits_reasoning
+from guardgate.signals.content import TemplateSketcher, capability, clip, elicits_reasoning
 from guardgate.signals.network import ClientAddress, ip_prefix
 from guardgate.signals.shape import request_shape, short_hash
 
@@ -99,10 +100,12 @@ class Observer:
         area = ""
         if self.config.content:
             sketch, template_hash = self.sketcher.sketch(shape.prompt_text)
-            elicits = elicits_reasoning(shape.prompt_text[:4000]) or elicits_reasoning(
-                shape.system_text[:2000]
+            # The head and tail are where an ask sits; matching them only bounds the cost.
+            prompt = clip(shape.prompt_text).lower()
+            elicits = elicits_reasoning(prompt) or elicits_reasoning(
+                clip(shape.system_text).lower()
             )
-            area = capability(shape.prompt_text[:4000], shape.has_tools)
+            area = capability(prompt, shape.has_tools)
         model = body.get("model")
         max_tokens = body.get("max_tokens", body.get("max_completion_tokens"))
         if max_tokens is None:
@@ -117,7 +120,7 @@ class Observer:
             model=model if isinstance(model, str) else "",
             stream=body.get("stream") is True,
             user_agent=user_agent,
-            header_order_hash=short_hash(",".join(n.decode("latin-1") for n in names)),
+            header_order_hash=hashlib.blake2b(b",".join(names), digest_size=8).hexdigest(),
             sdk_tuple="/".join(stainless.get(k, b"").decode("latin-1") for k in _STAINLESS)
             if stainless
             else "",

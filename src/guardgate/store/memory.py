@@ -56,6 +56,7 @@ class MemoryStore:
         self._active = _Recency()
         self._postings: dict[str, _Recency] = {}
         self._profiles: dict[str, dict[str, float]] = {}
+        self._profile_ts: dict[str, float] = {}
         self._links: dict[str, dict[str, float]] = {}
         self._clusters: dict[str, str] = {}
         self._sizes: dict[str, int] = {}
@@ -82,21 +83,36 @@ class MemoryStore:
 
         values = list(dict.fromkeys(values))
         profile = self._profiles.setdefault(account, {})
-        for value in values:
-            profile[value] = ts
-        stale = [v for v, t in profile.items() if t < cutoff]
-        for value in stale:
-            del profile[value]
+        in_order = ts >= self._profile_ts.get(account, float("-inf"))
+        if in_order:
+            # Keep the dict in (ts, value) order, Redis's order, so the oldest are at the front.
+            self._profile_ts[account] = ts
+            for value in sorted(values):
+                profile.pop(value, None)
+                profile[value] = ts
+        else:
+            for value in values:
+                profile[value] = ts
         excess = len(profile) - limits.values_per_account
-        if excess > 0:
-            evicted = sorted(profile.items(), key=lambda kv: (kv[1], kv[0]))[:excess]
-            for value, _ in evicted:
+        oldest = next(iter(profile.values()), ts)
+        if oldest < cutoff or excess > 0 or not in_order:
+            ranked = sorted(profile.items(), key=lambda kv: (kv[1], kv[0]))
+            stale = [v for v, t in ranked if t < cutoff]
+            for value in stale:
+                del profile[value]
+            excess = len(profile) - limits.values_per_account
+            evicted = [v for v, t in ranked if t >= cutoff][: max(0, excess)]
+            for value in evicted:
                 del profile[value]
                 posting = self._postings.get(value)
                 if posting is not None:
                     posting.entries.pop(account, None)
                     if not posting.entries:
                         del self._postings[value]
+            if not in_order:
+                self._profiles[account] = dict(
+                    sorted(profile.items(), key=lambda kv: (kv[1], kv[0]))
+                )
 
         postings = []
         seen: dict[str, None] = {}
@@ -133,6 +149,7 @@ class MemoryStore:
         idle = [a for a, p in self._profiles.items() if max(p.values(), default=0) < cutoff]
         for account in idle:
             del self._profiles[account]
+            self._profile_ts.pop(account, None)
         link_cutoff = now - self.limits.link_ttl
         for account in [
             a for a, m in self._links.items() if max(m.values(), default=0) < link_cutoff

@@ -1,0 +1,77 @@
+"""Linking settings with defaults; built from `GuardgateSettings` where it has the field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from guardgate.store import StoreLimits
+
+
+@dataclass(frozen=True, slots=True)
+class LinkingConfig:
+    """Thresholds, bounds and timings of hydra-cluster linking.
+
+    Each field can be set by a settings field `linking_<field>` (environment variable
+    `GUARDGATE_LINKING_<FIELD>`) once settings define it; until then the defaults apply.
+    """
+
+    window: float = 3 * 86400.0
+    """Seconds an account's use of a fingerprint, address or template counts as evidence."""
+    link_ttl: float = 7 * 86400.0
+    """Seconds a link between two accounts lasts unless a later request confirms it again."""
+    posting_cap: int = 512
+    """Accounts remembered per evidence value; a value seen with more is treated as common."""
+    sample: int = 8
+    """Other accounts examined per evidence value per request (the most recent)."""
+    max_candidates: int = 64
+    """Most accounts compared with the sender per request (rarest evidence first)."""
+    values_per_account: int = 48
+    """Evidence values remembered per account (bounds memory per account)."""
+    links_per_account: int = 32
+    """Links remembered per account."""
+    bands: int = 8
+    """Template sketch values posted per request (each one a MinHash of the masked prompt)."""
+    min_population: int = 500
+    """Rarity is computed against at least this many active accounts, so that a small or new
+    deployment does not call everything rare."""
+    common_share: float = 0.25
+    """A value used by more than this share of active accounts carries no weight of its own."""
+    rare_weight: float = 0.35
+    """Weight from which one kind of evidence counts as rare (strong) on its own."""
+    min_kinds: int = 2
+    """Independent kinds of evidence two accounts must share to be linked."""
+    min_rare_kinds: int = 1
+    """Of which this many must be rare: widely shared values count only next to rare ones."""
+    threshold: float = 1.0
+    """Sum of evidence weights from which two accounts are linked."""
+    min_confirmations: int = 2
+    """Requests that must each find a pair linked before the link is recorded."""
+    min_shared_bands: int = 3
+    """Template sketch values two accounts must share before their content counts as alike."""
+    recluster_interval: float = 60.0
+    """Seconds (of request time) between background re-clusterings."""
+    lock_ttl: float = 120.0
+    """Seconds a replica holds the re-clustering lock at most."""
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> LinkingConfig:
+        """Defaults, overridden by `settings.linking_<field>` where such a field exists."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            value = getattr(settings, f"linking_{f.name}", None)
+            if value is not None:
+                values[f.name] = value
+        return cls(**values)
+
+    @property
+    def limits(self) -> StoreLimits:
+        """The store bounds these settings imply."""
+        return StoreLimits(
+            window=self.window,
+            posting_cap=self.posting_cap,
+            sample=self.sample,
+            values_per_account=self.values_per_account,
+            link_ttl=self.link_ttl,
+            links_per_account=self.links_per_account,
+        )

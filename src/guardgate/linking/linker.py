@@ -1,0 +1,154 @@
+"""The online side of linking: per request, record evidence and find linked accounts (one store
+round trip); in the background, write links and re-cluster (one replica at a time)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+
+from guardgate.linking.clusters import assign, components
+from guardgate.linking.config import LinkingConfig
+from guardgate.linking.evidence import evidence_values
+from guardgate.linking.pairs import PairEvidence, PairScorer
+from guardgate.model import Observation
+from guardgate.store import Link, Store
+from guardgate.store._base import link_key
+
+_LOCK = "recluster"
+_MAX_PENDING = 20_000
+_MAX_RECENT = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """The cluster of a request's sender, as far as is known now."""
+
+    cluster: str
+    size: int
+    linked: tuple[PairEvidence, ...] = ()
+    """Accounts this request linked the sender to (with the evidence)."""
+    provisional: bool = False
+    """True when the cluster comes from this request's links, before re-clustering confirms."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReclusterResult:
+    """What one re-clustering did."""
+
+    links: int
+    clusters: int
+    clustered_accounts: int
+    largest: int
+
+
+class Linker:
+    """Links accounts into clusters. One per engine; safe with any number of replicas."""
+
+    def __init__(self, store: Store, config: LinkingConfig, *, owner: str | None = None) -> None:
+        self.store = store
+        self.config = config
+        self.scorer = PairScorer(config)
+        self.owner = owner or uuid.uuid4().hex
+        self.pending: list[Link] = []
+        self._sent: dict[tuple[str, str], float] = {}
+        self._seen: dict[tuple[str, str], int] = {}
+        self._next_recluster: float | None = None
+
+    async def observe(self, obs: Observation) -> Membership:
+        """Record this request's evidence and return its sender's cluster."""
+        account = obs.account
+        if not account or account == "anonymous":
+            return Membership(account, 1)
+        cfg = self.config
+        values = evidence_values(obs, cfg.bands)
+        touch = await self.store.touch(account, obs.ts, values)
+        linked = self._confirmed(account, tuple(e for e in self.scorer.evaluate(touch) if e.linked))
+        if linked:
+            self._queue(account, linked, obs.ts)
+        if touch.cluster:
+            return Membership(touch.cluster, max(1, touch.cluster_size), linked)
+        if linked:
+            found = Counter(
+                touch.member_clusters[e.other] for e in linked if e.other in touch.member_clusters
+            )
+            if found:
+                cid, count = min(found.items(), key=lambda kv: (-kv[1], kv[0]))
+                return Membership(cid, count + 1, linked, provisional=True)
+        return Membership(account, 1, linked)
+
+    def _confirmed(
+        self, account: str, linked: tuple[PairEvidence, ...]
+    ) -> tuple[PairEvidence, ...]:
+        """The links seen in at least `min_confirmations` requests: one request can match a
+        stranger by coincidence (a common question, a shared exit IP); one actor matches again."""
+        need = self.config.min_confirmations
+        if need <= 1 or not linked:
+            return linked
+        seen = self._seen
+        if len(seen) > _MAX_RECENT:
+            seen.clear()
+        out = []
+        for evidence in linked:
+            key = link_key(account, evidence.other)
+            count = seen.get(key, 0) + 1
+            seen[key] = count
+            if count >= need:
+                out.append(evidence)
+        return tuple(out)
+
+    def _queue(self, account: str, linked: tuple[PairEvidence, ...], ts: float) -> None:
+        # A link confirmed a minute ago need not be written again: refresh it a few times per
+        # link lifetime only, so steady traffic between linked accounts costs no extra writes.
+        refresh = self.config.link_ttl / 8
+        sent = self._sent
+        if len(sent) > _MAX_RECENT:
+            sent.clear()
+        for evidence in linked:
+            key = link_key(account, evidence.other)
+            if sent.get(key, float("-inf")) > ts - refresh:
+                continue
+            sent[key] = ts
+            if len(self.pending) < _MAX_PENDING:
+                self.pending.append(Link(key[0], key[1], ts))
+
+    def due(self, now: float) -> bool:
+        """Whether a re-clustering is due at request time `now` (true once per interval)."""
+        if self._next_recluster is None:
+            self._next_recluster = now + self.config.recluster_interval
+            return False
+        if now >= self._next_recluster:
+            self._next_recluster = now + self.config.recluster_interval
+            return True
+        return False
+
+    async def flush(self) -> int:
+        """Write queued links; returns how many."""
+        pending, self.pending = self.pending, []
+        if pending:
+            try:
+                await self.store.add_links(pending)
+            except BaseException:
+                self.pending = pending + self.pending  # try again next time
+                raise
+        return len(pending)
+
+    async def recluster(self, now: float) -> ReclusterResult | None:
+        """Rebuild all clusters from the live links, unless another replica is doing it."""
+        store = self.store
+        if not await store.acquire(_LOCK, self.owner, self.config.lock_ttl):
+            return None
+        try:
+            await self.flush()
+            links = await store.links(now - self.config.link_ttl)
+            groups = components(links)
+            assignment = assign(groups, await store.clusters())
+            await store.replace_clusters(assignment)
+        finally:
+            await store.release(_LOCK, self.owner)
+        return ReclusterResult(
+            links=len(links),
+            clusters=len(groups),
+            clustered_accounts=len(assignment),
+            largest=len(groups[0]) if groups else 0,
+        )

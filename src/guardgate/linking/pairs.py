@@ -1,0 +1,124 @@
+"""Pair evidence: is the sender of this request the same actor as the accounts it shares
+evidence with? Work per request is bounded: at most `sample` accounts per value are looked at,
+at most `max_candidates` accounts are compared, rarest evidence first.
+
+Weights follow rarity: a value shared by two accounts out of thousands weighs 1, a value shared by
+a quarter of all active accounts (a carrier NAT, the most popular SDK build, a public app's system
+prompt) weighs nothing by itself. Kinds of evidence are counted, not values, and a link needs
+`min_kinds` kinds of which `min_rare_kinds` rare: so a widely shared value adds to a link only when
+the two accounts are also alike in another, rarer, respect.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from guardgate.linking.config import LinkingConfig
+from guardgate.linking.evidence import Kind
+from guardgate.store import Touch
+
+# Slots of the per-candidate accumulator.
+_IP, _NET, _SOFT, _APP, _TPL, _BSUM, _BN, _PRESENT = range(8)
+_ROLE = {"ip": _IP, "net": _NET, "tls": _SOFT, "cli": _SOFT, "par": _SOFT, "sys": _APP}
+_ROLE.update({"tool": _APP, "tpl": _TPL, "b": _BSUM})
+_PRESENT_BIT = {
+    _IP: 1 << Kind.NETWORK,
+    _NET: 1 << Kind.NETWORK,
+    _SOFT: 1 << Kind.SOFTWARE,
+    _APP: 1 << Kind.APP,
+    _TPL: 1 << Kind.CONTENT,
+}
+
+_KINDS_IN = [bin(mask).count("1") for mask in range(1 << len(Kind))]
+
+
+@dataclass(frozen=True, slots=True)
+class PairEvidence:
+    """Why two accounts are (or are not) linked: weight per kind, and the verdict."""
+
+    other: str
+    weights: tuple[float, float, float, float]
+    """Weight of each `Kind`, in `Kind` order."""
+    kinds: int
+    """Kinds present (common ones included)."""
+    rare_kinds: int
+    linked: bool
+
+    @property
+    def score(self) -> float:
+        """Sum of the kind weights."""
+        return sum(self.weights)
+
+
+class PairScorer:
+    """Scores the accounts a request shares evidence with; pure, no I/O."""
+
+    def __init__(self, config: LinkingConfig) -> None:
+        self.config = config
+
+    def rarity(self, count: int, active: int) -> float:
+        """Weight of a value used by `count` accounts among `active`: 1 for a pair, falling
+        with the log of its share, 0 from `common_share` or when its posting is full."""
+        cfg = self.config
+        if count < 2 or count >= cfg.posting_cap:
+            return 0.0
+        population = max(active, cfg.min_population)
+        if count > cfg.common_share * population:
+            return 0.0
+        return min(1.0, math.log(population / count) / math.log(population / 2))
+
+    def evaluate(self, touch: Touch, *, linked_only: bool = True) -> list[PairEvidence]:
+        """Evidence for the candidate accounts of this request (only the linked ones unless
+        `linked_only` is false), strongest first."""
+        cfg = self.config
+        active = touch.active
+        ranked = sorted((p for p in touch.postings if p.members), key=lambda p: (p.count, p.value))
+        acc: dict[str, list[float]] = {}
+        cap = cfg.max_candidates
+        for posting in ranked:
+            value = posting.value
+            role = _ROLE[value[: value.index(":")]]
+            weight = self.rarity(posting.count, active)
+            for member in posting.members:
+                slots = acc.get(member)
+                if slots is None:
+                    if len(acc) >= cap:
+                        continue
+                    slots = acc[member] = [0.0] * 8
+                if role == _BSUM:
+                    slots[_BSUM] += weight
+                    slots[_BN] += 1
+                else:
+                    if weight > slots[role]:
+                        slots[role] = weight
+                    slots[_PRESENT] = float(int(slots[_PRESENT]) | _PRESENT_BIT[role])
+        need = cfg.min_kinds
+        min_bands = cfg.min_shared_bands
+        out = []
+        for member, slots in acc.items():
+            present = _KINDS_IN[int(slots[_PRESENT])] + (slots[_BN] >= min_bands)
+            if present < need and linked_only:
+                continue  # cheap exit: most candidates share one kind only
+            evidence = self._judge(member, slots)
+            if evidence.linked or not linked_only:
+                out.append(evidence)
+        out.sort(key=lambda e: (-e.score, e.other))
+        return out
+
+    def _judge(self, other: str, s: list[float]) -> PairEvidence:
+        cfg = self.config
+        present = int(s[_PRESENT])
+        content = s[_TPL]
+        shared_bands = int(s[_BN])
+        if shared_bands >= cfg.min_shared_bands:
+            present |= 1 << Kind.CONTENT
+            full = max(1, cfg.bands // 2)
+            content = max(content, s[_BSUM] / shared_bands * min(1.0, shared_bands / full))
+        weights = (max(s[_IP], 0.5 * s[_NET]), s[_SOFT], s[_APP], content)
+        kinds = bin(present).count("1")
+        rare = sum(1 for w in weights if w >= cfg.rare_weight)
+        linked = (
+            kinds >= cfg.min_kinds and rare >= cfg.min_rare_kinds and sum(weights) >= cfg.threshold
+        )
+        return PairEvidence(other, weights, kinds, rare, linked)
