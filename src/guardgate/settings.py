@@ -63,6 +63,11 @@ class GuardgateSettings(BaseSettings):
     mode: Mode = Mode.ENFORCE
     fail_mode: FailMode = FailMode.OPEN
     admin_token: SecretStr | None = None
+    """Bearer token of the admin API and dashboard; unset or empty disables them (404)."""
+    admin_prefix: str = "/_guardgate/admin"
+    """Path under which the middleware serves the admin API and dashboard."""
+    override_poll_interval: float = Field(default=1.0, gt=0, le=60)
+    """Seconds between each replica's checks for operator overrides changed elsewhere (Redis)."""
 
     # --- reasoning hardening -----------------------------------------------------------------
     reasoning_policy_normal: ReasoningPolicy = ReasoningPolicy.PASS
@@ -113,6 +118,14 @@ class GuardgateSettings(BaseSettings):
         value = value.strip().rstrip("/")
         if value and not value.startswith("/"):
             raise ValueError("must start with '/' (e.g. /openai) or be empty")
+        return value
+
+    @field_validator("admin_prefix")
+    @classmethod
+    def _check_admin_prefix(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith("/"):
+            raise ValueError("must start with '/' (e.g. /_guardgate/admin)")
         return value
 
     @field_validator("redis_url")
