@@ -11,10 +11,12 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+from guardgate.admin.activity import ActivityLog
 from guardgate.engine import Engine
 from guardgate.hardening.sealing import Sealer
 from guardgate.hardening.summariser import Summariser, summariser_from_settings
 from guardgate.model import Decision, Mode, Observation, ReasoningPolicy, Tier, Verdict
+from guardgate.overrides import OverrideBook, override_book_from_settings
 from guardgate.quota import QuotaEnforcer, QuotaTicket
 from guardgate.settings import GuardgateSettings
 from guardgate.signals import Observer
@@ -39,6 +41,9 @@ class Guard:
         self.shadow = settings.mode is Mode.SHADOW
         self.tokens = TokenCounter(settings.tokenizer_encoding)
         self.quotas = QuotaEnforcer(settings)
+        self.overrides: OverrideBook = override_book_from_settings(settings, clock=clock)
+        self.activity = ActivityLog()
+        """Recent verdicts seen by this replica, for the admin API."""
         self._started = False
 
     async def start(self) -> None:
@@ -46,6 +51,7 @@ class Guard:
         if not self._started:
             self._started = True
             await self.engine.start()
+            await self.overrides.start()
             if self.quotas.enabled:
                 # Loading the encoding takes a moment: do it now, off the event loop.
                 await asyncio.to_thread(self.tokens.load)
@@ -56,12 +62,13 @@ class Guard:
             self._started = False
             await self.engine.close()
             await self.quotas.close()
+            await self.overrides.close()
 
     async def verdict(self, obs: Observation) -> Verdict:
-        """The engine's verdict on the sender of `obs`."""
+        """The engine's verdict on the sender of `obs`, with any operator override applied."""
         if not self._started:
             await self.start()
-        return await self.engine.observe(obs)
+        return self.overrides.apply(await self.engine.observe(obs))
 
     async def decide(self, verdict: Verdict, obs: Observation) -> Decision:
         """What to do with the request `obs` whose sender got `verdict` (replay's entry point:
@@ -76,6 +83,13 @@ class Guard:
 
         The ticket, when there is one, must be passed to `settle` once the answer has ended.
         """
+        decision, ticket = await self._admit(verdict, obs, hold_stream)
+        self.activity.record(obs, decision)
+        return decision, ticket
+
+    async def _admit(
+        self, verdict: Verdict, obs: Observation, hold_stream: bool
+    ) -> tuple[Decision, QuotaTicket | None]:
         decision = self.policy(verdict)
         if decision.rejected or not self.quotas.enabled:
             return decision, None

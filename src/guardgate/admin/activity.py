@@ -1,0 +1,170 @@
+"""What this replica has seen lately, per account and per cluster, for the admin API.
+
+The store knows who is linked to whom (shared by replicas); it does not keep scores, reasons or
+a request history, and the request path must not pay for writing them to Redis. So each replica
+keeps a bounded record of the verdicts it handed out: the last few requests of each account and
+a per-minute score history of each cluster. Memory is bounded by `max_accounts` and
+`max_clusters` (least recently seen forgotten first); nothing here holds a raw key or prompt.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+
+from guardgate.model import Decision, Observation, Tier, Verdict
+
+_BUCKET = 60.0
+"""Seconds per point of a cluster's score history."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One request as the admin API shows it (no prompt, no key)."""
+
+    ts: float
+    api: str
+    model: str
+    tier: Tier
+    score: float
+    actions: tuple[str, ...]
+    ip_prefix: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScorePoint:
+    """A cluster's highest score and its request count in one minute."""
+
+    ts: float
+    score: float
+    requests: int
+
+
+@dataclass(slots=True)
+class AccountActivity:
+    """The latest verdict on an account and its last requests (mutable; owned by the log)."""
+
+    cluster: str
+    tier: Tier
+    score: float
+    reasons: tuple[str, ...]
+    first_seen: float
+    last_seen: float
+    requests: int = 0
+    recent: deque[RequestRecord] = field(default_factory=deque)
+
+
+@dataclass(slots=True)
+class ClusterActivity:
+    """The latest verdict on a cluster, the accounts seen in it and its score history."""
+
+    tier: Tier
+    score: float
+    reasons: tuple[str, ...]
+    size: int
+    first_seen: float
+    last_seen: float
+    requests: int = 0
+    accounts: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    history: deque[ScorePoint] = field(default_factory=deque)
+
+
+class ActivityLog:
+    """Bounded, per-replica memory of recent verdicts; `record` costs a few dict operations."""
+
+    def __init__(
+        self,
+        *,
+        max_accounts: int = 20_000,
+        max_clusters: int = 2_000,
+        recent_per_account: int = 20,
+        history_points: int = 180,
+        accounts_per_cluster: int = 500,
+    ) -> None:
+        self.max_accounts = max_accounts
+        self.max_clusters = max_clusters
+        self.recent_per_account = recent_per_account
+        self.history_points = history_points
+        self.accounts_per_cluster = accounts_per_cluster
+        self.accounts: OrderedDict[str, AccountActivity] = OrderedDict()
+        self.clusters: OrderedDict[str, ClusterActivity] = OrderedDict()
+
+    def record(self, obs: Observation, decision: Decision) -> None:
+        """Remember the verdict and decision on one request."""
+        verdict = decision.verdict
+        if not verdict.account:
+            return  # a fail-open decision carries no verdict worth showing
+        ts = obs.ts
+        self._record_account(verdict, obs, decision, ts)
+        if verdict.cluster and verdict.cluster != verdict.account:
+            self._record_cluster(verdict, ts)
+
+    def _record_account(
+        self, verdict: Verdict, obs: Observation, decision: Decision, ts: float
+    ) -> None:
+        accounts = self.accounts
+        entry = accounts.get(verdict.account)
+        if entry is None:
+            entry = AccountActivity(
+                verdict.cluster, verdict.tier, verdict.score, verdict.reasons, ts, ts
+            )
+            accounts[verdict.account] = entry
+            if len(accounts) > self.max_accounts:
+                accounts.popitem(last=False)
+        else:
+            accounts.move_to_end(verdict.account)
+            entry.cluster = verdict.cluster
+            entry.tier = verdict.tier
+            entry.score = verdict.score
+            entry.reasons = verdict.reasons
+            entry.last_seen = max(entry.last_seen, ts)
+        entry.requests += 1
+        entry.recent.append(
+            RequestRecord(
+                ts,
+                obs.api.value,
+                obs.model,
+                verdict.tier,
+                verdict.score,
+                decision.actions,
+                obs.ip_prefix,
+            )
+        )
+        if len(entry.recent) > self.recent_per_account:
+            entry.recent.popleft()
+
+    def _record_cluster(self, verdict: Verdict, ts: float) -> None:
+        clusters = self.clusters
+        entry = clusters.get(verdict.cluster)
+        if entry is None:
+            entry = ClusterActivity(
+                verdict.tier, verdict.score, verdict.reasons, verdict.cluster_size, ts, ts
+            )
+            clusters[verdict.cluster] = entry
+            if len(clusters) > self.max_clusters:
+                clusters.popitem(last=False)
+        else:
+            clusters.move_to_end(verdict.cluster)
+            entry.tier = verdict.tier
+            entry.score = verdict.score
+            if verdict.reasons:
+                entry.reasons = verdict.reasons
+            entry.size = verdict.cluster_size
+            entry.last_seen = max(entry.last_seen, ts)
+        entry.requests += 1
+        members = entry.accounts
+        if verdict.account in members:
+            members.move_to_end(verdict.account)
+        else:
+            members[verdict.account] = None
+            if len(members) > self.accounts_per_cluster:
+                members.popitem(last=False)
+        bucket = ts - ts % _BUCKET
+        history = entry.history
+        if history and history[-1].ts == bucket:
+            last = history[-1]
+            history[-1] = ScorePoint(bucket, max(last.score, verdict.score), last.requests + 1)
+        else:
+            history.append(ScorePoint(bucket, verdict.score, 1))
+            if len(history) > self.history_points:
+                history.popleft()
