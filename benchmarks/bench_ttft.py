@@ -75,6 +75,12 @@ FORMATS = {
         OPENAI,
         _chat_content,
     ),
+    "chat-plain": Format(
+        "/v1/chat/completions",
+        {"model": "gpt-4o", "messages": [{"role": "user", "content": PROMPT}]},
+        OPENAI,
+        _chat_content,
+    ),
     "chat-think": Format(
         "/v1/chat/completions",
         {"model": "mock-think", "messages": [{"role": "user", "content": PROMPT}]},
