@@ -514,3 +514,71 @@ def test_strip_when_the_prompt_opens_think(foreign: ServerThread, stream: bool) 
     assert raw.status_code == 200
     assert_no_reasoning(raw.content, mock_reasoning_text(prompt))
     assert mock_answer_text(prompt).split(" (")[0].split()[-1].encode() in raw.content
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_strip_chat_with_several_choices(strip: ServerThread, stream: bool) -> None:
+    messages: Any = [{"role": "user", "content": PROMPT}]
+    with openai_client(strip) as client:
+        if stream:
+            with client.chat.completions.stream(
+                model="mock-reasoning-content", messages=messages, n=2
+            ) as events:
+                completion = events.get_final_completion()
+        else:
+            completion = client.chat.completions.create(
+                model="mock-reasoning-content", messages=messages, n=2
+            )
+    for choice in completion.choices:
+        assert choice.message.content == mock_answer_text(PROMPT, choice.index)
+        assert not choice.message.model_dump().get("reasoning_content")
+    body = chat_body("mock-reasoning-content", stream, n=2)
+    raw = post(strip, "/v1/chat/completions", body).content
+    assert_no_reasoning(raw, mock_reasoning_text(PROMPT, 0), mock_reasoning_text(PROMPT, 1))
+
+
+def test_anthropic_interleaved_thinking_tool_loop(strip: ServerThread) -> None:
+    beta = {"anthropic-beta": "interleaved-thinking-2025-05-14"}
+    body: dict[str, Any] = {
+        "model": "claude-mock-1",
+        "max_tokens": 2048,
+        "thinking": THINKING,
+        "tools": [CALC_TOOL],
+    }
+    messages: list[Any] = [{"role": "user", "content": PROMPT}]
+    with anthropic_client(strip) as client:
+        with client.messages.stream(**body, messages=messages, extra_headers=beta) as events:
+            first = events.get_final_message()
+        tool_use = next(block for block in first.content if block.type == "tool_use")
+        result = {"type": "tool_result", "tool_use_id": tool_use.id, "content": "391"}
+        messages += [
+            {"role": "assistant", "content": first.content},
+            {"role": "user", "content": [result]},
+        ]
+        # Interleaved: the answer after the tool result thinks again, and both blocks go back.
+        second = client.messages.create(**body, messages=messages, extra_headers=beta)
+        assert [b.type for b in second.content] == ["redacted_thinking", "text"]
+        messages += [
+            {"role": "assistant", "content": second.content},
+            {"role": "user", "content": "And 17 * 24?"},
+        ]
+        third = client.messages.create(**body, messages=messages, extra_headers=beta)
+    # The mock checks every thinking block of every assistant turn: both came back intact.
+    assert third.stop_reason == "tool_use"
+
+
+def test_bad_chat_blob_gets_an_openai_400(mock: ServerThread) -> None:
+    for server in sidecar_for(mock, "strip", seal_chat_reasoning=True):
+        content, fields = chat_answer(server, "mock-reasoning-content", stream=False)
+        assistant = {
+            "role": "assistant",
+            "content": content,
+            "reasoning_content": tamper(fields["reasoning_content"]),
+        }
+        messages: Any = [{"role": "user", "content": PROMPT}, assistant]
+        calls = upstream_calls(mock)
+        with openai_client(server) as client, pytest.raises(openai.BadRequestError) as err:
+            client.chat.completions.create(model="mock-reasoning-content", messages=messages)
+        assert upstream_calls(mock) == calls
+        body: Any = err.value.body
+        assert err.value.status_code == 400 and body["type"] == "invalid_request_error"
