@@ -18,6 +18,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from guardgate.admin.app import AdminApp
 from guardgate.faults import FaultCounter
 from guardgate.guard import Guard
 from guardgate.hardening.sealing import SEAL_PREFIX, SealError
@@ -78,6 +79,7 @@ class GuardgateMiddleware:
         guard.quotas.faults = self.faults
         self._prefix = self.settings.path_prefix
         self._metrics_path = self.settings.metrics_path
+        self.admin = AdminApp(guard)
         self._think_patterns = [p.lower() for p in self.settings.think_open_models]
         self._think_models: dict[str, bool] = {}
 
@@ -94,6 +96,9 @@ class GuardgateMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            if self.admin.handles(scope["path"]):
+                await self.admin(scope, receive, send)
+                return
             if scope["method"] == "POST":
                 api = api_for_path(scope["path"], self._prefix)
                 if api is not None:

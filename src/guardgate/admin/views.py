@@ -1,0 +1,255 @@
+"""What the admin API answers: accounts, clusters and their graph, built from the shared store,
+the shared overrides and this replica's activity record.
+
+Every id here is an account HMAC or a cluster id; nothing holds a raw key or prompt text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from guardgate.admin.activity import AccountActivity, ClusterActivity
+from guardgate.model import Tier
+from guardgate.overrides import Override, OverrideScope
+
+if TYPE_CHECKING:
+    from guardgate.guard import Guard
+
+GRAPH_MEMBERS = 300
+"""Most accounts drawn in a cluster's graph (the most recently active first)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestView:
+    """One recent request of an account."""
+
+    ts: float
+    api: str
+    model: str
+    tier: str
+    score: float
+    actions: tuple[str, ...]
+    ip_prefix: str
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    """One account of a cluster, as the graph and the member table show it."""
+
+    account: str
+    tier: str
+    score: float
+    requests: int
+    last_seen: float | None
+    override: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeView:
+    """A link between two accounts, last confirmed at `ts`."""
+
+    a: str
+    b: str
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class PointView:
+    """A point of a cluster's score history (one minute)."""
+
+    ts: float
+    score: float
+    requests: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSummary:
+    """One line of the top-clusters list."""
+
+    cluster: str
+    size: int
+    tier: str
+    """The tier in force: the operator's override if any, else the engine's latest."""
+    engine_tier: str
+    score: float
+    reasons: tuple[str, ...]
+    requests: int
+    """Requests this replica saw from the cluster."""
+    first_seen: float | None
+    last_seen: float | None
+    override: dict[str, object] | None
+    history: tuple[PointView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterDetail:
+    """A cluster with its members and the links between them."""
+
+    summary: ClusterSummary
+    members: tuple[MemberView, ...]
+    edges: tuple[EdgeView, ...]
+    truncated: bool
+    """Whether the graph shows only the `GRAPH_MEMBERS` most recent members."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountDetail:
+    """Everything known about one account."""
+
+    account: str
+    cluster: str
+    cluster_size: int
+    tier: str
+    engine_tier: str
+    score: float
+    reasons: tuple[str, ...]
+    requests: int
+    first_seen: float | None
+    last_seen: float | None
+    override: dict[str, object] | None
+    cluster_override: dict[str, object] | None
+    linked: tuple[EdgeView, ...]
+    recent: tuple[RequestView, ...]
+
+
+def _override(guard: Guard, scope: OverrideScope, subject: str) -> Override | None:
+    return guard.overrides.get(scope, subject) if subject else None
+
+
+def _summary(
+    guard: Guard, cluster: str, size: int, activity: ClusterActivity | None
+) -> ClusterSummary:
+    override = _override(guard, OverrideScope.CLUSTER, cluster)
+    engine_tier = activity.tier.value if activity else Tier.NORMAL.value
+    history: tuple[PointView, ...] = ()
+    if activity is not None:
+        history = tuple(PointView(p.ts, round(p.score, 4), p.requests) for p in activity.history)
+    return ClusterSummary(
+        cluster=cluster,
+        size=size,
+        tier=override.tier.value if override else engine_tier,
+        engine_tier=engine_tier,
+        score=round(activity.score, 4) if activity else 0.0,
+        reasons=activity.reasons if activity else (),
+        requests=activity.requests if activity else 0,
+        first_seen=activity.first_seen if activity else None,
+        last_seen=activity.last_seen if activity else None,
+        override=override.as_json() if override else None,
+        history=history,
+    )
+
+
+def _members_by_cluster(assignment: dict[str, str]) -> dict[str, list[str]]:
+    members: dict[str, list[str]] = {}
+    for account, cluster in assignment.items():
+        members.setdefault(cluster, []).append(account)
+    return members
+
+
+async def top_clusters(guard: Guard, limit: int) -> list[ClusterSummary]:
+    """The clusters most worth an operator's look: highest score first, then largest."""
+    assignment = await guard.engine.store.clusters()
+    members = _members_by_cluster(assignment)
+    activity = guard.activity.clusters
+    ids = set(members) | set(activity)
+    summaries = [
+        _summary(
+            guard,
+            cid,
+            len(members[cid]) if cid in members else activity[cid].size,
+            activity.get(cid),
+        )
+        for cid in ids
+    ]
+    summaries.sort(key=lambda s: (-s.score, -s.size, -(s.last_seen or 0.0), s.cluster))
+    return summaries[:limit]
+
+
+def _member(guard: Guard, account: str, seen: AccountActivity | None) -> MemberView:
+    override = _override(guard, OverrideScope.ACCOUNT, account)
+    tier = seen.tier.value if seen else Tier.NORMAL.value
+    return MemberView(
+        account=account,
+        tier=override.tier.value if override else tier,
+        score=round(seen.score, 4) if seen else 0.0,
+        requests=seen.requests if seen else 0,
+        last_seen=seen.last_seen if seen else None,
+        override=override.tier.value if override else None,
+    )
+
+
+async def cluster_detail(guard: Guard, cluster: str) -> ClusterDetail | None:
+    """A cluster's members and graph, or None when neither the store nor this replica knows it."""
+    assignment = await guard.engine.store.clusters()
+    in_store = [a for a, c in assignment.items() if c == cluster]
+    activity = guard.activity.clusters.get(cluster)
+    if not in_store and activity is None:
+        return None
+    accounts = guard.activity.accounts
+    everyone = set(in_store) | (set(activity.accounts) if activity else set())
+    # The most recently active members first, so a capped graph shows the live part.
+    ordered = sorted(
+        everyone, key=lambda a: (-(accounts[a].last_seen if a in accounts else 0.0), a)
+    )
+    shown = ordered[:GRAPH_MEMBERS]
+    shown_set = set(shown)
+    since = guard.clock() - guard.engine.config.link_ttl
+    edges = tuple(
+        EdgeView(link.a, link.b, link.ts)
+        for link in await guard.engine.store.links(since)
+        if link.a in shown_set and link.b in shown_set
+    )
+    size = len(in_store) if in_store else (activity.size if activity else len(everyone))
+    return ClusterDetail(
+        summary=_summary(guard, cluster, size, activity),
+        members=tuple(_member(guard, a, accounts.get(a)) for a in shown),
+        edges=edges,
+        truncated=len(ordered) > len(shown),
+    )
+
+
+async def account_detail(guard: Guard, account: str) -> AccountDetail | None:
+    """An account's verdict, links and recent requests, or None when it is unknown."""
+    store = guard.engine.store
+    assignment = await store.clusters()
+    seen = guard.activity.accounts.get(account)
+    since = guard.clock() - guard.engine.config.link_ttl
+    linked = tuple(
+        EdgeView(link.a, link.b, link.ts)
+        for link in await store.links(since)
+        if account in (link.a, link.b)
+    )
+    cluster = assignment.get(account, "")
+    if not cluster and seen is not None and seen.cluster != account:
+        cluster = seen.cluster
+    if seen is None and not cluster and not linked:
+        override = _override(guard, OverrideScope.ACCOUNT, account)
+        if override is None:
+            return None
+    own = _override(guard, OverrideScope.ACCOUNT, account)
+    of_cluster = _override(guard, OverrideScope.CLUSTER, cluster)
+    engine_tier = seen.tier.value if seen else Tier.NORMAL.value
+    in_force = own or of_cluster
+    size = sum(1 for c in assignment.values() if c == cluster) if cluster else 1
+    return AccountDetail(
+        account=account,
+        cluster=cluster,
+        cluster_size=max(size, 1),
+        tier=in_force.tier.value if in_force else engine_tier,
+        engine_tier=engine_tier,
+        score=round(seen.score, 4) if seen else 0.0,
+        reasons=seen.reasons if seen else (),
+        requests=seen.requests if seen else 0,
+        first_seen=seen.first_seen if seen else None,
+        last_seen=seen.last_seen if seen else None,
+        override=own.as_json() if own else None,
+        cluster_override=of_cluster.as_json() if of_cluster else None,
+        linked=linked,
+        recent=tuple(
+            RequestView(r.ts, r.api, r.model, r.tier.value, r.score, r.actions, r.ip_prefix)
+            for r in reversed(seen.recent)
+        )
+        if seen
+        else (),
+    )
