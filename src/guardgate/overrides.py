@@ -304,6 +304,11 @@ class OverrideBook:
                 return found
         return None
 
+    def get(self, scope: OverrideScope, subject: str) -> Override | None:
+        """The override in force on exactly this subject, if any."""
+        found = self._items.get(_key(scope, subject))
+        return found if found is not None and found.active(self.clock()) else None
+
     def apply(self, verdict: Verdict) -> Verdict:
         """`verdict` with its tier replaced by the operator's, when an override applies."""
         override = self.lookup(verdict.account, verdict.cluster)
