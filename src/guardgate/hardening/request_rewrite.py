@@ -1,10 +1,11 @@
 """Rewriting a request body before it goes upstream.
 
-Always: sealed reasoning handed out on an earlier turn is restored to the original block or item
-(a client hardened earlier may be passed now). For tiers that strip: ask the upstream not to
-produce what would be thrown away, where the API allows it. With `drop_logprobs`: remove the
-parameters that expose token probabilities or steer them (`logprobs`, `top_logprobs`,
-`logit_bias`).
+Always: sealed reasoning handed out on an earlier turn is restored to the original (an Anthropic
+thinking block, a Responses reasoning item, or the text of a Chat assistant message's
+`reasoning_content` / `reasoning`), since a client hardened earlier may be passed now. For tiers
+that strip: ask the upstream not to produce what would be thrown away, where the API allows it.
+With `drop_logprobs`: remove the parameters that expose token probabilities or steer them
+(`logprobs`, `top_logprobs`, `logit_bias`).
 """
 
 from __future__ import annotations
