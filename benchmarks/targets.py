@@ -4,6 +4,7 @@ PORT [UPSTREAM_URL]`.
 - `bare`: a minimal OpenAI-compatible app (fixed chat completion JSON, or a short SSE stream
   when the request asks for one): the fastest upstream there can be, so every cost added shows.
 - `middleware`: the same app with `GuardgateMiddleware` mounted (settings from the environment).
+- `slowapi`: the same app behind slowapi's ASGI middleware limiting per API key (the peer).
 - `sidecar`: `guardgate serve`'s app forwarding to UPSTREAM_URL.
 """
 
@@ -93,6 +94,21 @@ def main() -> None:
         from guardgate.testing import create_mock_upstream
 
         app = create_mock_upstream()
+    elif kind == "slowapi":
+        # The well-known peer for the rate-limit part: slowapi's pure-ASGI middleware limiting
+        # per API key, in front of the same app (a limit high enough never to trigger).
+        from slowapi import Limiter
+        from slowapi.middleware import SlowAPIASGIMiddleware
+        from starlette.applications import Starlette
+        from starlette.requests import Request
+        from starlette.routing import Mount
+
+        def key(request: Request) -> str:
+            return request.headers.get("authorization", "")
+
+        limited = Starlette(routes=[Mount("/", app=bare_app)])
+        limited.state.limiter = Limiter(key_func=key, default_limits=["1000000/minute"])
+        app = SlowAPIASGIMiddleware(limited)
     elif kind == "middleware":
         from guardgate.middleware import GuardgateMiddleware
 

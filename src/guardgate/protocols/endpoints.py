@@ -65,7 +65,5 @@ def error_body(api: ApiKind, status: int, message: str) -> bytes:
             "error": {"type": anthropic_type, "message": message},
         }
     else:
-        payload = {
-            "error": {"message": message, "type": openai_type, "param": None, "code": code}
-        }
+        payload = {"error": {"message": message, "type": openai_type, "param": None, "code": code}}
     return json.dumps(payload, separators=(",", ":")).encode()
