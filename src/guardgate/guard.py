@@ -65,10 +65,10 @@ class Guard:
             await self.overrides.close()
 
     async def verdict(self, obs: Observation) -> Verdict:
-        """The engine's verdict on the sender of `obs`, with any operator override applied."""
+        """The engine's verdict on the sender of `obs` (operator overrides apply in `admit`)."""
         if not self._started:
             await self.start()
-        return self.overrides.apply(await self.engine.observe(obs))
+        return await self.engine.observe(obs)
 
     async def decide(self, verdict: Verdict, obs: Observation) -> Decision:
         """What to do with the request `obs` whose sender got `verdict` (replay's entry point:
@@ -82,9 +82,10 @@ class Guard:
         """The decision, with the request counted against its quotas (before it is forwarded).
 
         The ticket, when there is one, must be passed to `settle` once the answer has ended.
+        An operator override replaces the verdict's tier first.
         """
-        decision, ticket = await self._admit(verdict, obs, hold_stream)
-        self.activity.record(obs, decision)
+        decision, ticket = await self._admit(self.overrides.apply(verdict), obs, hold_stream)
+        self.activity.record(obs, decision, engine_tier=verdict.tier)
         return decision, ticket
 
     async def _admit(

@@ -5,7 +5,7 @@ engine's verdict is computed as usual and the override replaces its tier afterwa
 reasons an operator reads still say what the engine saw.
 
 Every replica must see a change, yet the request path must not pay a Redis round trip for it:
-each replica keeps the overrides in a local dict and checks a version counter in Redis at most
+each replica keeps the overrides in a local dict and checks a version token in Redis at most
 once per `GUARDGATE_OVERRIDE_POLL_INTERVAL`, reloading the whole hash only when it moved. A
 replica that sets or clears an override applies it to its own cache at once.
 """
@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -96,6 +97,10 @@ class Override:
         )
 
 
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _key(scope: OverrideScope, subject: str) -> str:
     return f"{scope.value}:{subject}"
 
@@ -109,11 +114,11 @@ class OverrideBackend(Protocol):
     async def close(self) -> None:
         """Close connections."""
 
-    async def version(self) -> int:
-        """A number that changes whenever an override is set or cleared."""
+    async def version(self) -> str:
+        """A token that changes whenever an override is set or cleared."""
         ...
 
-    async def load(self) -> tuple[int, dict[str, Override]]:
+    async def load(self) -> tuple[str, dict[str, Override]]:
         """The version and every stored override, read together."""
         ...
 
@@ -138,13 +143,13 @@ class MemoryOverrideBackend:
     async def close(self) -> None:
         """Nothing to close."""
 
-    async def version(self) -> int:
+    async def version(self) -> str:
         """The change counter."""
-        return self._version
+        return str(self._version)
 
-    async def load(self) -> tuple[int, dict[str, Override]]:
+    async def load(self) -> tuple[str, dict[str, Override]]:
         """A copy of every override."""
-        return self._version, dict(self._items)
+        return str(self._version), dict(self._items)
 
     async def put(self, override: Override) -> None:
         """Store an override."""
@@ -159,7 +164,7 @@ class MemoryOverrideBackend:
 
 
 class RedisOverrideBackend:
-    """Overrides in one Redis hash plus a version counter, both under one hash tag (so Redis
+    """Overrides in one Redis hash plus a version token, both under one hash tag (so Redis
     Cluster sees no cross-slot transaction)."""
 
     def __init__(self, client: Redis | RedisCluster, *, prefix: str = "guardgate:override") -> None:
@@ -182,12 +187,16 @@ class RedisOverrideBackend:
         """Close the client."""
         await self.client.aclose()
 
-    async def version(self) -> int:
-        """The change counter (0 before the first change)."""
-        raw = await self.client.get(self._version)
-        return int(raw) if raw is not None else 0
+    async def version(self) -> str:
+        """A random token set by every change ('' before the first one).
 
-    async def load(self) -> tuple[int, dict[str, Override]]:
+        Random rather than a counter: a Redis restarted empty must not come back with a version
+        some replica already holds, or that replica would keep overrides that are gone.
+        """
+        raw = await self.client.get(self._version)
+        return _text(raw) if raw is not None else ""
+
+    async def load(self) -> tuple[str, dict[str, Override]]:
         """Version and overrides from one transaction, so they agree."""
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.get(self._version)
@@ -201,20 +210,20 @@ class RedisOverrideBackend:
                 logger.warning("ignoring a malformed override stored under %r", field)
                 continue
             items[override.key] = override
-        return (int(raw_version) if raw_version is not None else 0), items
+        return (_text(raw_version) if raw_version is not None else ""), items
 
     async def put(self, override: Override) -> None:
-        """HSET and INCR in one transaction."""
+        """HSET and a new version in one transaction."""
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.hset(self._items, override.key, json.dumps(override.as_json()))
-            pipe.incr(self._version)
+            pipe.set(self._version, uuid.uuid4().hex)
             await pipe.execute()
 
     async def delete(self, scope: OverrideScope, subject: str) -> bool:
-        """HDEL and INCR in one transaction."""
+        """HDEL and a new version in one transaction."""
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.hdel(self._items, _key(scope, subject))
-            pipe.incr(self._version)
+            pipe.set(self._version, uuid.uuid4().hex)
             removed, _version = await pipe.execute()
         return bool(removed)
 
@@ -238,7 +247,7 @@ class OverrideBook:
         self.faults = 0
         """Polls that failed (the cache is kept as it was; logged once per outage)."""
         self._items: dict[str, Override] = {}
-        self._version: int | None = None
+        self._version: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._failing = False
 
@@ -346,6 +355,7 @@ class OverrideBook:
         )
         await self.backend.put(override)
         self._items = {**self._items, override.key: override}
+        self._version = None  # reload at the next poll, whatever the backend holds then
         return override
 
     async def clear(self, scope: OverrideScope, subject: str) -> bool:
@@ -356,6 +366,7 @@ class OverrideBook:
         items = dict(self._items)
         items.pop(key, None)
         self._items = items
+        self._version = None
         return removed and (existing is None or existing.active(self.clock()))
 
 

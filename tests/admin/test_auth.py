@@ -30,7 +30,12 @@ def test_token_required_and_checked(upstream: object) -> None:
         missing = httpx.get(url)
         assert missing.status_code == 401
         assert missing.headers["www-authenticate"].startswith("Bearer")
-        for wrong in ("Bearer " + "x" * len(TOKEN), "Bearer " + TOKEN[:-1], TOKEN, "Basic " + TOKEN):
+        for wrong in (
+            "Bearer " + "x" * len(TOKEN),
+            "Bearer " + TOKEN[:-1],
+            TOKEN,
+            "Basic " + TOKEN,
+        ):
             assert httpx.get(url, headers={"authorization": wrong}).status_code == 401, wrong
         with admin(gate.url) as client:
             ok = client.get("clusters")

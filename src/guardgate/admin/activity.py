@@ -46,6 +46,9 @@ class AccountActivity:
 
     cluster: str
     tier: Tier
+    """The tier in force on the last request (an operator override included)."""
+    engine_tier: Tier
+    """The engine's own tier on the last request."""
     score: float
     reasons: tuple[str, ...]
     first_seen: float
@@ -59,6 +62,7 @@ class ClusterActivity:
     """The latest verdict on a cluster, the accounts seen in it and its score history."""
 
     tier: Tier
+    """The engine's tier on the cluster's last request (before operator overrides)."""
     score: float
     reasons: tuple[str, ...]
     size: int
@@ -89,24 +93,25 @@ class ActivityLog:
         self.accounts: OrderedDict[str, AccountActivity] = OrderedDict()
         self.clusters: OrderedDict[str, ClusterActivity] = OrderedDict()
 
-    def record(self, obs: Observation, decision: Decision) -> None:
-        """Remember the verdict and decision on one request."""
+    def record(self, obs: Observation, decision: Decision, *, engine_tier: Tier) -> None:
+        """Remember the decision on one request (its verdict's tier is the one in force) and the
+        tier the engine gave before any operator override."""
         verdict = decision.verdict
         if not verdict.account:
             return  # a fail-open decision carries no verdict worth showing
         ts = obs.ts
-        self._record_account(verdict, obs, decision, ts)
+        self._record_account(verdict, obs, decision, ts, engine_tier)
         if verdict.cluster and verdict.cluster != verdict.account:
-            self._record_cluster(verdict, ts)
+            self._record_cluster(verdict, ts, engine_tier)
 
     def _record_account(
-        self, verdict: Verdict, obs: Observation, decision: Decision, ts: float
+        self, verdict: Verdict, obs: Observation, decision: Decision, ts: float, engine_tier: Tier
     ) -> None:
         accounts = self.accounts
         entry = accounts.get(verdict.account)
         if entry is None:
             entry = AccountActivity(
-                verdict.cluster, verdict.tier, verdict.score, verdict.reasons, ts, ts
+                verdict.cluster, verdict.tier, engine_tier, verdict.score, verdict.reasons, ts, ts
             )
             accounts[verdict.account] = entry
             if len(accounts) > self.max_accounts:
@@ -115,6 +120,7 @@ class ActivityLog:
             accounts.move_to_end(verdict.account)
             entry.cluster = verdict.cluster
             entry.tier = verdict.tier
+            entry.engine_tier = engine_tier
             entry.score = verdict.score
             entry.reasons = verdict.reasons
             entry.last_seen = max(entry.last_seen, ts)
@@ -133,19 +139,19 @@ class ActivityLog:
         if len(entry.recent) > self.recent_per_account:
             entry.recent.popleft()
 
-    def _record_cluster(self, verdict: Verdict, ts: float) -> None:
+    def _record_cluster(self, verdict: Verdict, ts: float, engine_tier: Tier) -> None:
         clusters = self.clusters
         entry = clusters.get(verdict.cluster)
         if entry is None:
             entry = ClusterActivity(
-                verdict.tier, verdict.score, verdict.reasons, verdict.cluster_size, ts, ts
+                engine_tier, verdict.score, verdict.reasons, verdict.cluster_size, ts, ts
             )
             clusters[verdict.cluster] = entry
             if len(clusters) > self.max_clusters:
                 clusters.popitem(last=False)
         else:
             clusters.move_to_end(verdict.cluster)
-            entry.tier = verdict.tier
+            entry.tier = engine_tier
             entry.score = verdict.score
             if verdict.reasons:
                 entry.reasons = verdict.reasons

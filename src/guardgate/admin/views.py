@@ -229,7 +229,7 @@ async def account_detail(guard: Guard, account: str) -> AccountDetail | None:
             return None
     own = _override(guard, OverrideScope.ACCOUNT, account)
     of_cluster = _override(guard, OverrideScope.CLUSTER, cluster)
-    engine_tier = seen.tier.value if seen else Tier.NORMAL.value
+    engine_tier = seen.engine_tier.value if seen else Tier.NORMAL.value
     in_force = own or of_cluster
     size = sum(1 for c in assignment.values() if c == cluster) if cluster else 1
     return AccountDetail(
