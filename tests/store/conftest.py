@@ -28,6 +28,21 @@ def _free_port() -> int:
     return port
 
 
+def _free_bus_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free too."""
+    for _ in range(200):
+        port = _free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
+
 def _wait_ping(port: int) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -59,7 +74,11 @@ def _start(port: int, workdir: Path, *extra: str) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    _wait_ping(port)
+    try:
+        _wait_ping(port)
+    except RuntimeError:
+        _stop([proc])
+        raise
     return proc
 
 
@@ -86,7 +105,11 @@ def cluster_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """Port of one node of a 3-primary Redis Cluster started for this session."""
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
-    ports = [_free_port() for _ in range(3)]
+    ports: list[int] = []
+    while len(ports) < 3:
+        port = _free_bus_port()
+        if port not in ports:
+            ports.append(port)
     procs = []
     try:
         for port in ports:

@@ -1,0 +1,160 @@
+"""Observations built from real-looking requests of each wire format."""
+
+from __future__ import annotations
+
+from dataclasses import astuple
+from typing import Any
+
+from guardgate.model import ApiKind
+from guardgate.settings import GuardgateSettings
+from guardgate.signals import Observer
+from guardgate.signals.config import SignalConfig
+
+SETTINGS = GuardgateSettings(secret="test-secret", trusted_proxies=["10.0.0.0/8"])
+KEY = "sk-live-abcdef0123456789"
+SDK_HEADERS = [
+    (b"authorization", f"Bearer {KEY}".encode()),
+    (b"content-type", b"application/json"),
+    (b"user-agent", b"OpenAI/Python 1.99.0"),
+    (b"x-stainless-lang", b"python"),
+    (b"x-stainless-package-version", b"1.99.0"),
+    (b"x-stainless-os", b"Linux"),
+    (b"x-stainless-arch", b"x64"),
+    (b"x-stainless-runtime", b"CPython"),
+    (b"x-stainless-runtime-version", b"3.11.7"),
+]
+EDGE = [(b"x-ja4", b"t13d1516h2_8daaf6152771_02713d6af862"), (b"x-http2-fingerprint", b"1:65536")]
+SYSTEM = "You are Acme's support assistant. Today is 2026-11-02."
+PROMPT = "My order 12345 arrived broken; please explain the refund steps for Alice in detail."
+
+
+def chat_body(**extra: Any) -> dict[str, Any]:
+    return {
+        "model": "gpt-x",
+        "messages": [
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": [{"type": "text", "text": PROMPT}]},
+        ],
+        "temperature": 0.2,
+        "max_tokens": 512,
+        **extra,
+    }
+
+
+def observe(
+    headers: list[tuple[bytes, bytes]],
+    body: dict[str, Any],
+    peer: str = "203.0.113.7",
+    api: ApiKind = ApiKind.OPENAI_CHAT,
+) -> Any:
+    return Observer(SETTINGS).observe(api, headers, peer, body, 1000.0)
+
+
+def test_edge_fingerprints_are_believed_only_from_trusted_proxies() -> None:
+    forwarded = [*SDK_HEADERS, (b"x-forwarded-for", b"198.51.100.4"), *EDGE]
+    direct = observe(forwarded, chat_body(), peer="203.0.113.7")
+    proxied = observe(forwarded, chat_body(), peer="10.1.2.3")
+    assert direct.tls_fingerprint == "" and direct.client_ip == "203.0.113.7"
+    assert proxied.tls_fingerprint == "t13d1516h2_8daaf6152771_02713d6af862|1:65536"
+    assert (proxied.client_ip, proxied.ip_prefix) == ("198.51.100.4", "198.51.100.0/24")
+    # What the proxy adds does not change the client's header-order fingerprint.
+    assert (
+        direct.header_order_hash
+        == proxied.header_order_hash
+        == observe(SDK_HEADERS, chat_body()).header_order_hash
+    )
+
+
+def test_edge_header_names_are_configurable() -> None:
+    observer = Observer(SETTINGS, SignalConfig(ja4_header="cf-ja4", ja3_header="cf-ja3"))
+    headers = [*SDK_HEADERS, (b"cf-ja3", b"771,4865-4866,0-23,29-23,0")]
+    obs = observer.observe(ApiKind.OPENAI_CHAT, headers, "10.0.0.1", chat_body(), 1.0)
+    assert obs.tls_fingerprint == "771,4865-4866,0-23,29-23,0"
+
+
+def test_client_software_fingerprints() -> None:
+    obs = observe(SDK_HEADERS, chat_body())
+    assert obs.sdk_tuple == "python/1.99.0/Linux/x64/CPython/3.11.7"
+    assert obs.user_agent == "OpenAI/Python 1.99.0"
+    reordered = [SDK_HEADERS[2], SDK_HEADERS[0], *SDK_HEADERS[3:], SDK_HEADERS[1]]
+    assert observe(reordered, chat_body()).header_order_hash != obs.header_order_hash
+
+
+def test_parameters_and_key_order_are_told_apart() -> None:
+    base = observe(SDK_HEADERS, chat_body())
+    reordered_body = dict(reversed(list(chat_body().items())))
+    reordered = observe(SDK_HEADERS, reordered_body)
+    assert reordered.param_signature == base.param_signature
+    assert reordered.key_order_hash != base.key_order_hash
+    hotter = observe(SDK_HEADERS, chat_body(temperature=0.9))
+    assert hotter.param_signature != base.param_signature
+    # The model is not a parameter: a farm moving to a new model keeps its signature.
+    other_model = observe(SDK_HEADERS, {**chat_body(), "model": "gpt-y"})
+    assert other_model.param_signature == base.param_signature
+
+
+def test_system_prompt_and_tools_hash_alike_across_wire_formats() -> None:
+    tools_chat = [
+        {
+            "type": "function",
+            "function": {
+                "name": "search",
+                "parameters": {"type": "object", "properties": {"query": {"type": "string"}}},
+            },
+        }
+    ]
+    tools_anthropic = [
+        {"name": "search", "input_schema": {"type": "object", "properties": {"query": {}}}}
+    ]
+    chat = observe(SDK_HEADERS, chat_body(tools=tools_chat))
+    messages = observe(
+        SDK_HEADERS,
+        {
+            "model": "claude-x",
+            "max_tokens": 100,
+            "system": [{"type": "text", "text": SYSTEM.replace("02", "03")}],
+            "messages": [{"role": "user", "content": PROMPT}],
+            "tools": tools_anthropic,
+        },
+        api=ApiKind.ANTHROPIC_MESSAGES,
+    )
+    responses = observe(
+        SDK_HEADERS,
+        {"model": "gpt-x", "instructions": SYSTEM, "input": PROMPT},
+        api=ApiKind.OPENAI_RESPONSES,
+    )
+    # Same system prompt (a date changed), same tool skeleton, same prompt template.
+    assert chat.system_hash == messages.system_hash == responses.system_hash != ""
+    assert chat.tools_hash == messages.tools_hash != ""
+    assert responses.tools_hash == ""
+    assert chat.template_hash == messages.template_hash == responses.template_hash
+    assert chat.template_sketch == responses.template_sketch != ()
+
+
+def test_content_flags_and_no_raw_secret_or_text() -> None:
+    obs = observe(SDK_HEADERS, chat_body())
+    assert not obs.elicits_reasoning and obs.capability == "chat"
+    asks = observe(
+        SDK_HEADERS,
+        chat_body(
+            messages=[
+                {"role": "user", "content": "Solve 2x+1=5. Think step by step and show your work."}
+            ]
+        ),
+    )
+    assert asks.elicits_reasoning and asks.capability == "reasoning"
+    assert obs.turns == 2 and obs.max_tokens == 512
+    thinking = observe(
+        SDK_HEADERS,
+        {
+            "model": "c",
+            "max_tokens": 9,
+            "messages": [{"role": "user", "content": "hi"}],
+            "thinking": {"type": "enabled", "budget_tokens": 2048},
+        },
+        api=ApiKind.ANTHROPIC_MESSAGES,
+    )
+    assert thinking.elicits_reasoning
+    flat = repr(astuple(obs))
+    for secret in (KEY, "Acme", "refund", "broken"):
+        assert secret not in flat
