@@ -187,7 +187,9 @@ async def cluster_detail(guard: Guard, cluster: str) -> ClusterDetail | None:
     if not in_store and activity is None:
         return None
     accounts = guard.activity.accounts
-    everyone = set(in_store) | (set(activity.accounts) if activity else set())
+    # The store's membership is authoritative (and shared); this replica's record only stands in
+    # for a cluster the store does not hold (yet).
+    everyone = set(in_store) if in_store else set(activity.accounts if activity else ())
     # The most recently active members first, so a capped graph shows the live part.
     ordered = sorted(
         everyone, key=lambda a: (-(accounts[a].last_seen if a in accounts else 0.0), a)

@@ -61,6 +61,8 @@ function sparkline(points, width, height) {
     height - 2 - p.score * (height - 4),
   ]);
   svg.appendChild(svgEl("polyline", { points: xy.map((q) => q.join(",")).join(" "), class: "line" }));
+  const [lx, ly] = xy[xy.length - 1];
+  svg.appendChild(svgEl("circle", { cx: lx, cy: ly, r: 2, fill: "#c0392b" }));
   return svg;
 }
 
@@ -285,7 +287,12 @@ document.addEventListener("DOMContentLoaded", () => {
   // A token in the fragment (#token=...) never reaches a server; drop it from the address bar.
   const hash = new URLSearchParams(location.hash.slice(1));
   const fromHash = hash.get("token");
-  if (fromHash) history.replaceState(null, "", location.pathname + location.search);
+  // #cluster=<id> opens that cluster (a link an operator can share; the token is not kept in it).
+  state.selected = hash.get("cluster") || "";
+  if (fromHash) {
+    const keep = state.selected ? "#cluster=" + encodeURIComponent(state.selected) : "";
+    history.replaceState(null, "", location.pathname + location.search + keep);
+  }
   const token = fromHash || sessionStorage.getItem("guardgate-admin-token") || "";
   if (token) start(token);
   else { $("login").hidden = false; setStatus("sign in"); }

@@ -1,0 +1,79 @@
+"""Test support: `guardgate simulate` traffic sent through a real sidecar, with its labels."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from tests.admin.admin_client import admin
+from tests.gateway import GG_SECRET
+
+from guardgate.cli import main as guardgate_main
+from guardgate.signals.account import AccountHasher
+
+
+@dataclass(frozen=True)
+class Simulated:
+    """One simulated day: its requests and the population of each account id (HMAC)."""
+
+    lines: list[dict[str, object]]
+    population: dict[str, str]
+    keys: frozenset[str]
+    """The raw API keys used (to check none leaks)."""
+
+    def members_of(self, population: str) -> set[str]:
+        """Account ids of one population."""
+        return {a for a, p in self.population.items() if p == population}
+
+
+def simulate(tmp: Path, *, scale: float = 0.05, days: float = 1.0, seed: int = 3) -> Simulated:
+    """Run `guardgate simulate` and read what it wrote."""
+    out, labels = tmp / "traffic.jsonl", tmp / "labels.jsonl"
+    code = guardgate_main(
+        [
+            "simulate",
+            "--out",
+            str(out),
+            "--labels",
+            str(labels),
+            "--scale",
+            str(scale),
+            "--days",
+            str(days),
+            "--seed",
+            str(seed),
+        ]
+    )
+    assert code == 0
+    hasher = AccountHasher(GG_SECRET.encode())
+    population: dict[str, str] = {}
+    keys = set()
+    for raw in labels.read_text().splitlines():
+        label = json.loads(raw)
+        keys.add(label["account_key"])
+        population[hasher.hash(b"k:" + label["account_key"].encode())] = label["population"]
+    lines = [json.loads(raw) for raw in out.read_text().splitlines()]
+    return Simulated(lines, population, frozenset(keys))
+
+
+def send(url: str, lines: list[dict[str, object]]) -> Counter[int]:
+    """Send simulated requests to the sidecar at `url` (trusting 127.0.0.1 to forward the
+    client address); the count of each status answered."""
+    statuses: Counter[int] = Counter()
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for rec in lines:
+            headers = [*dict(rec["headers"]).items(), ("x-forwarded-for", str(rec["ip"]))]  # type: ignore[call-overload]
+            res = client.post(str(rec["path"]), json=rec["body"], headers=headers)
+            statuses[res.status_code] += 1
+    return statuses
+
+
+def attack(url: str, sim: Simulated) -> None:
+    """All traffic once, a re-clustering, then the last part again so clusters have activity."""
+    assert send(url, sim.lines)[200] > len(sim.lines) * 0.9
+    with admin(url) as ops:
+        assert ops.post("recluster").status_code == 200
+    send(url, sim.lines[-300:])
