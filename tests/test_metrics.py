@@ -1,0 +1,145 @@
+"""`/_guardgate/metrics` on a real sidecar, parsed as Prometheus exposition: the counters move
+with what guardgate decided."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from tests.admin.admin_client import TOKEN, admin, chat
+from tests.gateway import running_mock, running_sidecar
+from tests.quota.redis_server import running_redis
+
+METRICS = "/_guardgate/metrics"
+
+
+def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of the sidecar's metrics, by name and labels."""
+    res = httpx.get(url + METRICS)
+    assert res.status_code == 200
+    assert res.headers["content-type"].startswith("text/plain")
+    samples = {}
+    for family in text_string_to_metric_families(res.text):
+        for s in family.samples:
+            samples[(s.name, frozenset(s.labels.items()))] = s.value
+    return samples
+
+
+def value(
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def test_requests_429s_hardening_and_blocks_are_counted() -> None:
+    with (
+        running_mock() as mock,
+        running_sidecar(mock.url, admin_token=TOKEN, account_rpm=3) as gate,
+    ):
+        before = scrape(gate.url)
+        assert (
+            value(
+                before,
+                "guardgate_requests_total",
+                api="openai_chat",
+                tier="normal",
+                decision="forwarded",
+            )
+            == 0
+        )
+
+        key = f"sk-metrics-{uuid.uuid4().hex}"
+        first = chat(gate.url, key)
+        assert first.json()["choices"][0]["message"]["reasoning_content"]  # passed to normal
+        statuses = [chat(gate.url, key).status_code for _ in range(4)]
+        assert statuses == [200, 200, 429, 429]
+        after = scrape(gate.url)
+        assert (
+            value(
+                after,
+                "guardgate_requests_total",
+                api="openai_chat",
+                tier="normal",
+                decision="forwarded",
+            )
+            == 3
+        )
+        assert (
+            value(
+                after,
+                "guardgate_requests_total",
+                api="openai_chat",
+                tier="normal",
+                decision="rate_limited",
+            )
+            == 2
+        )
+        limited = sum(v for (n, _), v in after.items() if n == "guardgate_rate_limited_total")
+        assert limited == 2
+        assert value(after, "guardgate_added_latency_seconds_count") == 3
+        assert (
+            sum(v for (n, _), v in after.items() if n == "guardgate_reasoning_hardened_total") == 0
+        )
+
+        # An extractor's reasoning is stripped; a blocked account is answered 403.
+        other = f"sk-metrics-{uuid.uuid4().hex}"
+        with admin(gate.url) as ops:
+            account = ops.post("accounts/lookup", json={"api_key": other}).json()["account"]
+            ops.put(f"overrides/account/{account}", json={"tier": "extractor"})
+            stripped = chat(gate.url, other).json()["choices"][0]["message"]
+            assert not stripped.get("reasoning_content")
+            ops.put(f"overrides/account/{account}", json={"tier": "blocked"})
+            assert chat(gate.url, other).status_code == 403
+        final = scrape(gate.url)
+        assert (
+            value(final, "guardgate_reasoning_hardened_total", api="openai_chat", policy="strip")
+            == 1
+        )
+        assert (
+            value(
+                final,
+                "guardgate_requests_total",
+                api="openai_chat",
+                tier="extractor",
+                decision="forwarded",
+            )
+            == 1
+        )
+        assert (
+            value(
+                final,
+                "guardgate_requests_total",
+                api="openai_chat",
+                tier="blocked",
+                decision="blocked",
+            )
+            == 1
+        )
+
+
+def test_redis_faults_are_counted_and_fail_open() -> None:
+    with (
+        running_redis() as redis,
+        running_mock() as mock,
+        running_sidecar(mock.url, redis_url=redis.url, redis_timeout=0.2) as gate,
+    ):
+        assert chat(gate.url, "sk-fault-test").status_code == 200
+        assert (
+            sum(v for (n, _), v in scrape(gate.url).items() if n == "guardgate_faults_total") == 0
+        )
+        redis.stop()
+        assert chat(gate.url, "sk-fault-test").status_code == 200  # fail open (default)
+        faults = {
+            dict(labels)["kind"]: v
+            for (n, labels), v in scrape(gate.url).items()
+            if n == "guardgate_faults_total"
+        }
+        assert sum(faults.values()) >= 1
+        assert faults.get("engine", 0) >= 1
+        redis.start()
+
+
+def test_metrics_path_setting() -> None:
+    with running_mock() as mock, running_sidecar(mock.url, metrics_path="") as gate:
+        assert httpx.get(gate.url + METRICS).status_code == 404
