@@ -451,6 +451,8 @@ def _prompt_opens_think(data: dict[str, Any]) -> bool:
     messages = data.get("messages")
     if isinstance(messages, list) and messages and isinstance(messages[-1], dict):
         tail = messages[-1].get("content")
+        if isinstance(tail, list) and tail and isinstance(tail[-1], dict):
+            tail = tail[-1].get("text")  # content parts: the last text part ends the prompt
     return isinstance(tail, str) and tail.rstrip().endswith("<think>")
 
 
