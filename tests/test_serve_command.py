@@ -1,0 +1,91 @@
+"""`guardgate serve` as an operator runs it: a real process, real SDK clients."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from guardgate.testing import free_port
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[str]:
+    port, mock_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GUARDGATE_")}
+    env["GUARDGATE_SECRET"] = "serve-command-test-secret"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "guardgate.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--mock-upstream",
+            "--mock-port",
+            str(mock_port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url + "/_guardgate/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "guardgate serve did not start"
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        if proc.stderr:
+            proc.stderr.close()
+
+
+def test_serve_forwards_openai_sdk_calls(served: str) -> None:
+    with openai.OpenAI(base_url=served + "/v1", api_key="sk-x", max_retries=0) as client:
+        messages = [{"role": "user", "content": "What is 2 + 2?"}]
+        reply = client.chat.completions.create(model="mock-reasoning-content", messages=messages)  # type: ignore[arg-type]
+        assert reply.choices[0].message.content
+        streamed = "".join(
+            chunk.choices[0].delta.content or ""
+            for chunk in client.chat.completions.create(
+                model="mock-reasoning-content",
+                messages=messages,  # type: ignore[arg-type]
+                stream=True,
+            )
+            if chunk.choices
+        )
+        assert streamed == reply.choices[0].message.content
+
+
+def test_serve_forwards_anthropic_sdk_calls(served: str) -> None:
+    with anthropic.Anthropic(base_url=served, api_key="sk-ant-x", max_retries=0) as client:
+        with client.messages.stream(
+            model="claude-mock-1",
+            max_tokens=2048,
+            thinking={"type": "enabled", "budget_tokens": 1024},
+            messages=[{"role": "user", "content": "Name a prime."}],
+        ) as stream:
+            final = stream.get_final_message()
+        assert [b.type for b in final.content] == ["thinking", "text"]
+
+
+def test_metrics_are_served(served: str) -> None:
+    text = httpx.get(served + "/_guardgate/metrics").text
+    assert "guardgate_requests_total" in text
