@@ -71,9 +71,15 @@ def send(url: str, lines: list[dict[str, object]]) -> Counter[int]:
     return statuses
 
 
-def attack(url: str, sim: Simulated) -> None:
-    """All traffic once, a re-clustering, then the last part again so clusters have activity."""
-    assert send(url, sim.lines)[200] > len(sim.lines) * 0.9
+def attack(url: str, sim: Simulated, *, quotas: bool = False) -> None:
+    """All traffic once, a re-clustering, then the last part again so clusters have activity.
+
+    Without `quotas` nearly every request must be answered 200; with them, some 429s."""
+    statuses = send(url, sim.lines)
+    if quotas:
+        assert statuses[429] > 0
+    else:
+        assert statuses[200] > len(sim.lines) * 0.9
     with admin(url) as ops:
         assert ops.post("recluster").status_code == 200
     send(url, sim.lines[-300:])
