@@ -1,0 +1,212 @@
+"""The examples in examples/ run as documented: FastAPI with the middleware, the middleware
+loaded the way vLLM's server loads `--middleware`, and the sidecar in front of an
+OpenAI-compatible server with an unchanged OpenAI SDK client."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+
+import httpx
+import openai
+import pytest
+from tests.admin.admin_client import TOKEN, admin
+
+from guardgate.settings import GuardgateSettings
+from guardgate.testing import ServerThread, create_mock_upstream, free_port
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def load(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"example_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fastapi_example(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("fastapi")
+    monkeypatch.setenv("GUARDGATE_ADMIN_TOKEN", TOKEN)
+    app = load(EXAMPLES / "fastapi_app.py").app
+    with ServerThread(app) as server:
+        with openai.OpenAI(base_url=server.url + "/v1", api_key="sk-example-user") as client:
+            reply = client.chat.completions.create(
+                model="toy", messages=[{"role": "user", "content": "hi"}]
+            )
+            assert reply.choices[0].message.content == "Here is my answer."
+            message = reply.choices[0].message.model_dump()
+            assert message["reasoning_content"].startswith("The user asks")
+
+            # The operator marks this account as an extractor: its reasoning is withheld.
+            with admin(server.url) as ops:
+                account = ops.post("accounts/lookup", json={"api_key": "sk-example-user"}).json()
+                ops.put(f"overrides/account/{account['account']}", json={"tier": "extractor"})
+            reply = client.chat.completions.create(
+                model="toy", messages=[{"role": "user", "content": "hi"}]
+            )
+            assert reply.choices[0].message.content == "Here is my answer."
+            assert not reply.choices[0].message.model_dump().get("reasoning_content")
+        metrics = httpx.get(server.url + "/_guardgate/metrics").text
+        assert 'guardgate_reasoning_hardened_total{api="openai_chat",policy="strip"} 1.0' in metrics
+
+
+def _vllm_style_app(dotted: str) -> object:
+    """A FastAPI app with `--middleware <dotted>` applied by the same code as vLLM's
+    `build_app` (vllm/entrypoints/openai/api_server.py)."""
+    from fastapi import FastAPI
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    mock = create_mock_upstream()
+    app = FastAPI()
+
+    async def chat(request: Request) -> Response:  # stands in for vLLM's handler
+        body = await request.body()
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=mock)) as client:
+            res = await client.post("http://mock/v1/chat/completions", content=body)
+        return Response(res.content, res.status_code, media_type="application/json")
+
+    # A plain Starlette route: FastAPI's parameter inspection cannot see this function's
+    # locally imported annotations.
+    app.add_route("/v1/chat/completions", chat, methods=["POST"])
+
+    module_path, object_name = dotted.rsplit(".", 1)
+    imported = getattr(importlib.import_module(module_path), object_name)
+    assert inspect.isclass(imported)
+    app.add_middleware(imported)
+    return app
+
+
+def test_vllm_middleware_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("fastapi")
+    doc = (EXAMPLES / "vllm.md").read_text()
+    assert "--middleware guardgate.GuardgateMiddleware" in doc
+    # Every variable the page tells operators to set is a real setting.
+    documented = set(re.findall(r"GUARDGATE_([A-Z_]+)", doc))
+    fields = {name.upper() for name in GuardgateSettings.model_fields}
+    assert documented and documented <= fields, documented - fields
+
+    monkeypatch.setenv("GUARDGATE_ADMIN_TOKEN", TOKEN)
+    monkeypatch.setenv("GUARDGATE_ACCOUNT_RPM", "2")
+    with ServerThread(_vllm_style_app("guardgate.GuardgateMiddleware")) as server:
+        with openai.OpenAI(
+            base_url=server.url + "/v1", api_key="sk-vllm-user", max_retries=0
+        ) as client:
+            for _ in range(2):
+                reply = client.chat.completions.create(
+                    model="mock-reasoning-content", messages=[{"role": "user", "content": "2+2?"}]
+                )
+                assert reply.choices[0].message.content
+            with pytest.raises(openai.RateLimitError):
+                client.chat.completions.create(
+                    model="mock-reasoning-content", messages=[{"role": "user", "content": "2+2?"}]
+                )
+        assert httpx.get(server.url + "/_guardgate/admin/api/overrides").status_code == 401
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the process exited"
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not become healthy")
+
+
+@contextmanager
+def running(cmd: list[str], env: dict[str, str], health: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A command run in its own process group, stopped (by its own id) at the end."""
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        _wait_healthy(health, proc)
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def test_sidecar_example_in_front_of_an_openai_compatible_server() -> None:
+    upstream_port, port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GUARDGATE_", "OPENAI_"))}
+    guardgate = str(Path(sys.executable).parent / "guardgate")
+    with running(
+        [guardgate, "mock-upstream", "--port", str(upstream_port)],
+        env,
+        f"http://127.0.0.1:{upstream_port}/mock/requests",
+    ):
+        sidecar_env = {
+            **env,
+            "GUARDGATE_UPSTREAM_URL": f"http://127.0.0.1:{upstream_port}",
+            "GUARDGATE_SECRET": "example-secret-0123456789",
+            "GUARDGATE_REASONING_POLICY_NORMAL": "strip",
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "PATH": f"{Path(guardgate).parent}:{env.get('PATH', '')}",
+        }
+        with running(
+            ["sh", str(EXAMPLES / "sidecar" / "run.sh")],
+            sidecar_env,
+            f"http://127.0.0.1:{port}/_guardgate/health",
+        ):
+            client_env = {
+                **env,
+                "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
+                "OPENAI_API_KEY": "sk-example",
+            }
+            out = subprocess.run(
+                [sys.executable, str(EXAMPLES / "sidecar" / "client.py")],
+                env=client_env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            ).stdout
+            assert "reasoning: (none)" in out  # stripped by the sidecar (policy `strip`)
+            assert re.search(r"answer: \S", out)
+            # Straight to the server, the same client gets the reasoning.
+            client_env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{upstream_port}/v1"
+            direct = subprocess.run(
+                [sys.executable, str(EXAMPLES / "sidecar" / "client.py")],
+                env=client_env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            ).stdout
+            assert "reasoning: (none)" not in direct
+
+
+def test_sidecar_script_requires_a_secret() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GUARDGATE_")}
+    res = subprocess.run(
+        ["sh", str(EXAMPLES / "sidecar" / "run.sh")], env=env, capture_output=True, text=True
+    )
+    assert res.returncode != 0
+    assert "GUARDGATE_SECRET" in res.stderr
