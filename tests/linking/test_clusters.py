@@ -34,3 +34,14 @@ def test_new_ids_do_not_depend_on_link_order() -> None:
     one = assign(components(_links("ab", "bc")), {})
     two = assign(components(_links("cb", "ba")), {})
     assert one == two
+
+
+def test_a_stray_link_between_two_dense_groups_does_not_merge_them() -> None:
+    dense_a = [f"{x}{y}" for i, x in enumerate("abcde") for y in "abcde"[i + 1 :]]
+    dense_b = [f"{x}{y}" for i, x in enumerate("vwxyz") for y in "vwxyz"[i + 1 :]]
+    links = _links(*dense_a, *dense_b, "ev")
+    assert len(components(links)) == 1  # plain connected components: one blob
+    groups = components(links, min_similarity=0.4)
+    assert groups == [list("abcde"), list("vwxyz")]
+    # A pair linked only to each other is fully supported.
+    assert components(_links("pq"), min_similarity=0.4) == [["p", "q"]]

@@ -1,12 +1,16 @@
 """Re-clustering: links to clusters, with cluster ids that stay put.
 
-Clusters are the connected components of the live links (links are already strict: several
-independent kinds of evidence, rarity-weighted). An id survives as long as the component that
+Clusters are the connected components of the live links that are structurally supported (SCAN's
+structural similarity): a link counts only when the two accounts also share a good part of their
+other links. One actor's accounts are densely linked among themselves; a stray link between two
+dense groups (two apps' users who happen to look alike once) is a bridge with no shared
+neighbours, and it no longer merges the groups. An id survives as long as the component that
 holds most of its former members exists; a new component gets an id derived from its members.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
@@ -14,8 +18,28 @@ from guardgate.signals.shape import short_hash
 from guardgate.store import Link
 
 
-def components(links: Iterable[Link]) -> list[list[str]]:
-    """Connected components (two or more accounts each), members sorted, largest first."""
+def supported(links: Iterable[Link], min_similarity: float) -> list[Link]:
+    """The links whose ends share enough neighbours: |N[a] & N[b]| / sqrt(|N[a]| |N[b]|) at
+    least `min_similarity`, where N[x] is x and the accounts linked to it."""
+    links = list(links)
+    if min_similarity <= 0:
+        return links
+    near: dict[str, set[str]] = {}
+    for link in links:
+        near.setdefault(link.a, {link.a}).add(link.b)
+        near.setdefault(link.b, {link.b}).add(link.a)
+    kept = []
+    for link in links:
+        na, nb = near[link.a], near[link.b]
+        if len(na & nb) >= min_similarity * math.sqrt(len(na) * len(nb)):
+            kept.append(link)
+    return kept
+
+
+def components(links: Iterable[Link], min_similarity: float = 0.0) -> list[list[str]]:
+    """Connected components over the supported links (two or more accounts each), members
+    sorted, largest first."""
+    links = supported(links, min_similarity)
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:

@@ -49,6 +49,12 @@ class LinkingConfig:
     """Requests that must each find a pair linked before the link is recorded."""
     min_shared_bands: int = 3
     """Template sketch values two accounts must share before their content counts as alike."""
+    full_content_bands: int = 4
+    """Shared template sketch values at which content evidence gets its full rarity weight;
+    fewer shared values weigh proportionally less (a shared wrapper is not a shared template)."""
+    min_link_support: float = 0.4
+    """Structural similarity a link needs to join two clusters (shared neighbours over the
+    geometric mean of both neighbourhoods); 0 makes clusters plain connected components."""
     recluster_interval: float = 60.0
     """Seconds (of request time) between background re-clusterings."""
     lock_ttl: float = 120.0

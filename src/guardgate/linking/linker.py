@@ -141,7 +141,7 @@ class Linker:
         try:
             await self.flush()
             links = await store.links(now - self.config.link_ttl)
-            groups = components(links)
+            groups = components(links, self.config.min_link_support)
             assignment = assign(groups, await store.clusters())
             await store.replace_clusters(assignment)
         finally:

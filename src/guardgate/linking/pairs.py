@@ -113,7 +113,7 @@ class PairScorer:
         shared_bands = int(s[_BN])
         if shared_bands >= cfg.min_shared_bands:
             present |= 1 << Kind.CONTENT
-            full = max(1, cfg.bands // 2)
+            full = cfg.full_content_bands
             content = max(content, s[_BSUM] / shared_bands * min(1.0, shared_bands / full))
         weights = (max(s[_IP], 0.5 * s[_NET]), s[_SOFT], s[_APP], content)
         kinds = bin(present).count("1")

@@ -33,7 +33,14 @@ stamp(KEYS[1])
 local active = redis.call('ZCARD', KEYS[1])
 
 local prof = KEYS[2]
-for i = 8, #ARGV do redis.call('ZADD', prof, ARGV[2], ARGV[i]) end
+if #ARGV >= 8 then
+  local pairs_ = {}
+  for i = 8, #ARGV do
+    pairs_[#pairs_ + 1] = ARGV[2]
+    pairs_[#pairs_ + 1] = ARGV[i]
+  end
+  redis.call('ZADD', prof, unpack(pairs_))
+end
 redis.call('ZREMRANGEBYSCORE', prof, '-inf', excl_cutoff)
 local n = redis.call('ZCARD', prof)
 if n > vcap then
@@ -48,16 +55,27 @@ local seen = {}
 local members = {}
 for i = 5, #KEYS do
   local key = KEYS[i]
-  stamp(key)
-  local card = redis.call('ZCARD', key)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', excl_cutoff)
+  -- One read gives both the newest score (for the arrival order) and the newest members.
+  local newest = redis.call('ZREVRANGE', key, 0, sample, 'WITHSCORES')
+  local score = ts
+  if newest[2] then
+    local top = tonumber(newest[2])
+    if top >= ts then score = top + 1e-6 end
+  end
+  local card = redis.call('ZCARD', key) + redis.call('ZADD', key, fmt(score), acct)
+  redis.call('PEXPIRE', key, ttl_ms)
   if card > cap then
     redis.call('ZREMRANGEBYRANK', key, 0, card - cap - 1)
     card = cap
   end
-  local newest = redis.call('ZREVRANGE', key, 0, sample)
+  -- This account is now the newest, so the others are the newest of the members read
+  -- before it was added, minus itself, minus any the cap just dropped.
+  local limit = math.min(sample, card - 1)
   local others = {}
-  for _, m in ipairs(newest) do
-    if m ~= acct and #others < sample then
+  for j = 1, #newest, 2 do
+    local m = newest[j]
+    if m ~= acct and #others < limit then
       others[#others + 1] = m
       if not seen[m] then
         seen[m] = true
