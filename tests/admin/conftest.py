@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from tests.admin.admin_client import TOKEN
+from tests.admin.attack_traffic import Simulated, attack, simulate
+from tests.gateway import running_mock, running_sidecar
 from tests.quota.redis_server import RedisServer, running_redis
 
 
@@ -13,3 +16,18 @@ def redis_server() -> Iterator[RedisServer]:
     """One redis-server for the session; tests keep apart by their own ids and key prefixes."""
     with running_redis() as server:
         yield server
+
+
+@pytest.fixture(scope="package")
+def attacked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Simulated]]:
+    """A sidecar on its own Redis that has served a simulated day with attacks."""
+    sim = simulate(tmp_path_factory.mktemp("sim"))
+    with (
+        running_redis() as redis,
+        running_mock() as mock,
+        running_sidecar(
+            mock.url, admin_token=TOKEN, redis_url=redis.url, trusted_proxies="127.0.0.1/32"
+        ) as gate,
+    ):
+        attack(gate.url, sim)
+        yield gate.url, sim

@@ -5,15 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from tests.admin.admin_client import PREFIX, TOKEN, admin
-from tests.admin.attack_traffic import Simulated, attack, simulate
-from tests.gateway import running_mock, running_sidecar
-from tests.quota.redis_server import running_redis
+from tests.admin.attack_traffic import Simulated
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -70,21 +67,6 @@ def chromium(url: str, tmp: Path, *args: str) -> subprocess.CompletedProcess[str
         env={**os.environ, "DBUS_SESSION_BUS_ADDRESS": "disabled:"},
         check=False,
     )
-
-
-@pytest.fixture(scope="module")
-def attacked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Simulated]]:
-    """A sidecar on its own Redis that has served a simulated day with attacks."""
-    sim = simulate(tmp_path_factory.mktemp("sim"))
-    with (
-        running_redis() as redis,
-        running_mock() as mock,
-        running_sidecar(
-            mock.url, admin_token=TOKEN, redis_url=redis.url, trusted_proxies="127.0.0.1/32"
-        ) as gate,
-    ):
-        attack(gate.url, sim)
-        yield gate.url, sim
 
 
 def farm_cluster(url: str, sim: Simulated) -> tuple[str, set[str]]:
