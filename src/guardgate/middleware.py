@@ -176,7 +176,8 @@ class _Exchange:
         started = time.perf_counter()
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            # RecursionError: nesting deeper than the json module parses (a few lines of "[").
             # The body must be read to be guarded; what cannot be parsed cannot be judged, and
             # the provider would reject it too, so it never costs an upstream call.
             await self._bad_request("We could not parse the JSON body of your request.")
