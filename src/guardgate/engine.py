@@ -9,7 +9,9 @@ from collections.abc import Coroutine
 from typing import Any
 
 from guardgate.linking import Linker, LinkingConfig, Membership
-from guardgate.model import Observation, Tier, Verdict
+from guardgate.model import Observation, Verdict
+from guardgate.scoring import Scorer
+from guardgate.scoring.factory import scorer_from_settings
 from guardgate.settings import GuardgateSettings
 from guardgate.store import MemoryStore, RedisStore, Store
 
@@ -24,7 +26,8 @@ class Engine:
     State lives in a `Store`: in memory by default, in Redis when `GUARDGATE_REDIS_URL` is set.
     The request path costs one store round trip; writing links and re-clustering run in the
     background, triggered by request time (`Observation.ts`), so replay behaves like live
-    traffic. Scoring is not in place yet: every verdict is `normal` with score 0.
+    traffic. The `Scorer` turns the sender's features (updated in the same request) and its
+    cluster's cached score into the verdict's score, tier and reasons.
     """
 
     def __init__(
@@ -33,6 +36,7 @@ class Engine:
         *,
         store: Store | None = None,
         config: LinkingConfig | None = None,
+        scorer: Scorer | None = None,
     ) -> None:
         self.settings = settings
         self.config = config if config is not None else LinkingConfig.from_settings(settings)
@@ -45,6 +49,11 @@ class Engine:
                 store = MemoryStore(self.config.limits)
         self.store: Store = store
         self.linker = Linker(store, self.config)
+        self.scorer = scorer if scorer is not None else scorer_from_settings(settings)
+        # Redis: the feature update and the linking touch go out together (one round trip of
+        # latency); in memory they cost no I/O and run one after the other.
+        self._concurrent = not isinstance(self.store, MemoryStore)
+        self._next_cluster_refresh: float | None = None
         self.background_failures = 0
         """Background flushes or re-clusterings that failed (each logged)."""
         self._tasks: set[asyncio.Task[None]] = set()
@@ -53,6 +62,7 @@ class Engine:
     async def start(self) -> None:
         """Open the store's connections."""
         await self.store.start()
+        await self.scorer.store.start()
 
     async def close(self) -> None:
         """Finish background work, write queued links, close connections."""
@@ -62,22 +72,36 @@ class Engine:
             await self.linker.flush()
         except Exception:
             self._failed("flushing links on close")
+        await self.scorer.close()
         await self.store.close()
+        await self.scorer.store.close()
 
     async def observe(self, obs: Observation) -> Verdict:
         """Record one request and return the verdict on its sender (one store round trip)."""
-        member: Membership = await self.linker.observe(obs)
+        member: Membership
+        if self._concurrent:
+            member, state = await asyncio.gather(self.linker.observe(obs), self.scorer.observe(obs))
+        else:
+            member = await self.linker.observe(obs)
+            state = await self.scorer.observe(obs)
         if self.linker.due(obs.ts):
             self._spawn(self._recluster(obs.ts))
         elif len(self.linker.pending) >= _FLUSH_AT:
             self._spawn(self._flush())
+        judgement = self.scorer.judge(obs, state, member.cluster)
         return Verdict(
             account=obs.account,
             cluster=member.cluster,
-            score=0.0,
-            tier=Tier.NORMAL,
+            score=judgement.score,
+            tier=judgement.tier,
+            reasons=judgement.reasons,
             cluster_size=member.size,
         )
+
+    async def drain(self) -> None:
+        """Wait for background work started so far (replay does, to be deterministic)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def record_usage(
         self, verdict: Verdict, prompt_tokens: int, completion_tokens: int, now: float
@@ -115,6 +139,11 @@ class Engine:
         except Exception:
             self._failed("re-clustering")
             return
+        if result is not None and self._cluster_refresh_due(now):
+            try:
+                await self.scorer.refresh_clusters(await self.store.clusters(), now)
+            except Exception:
+                self._failed("scoring clusters")
         if result is not None:
             logger.info(
                 "re-clustered: %d links, %d clusters, %d accounts, largest %d",
@@ -123,6 +152,14 @@ class Engine:
                 result.clustered_accounts,
                 result.largest,
             )
+
+    def _cluster_refresh_due(self, now: float) -> bool:
+        # Pooling every cluster's features costs a pass over all clustered accounts: do it at
+        # most every `cluster_refresh` seconds, not at every re-clustering.
+        if self._next_cluster_refresh is not None and now < self._next_cluster_refresh:
+            return False
+        self._next_cluster_refresh = now + self.scorer.cluster_refresh
+        return True
 
     def _failed(self, what: str) -> None:
         # Background work never reaches a client; it is counted and logged with its context.

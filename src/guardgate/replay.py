@@ -1,0 +1,244 @@
+"""`guardgate replay FILE [--decisions OUT]`: logged requests through the live engine.
+
+Each input line is one request: `{"ts": <unix seconds>, "ip": "...", "method": "POST", "path":
+"/v1/...", "headers": {...}, "body": {...}}`. The account comes from the headers exactly as in live
+traffic; the record's `ts` is the clock. Settings come from the environment as for `serve`
+(state in memory unless `GUARDGATE_REDIS_URL` is set). Background work (re-clustering) is waited
+for after the request that started it, so a replay gives the same decisions every time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from guardgate.guard import Guard
+from guardgate.model import Decision, Tier
+from guardgate.protocols.endpoints import api_for_path
+from guardgate.settings import load_settings
+
+
+class MalformedLine(ValueError):
+    """A replay line that is not one request in the replay format."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayRecord:
+    """One parsed replay line."""
+
+    ts: float
+    ip: str
+    path: str
+    headers: list[tuple[bytes, bytes]]
+    body: dict[str, Any]
+
+
+def parse_line(text: str | bytes) -> ReplayRecord:
+    """Parse one line; raises `MalformedLine` saying what is wrong."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise MalformedLine(f"not JSON ({exc.__class__.__name__}: {exc})") from None
+    if not isinstance(data, dict):
+        raise MalformedLine("not a JSON object")
+    ts = data.get("ts")
+    if not isinstance(ts, int | float) or isinstance(ts, bool):
+        raise MalformedLine("'ts' must be a number (unix seconds)")
+    path = data.get("path")
+    if not isinstance(path, str):
+        raise MalformedLine("'path' must be a string")
+    headers = data.get("headers", {})
+    if not isinstance(headers, dict):
+        raise MalformedLine("'headers' must be an object")
+    body = data.get("body")
+    if not isinstance(body, dict):
+        raise MalformedLine("'body' must be a JSON object")
+    ip = data.get("ip", "")
+    if not isinstance(ip, str):
+        raise MalformedLine("'ip' must be a string")
+    pairs = [(str(k).lower().encode("latin-1", "replace"), _header(v)) for k, v in headers.items()]
+    return ReplayRecord(float(ts), ip, path, pairs, body)
+
+
+def _header(value: Any) -> bytes:
+    return (value if isinstance(value, str) else json.dumps(value)).encode("latin-1", "replace")
+
+
+@dataclass(slots=True)
+class ReplaySummary:
+    """What a replay saw and decided."""
+
+    requests: int = 0
+    malformed: list[tuple[int, str]] = field(default_factory=list)
+    tiers: Counter[str] = field(default_factory=Counter)
+    """Requests per tier."""
+    accounts: dict[str, tuple[str, float, str, tuple[str, ...]]] = field(default_factory=dict)
+    """Account -> (highest tier, highest score, cluster, reasons at that score)."""
+    clusters: dict[str, set[str]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def record(self, decision: Decision) -> None:
+        """Count one decided request."""
+        v = decision.verdict
+        self.requests += 1
+        self.tiers[v.tier.value] += 1
+        best = self.accounts.get(v.account)
+        if best is None or v.score > best[1]:
+            self.accounts[v.account] = (v.tier.value, v.score, v.cluster, v.reasons)
+        if v.cluster_size > 1:
+            self.clusters.setdefault(v.cluster, set()).add(v.account)
+
+
+_FLAGGED = {Tier.SUSPECT.value, Tier.EXTRACTOR.value, Tier.BLOCKED.value}
+
+
+def decision_line(line: int, decision: Decision) -> str:
+    """The `--decisions` JSON line of one request."""
+    v = decision.verdict
+    return json.dumps(
+        {
+            "line": line,
+            "account": v.account,
+            "cluster": v.cluster,
+            "score": round(v.score, 4),
+            "tier": v.tier.value,
+            "reasons": list(v.reasons),
+            "actions": list(decision.actions),
+        }
+    )
+
+
+async def replay(
+    source: IO[bytes],
+    *,
+    guard: Guard,
+    clock: list[float],
+    decisions: IO[str] | None = None,
+    progress: IO[str] | None = None,
+    total_bytes: int = 0,
+) -> ReplaySummary:
+    """Run every line of `source` through `guard`; `clock[0]` is the guard's clock."""
+    summary = ReplaySummary()
+    started = time.perf_counter()
+    engine = guard.engine
+    done_bytes = 0
+    await guard.start()
+    try:
+        for number, raw in enumerate(source):
+            done_bytes += len(raw)
+            if not raw.strip():
+                summary.malformed.append((number, "empty line"))
+                continue
+            try:
+                record = parse_line(raw)
+                api = api_for_path(record.path, guard.settings.path_prefix)
+                if api is None:
+                    raise MalformedLine(f"path {record.path[:80]!r} is not an LLM endpoint")
+            except MalformedLine as exc:
+                summary.malformed.append((number, str(exc)))
+                continue
+            clock[0] = record.ts
+            obs = guard.observer.observe(api, record.headers, record.ip, record.body, record.ts)
+            verdict = await guard.verdict(obs)
+            decision = await guard.decide(verdict, obs)
+            await engine.drain()
+            summary.record(decision)
+            if decisions is not None:
+                decisions.write(decision_line(number, decision) + "\n")
+            if progress is not None and number % 2000 == 0:
+                _bar(progress, done_bytes, total_bytes, summary.requests, started)
+    finally:
+        await guard.close()
+    summary.seconds = time.perf_counter() - started
+    if progress is not None:
+        _bar(progress, total_bytes or done_bytes, total_bytes, summary.requests, started)
+        progress.write("\n")
+    return summary
+
+
+def _bar(out: IO[str], done: int, total: int, requests: int, started: float) -> None:
+    rate = requests / max(1e-9, time.perf_counter() - started)
+    share = done / total if total else 0.0
+    filled = int(30 * share)
+    out.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {share:4.0%} {requests} req {rate:,.0f}/s")
+    out.flush()
+
+
+def format_summary(summary: ReplaySummary, top: int = 20) -> str:
+    """The human-readable summary printed at the end."""
+    flagged = sorted(
+        ((a, t) for a, t in summary.accounts.items() if t[0] in _FLAGGED),
+        key=lambda kv: -kv[1][1],
+    )
+    rate = summary.requests / summary.seconds if summary.seconds else 0.0
+    lines = [
+        f"requests: {summary.requests} in {summary.seconds:.1f} s ({rate:,.0f}/s); "
+        f"malformed lines: {len(summary.malformed)}",
+        f"accounts: {len(summary.accounts)}; clusters of 2+: {len(summary.clusters)} "
+        f"(largest {max((len(m) for m in summary.clusters.values()), default=0)})",
+        "requests by tier: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.tiers.items())),
+        f"flagged accounts: {len(flagged)}",
+    ]
+    for account, (tier, score, cluster, reasons) in flagged[:top]:
+        where = f" cluster {cluster}" if cluster != account else ""
+        lines.append(f"  {account[:16]} {tier:9s} {score:.2f}{where}: {'; '.join(reasons)}")
+    if len(flagged) > top:
+        lines.append(f"  ... and {len(flagged) - top} more (see --decisions)")
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `replay` subcommand's arguments."""
+    parser.add_argument("file", type=Path, help="JSON lines, one request each ('-' for stdin)")
+    parser.add_argument(
+        "--decisions", type=Path, help="write one JSON decision per input line here"
+    )
+    parser.add_argument("--top", type=int, default=20, help="flagged accounts to list")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Replay the file and print the summary; 0 on success, 1 if the file cannot be read."""
+    logging.getLogger("guardgate").setLevel(logging.WARNING)
+    settings = load_settings()
+    clock = [0.0]
+    guard = Guard(settings, clock=lambda: clock[0])
+    try:
+        source: IO[bytes] = (
+            sys.stdin.buffer if str(args.file) == "-" else open(args.file, "rb")  # noqa: SIM115
+        )
+    except OSError as exc:
+        print(f"guardgate replay: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 1
+    total = os.fstat(source.fileno()).st_size if source is not sys.stdin.buffer else 0
+    progress = sys.stderr if sys.stderr.isatty() and not args.quiet else None
+    out = open(args.decisions, "w", encoding="utf-8") if args.decisions else None  # noqa: SIM115
+    try:
+        summary = asyncio.run(
+            replay(
+                source,
+                guard=guard,
+                clock=clock,
+                decisions=out,
+                progress=progress,
+                total_bytes=total,
+            )
+        )
+    finally:
+        if source is not sys.stdin.buffer:
+            source.close()
+        if out is not None:
+            out.close()
+    print(format_summary(summary, args.top))
+    for number, why in summary.malformed:
+        print(f"guardgate replay: line {number + 1} skipped: {why}", file=sys.stderr)
+    return 0

@@ -1,0 +1,157 @@
+"""`RedisFeatureStore`: account feature state shared by replicas, one Lua call per request.
+
+Keys (`P` = `{prefix}`, one hash tag, so Redis Cluster keeps them in one slot): `P:a:<account>`
+a hash per account (about 30 short fields, expiring after `idle_ttl` without requests), `P:m`
+models and when each was first seen (at most `MAX_MODELS`), `P:t0` the first request's time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+from redis.asyncio import Redis, RedisCluster
+from redis.exceptions import NoScriptError
+
+from guardgate.model import Observation
+from guardgate.scoring.features import (
+    FOCUS_AREAS,
+    INDICATORS,
+    LONG_OUTPUT_TOKENS,
+    RECENT_NETWORKS,
+    SLOTS,
+    AccountState,
+)
+from guardgate.scoring.state import MAX_MODELS, FeatureLimits
+from guardgate.store.redis import connect
+
+_NAMES = ["ts", "c", "nets", "par", "tier", "tts", "req"]
+_NAMES += [f"s{i}" for i in range(len(INDICATORS))]
+_NAMES += [f"l{i}" for i in range(SLOTS)]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _bits(obs: Observation) -> str:
+    """The indicators that need no state, as the script expects them (see `indicators`)."""
+    flags = (
+        obs.elicits_reasoning,
+        obs.max_tokens is not None and obs.max_tokens >= LONG_OUTPUT_TOKENS,
+        obs.n > 1 or obs.logprobs,
+        obs.stream,
+        obs.turns <= 1,
+        obs.capability in FOCUS_AREAS,
+        not obs.system_hash,
+    )
+    return "".join("1" if f else "0" for f in flags)
+
+
+def state_from_fields(raw: Sequence[Any]) -> AccountState | None:
+    """An `AccountState` from the script's (or HMGET's) reply in `_NAMES` order."""
+    values = dict(zip(_NAMES, (None if v is None else _text(v) for v in raw), strict=True))
+    if values["req"] is None:
+        return None
+    n = len(INDICATORS)
+    return AccountState(
+        ts=float(values["ts"] or 0),
+        count=float(values["c"] or 0),
+        sums=[float(values[f"s{i}"] or 0) for i in range(n)],
+        networks=tuple(x for x in (values["nets"] or "").split(",") if x),
+        params=values["par"] or "",
+        slots=[float(values[f"l{i}"] or 0) for i in range(SLOTS)],
+        tier=values["tier"] or "normal",
+        tier_ts=float(values["tts"] or 0),
+        requests=int(values["req"]),
+    )
+
+
+class RedisFeatureStore:
+    """Feature state in Redis; the same numbers as `MemoryFeatureStore` on the same input."""
+
+    def __init__(
+        self,
+        client: Redis | RedisCluster,
+        limits: FeatureLimits | None = None,
+        *,
+        prefix: str = "guardgate:score",
+    ) -> None:
+        self.limits = limits if limits is not None else FeatureLimits()
+        self.client = client
+        self.round_trips = 0
+        """Requests sent to Redis (a pipeline counts once); read by the benchmark."""
+        tag = "{" + prefix + "}"
+        self._account = f"{tag}:a:"
+        self._models = f"{tag}:m"
+        self._started = f"{tag}:t0"
+        self._src = resources.files("guardgate.scoring").joinpath("lua", "update.lua").read_text()
+        self._sha = ""
+
+    @classmethod
+    def from_url(
+        cls, url: str, limits: FeatureLimits | None = None, timeout: float = 0.25
+    ) -> RedisFeatureStore:
+        """A store on a new client for `url` (same URL forms as the linking store)."""
+        return cls(connect(url, timeout), limits)
+
+    async def start(self) -> None:
+        """Load the script."""
+        self._sha = _text(await self.client.script_load(self._src))
+
+    async def close(self) -> None:
+        """Close the client's connections."""
+        await self.client.aclose()
+
+    async def update(self, obs: Observation) -> AccountState:
+        """Fold `obs` into its account's state: one Lua call."""
+        if not self._sha:
+            await self.start()
+        limits = self.limits
+        keys = [self._account + obs.account, self._models, self._started]
+        args: list[Any] = [
+            repr(float(obs.ts)),
+            repr(float(limits.half_life)),
+            repr(float(limits.idle_ttl)),
+            repr(float(limits.new_model_window)),
+            obs.model,
+            obs.ip_prefix,
+            obs.param_signature,
+            _bits(obs),
+            SLOTS,
+            RECENT_NETWORKS,
+            MAX_MODELS,
+        ]
+        self.round_trips += 1
+        try:
+            reply = await self.client.evalsha(self._sha, len(keys), *keys, *args)
+        except NoScriptError:
+            self.round_trips += 1
+            reply = await self.client.eval(self._src, len(keys), *keys, *args)
+        state = state_from_fields(reply)
+        assert state is not None  # the script has just written it
+        return state
+
+    async def set_tier(self, account: str, tier: str, ts: float) -> None:
+        """Remember the tier entered (only if the account's state still exists)."""
+        self.round_trips += 1
+        key = self._account + account
+        # HSET on a missing key would create a state without counts: write only when it exists.
+        if await self.client.exists(key):
+            await self.client.hset(key, mapping={"tier": tier, "tts": repr(float(ts))})
+
+    async def states(self, accounts: Sequence[str]) -> dict[str, AccountState]:
+        """The state of each account that has one (one pipeline per 500 accounts)."""
+        found: dict[str, AccountState] = {}
+        for start in range(0, len(accounts), 500):
+            chunk = accounts[start : start + 500]
+            pipe = self.client.pipeline(transaction=False)
+            for account in chunk:
+                pipe.hmget(self._account + account, _NAMES)
+            self.round_trips += 1
+            for account, raw in zip(chunk, await pipe.execute(), strict=True):
+                state = state_from_fields(raw)
+                if state is not None:
+                    found[account] = state
+        return found

@@ -1,0 +1,162 @@
+"""The `Scorer`: account features in, score, tier and reasons out; clusters lift their members.
+
+Per request: one feature-store update (the only I/O), then pure arithmetic. Cluster scores are
+computed in the background from the pooled state of each cluster's members and cached per
+replica, so reading a cluster's score costs nothing on the request path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from guardgate.model import Observation, Tier
+from guardgate.scoring.features import INDICATORS, AccountState, slots_active
+from guardgate.scoring.model import Score, ScoringModel
+from guardgate.scoring.state import FeatureStore, MemoryFeatureStore
+from guardgate.scoring.tiers import TierThresholds
+
+logger = logging.getLogger("guardgate")
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterScore:
+    """The score of one cluster from its members' pooled features."""
+
+    cluster: str
+    size: int
+    score: Score
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """The scorer's conclusion on one request's sender."""
+
+    score: float
+    tier: Tier
+    reasons: tuple[str, ...]
+    own_score: float
+    """The account's score on its own features, before any cluster lift."""
+
+
+class Scorer:
+    """Scores accounts and clusters; one per engine."""
+
+    def __init__(
+        self,
+        store: FeatureStore | None = None,
+        model: ScoringModel | None = None,
+        thresholds: TierThresholds | None = None,
+        *,
+        cluster_lift: float = 0.5,
+        cluster_refresh: float = 900.0,
+        min_cluster_size: int = 3,
+        top_reasons: int = 3,
+    ) -> None:
+        self.store: FeatureStore = store if store is not None else MemoryFeatureStore()
+        self.model = model if model is not None else ScoringModel()
+        self.thresholds = thresholds if thresholds is not None else TierThresholds()
+        self.cluster_lift = cluster_lift
+        """Most a cluster's score adds to a member's own score: a member that looks harmless on
+        its own (a developer whose tooling happens to match a farm's) is not flagged by its
+        cluster alone, while a farm account with a few telling requests is flagged at once."""
+        self.cluster_refresh = cluster_refresh
+        """Seconds (request time) between recomputations of the cluster scores."""
+        self.min_cluster_size = min_cluster_size
+        self.top_reasons = top_reasons
+        self.clusters: dict[str, ClusterScore] = {}
+        """Cluster id -> score, as of the last `refresh_clusters`."""
+        self._writes: set[asyncio.Task[None]] = set()
+        self._inline = isinstance(self.store, MemoryFeatureStore)
+
+    async def observe(self, obs: Observation) -> AccountState:
+        """Fold one request into its sender's features (one store call)."""
+        return await self.store.update(obs)
+
+    def judge(self, obs: Observation, state: AccountState, cluster: str) -> Judgement:
+        """Score the sender of `obs` from its updated `state` and its cluster's cached score."""
+        own = self.model.score(
+            state.sums or [0.0] * len(INDICATORS), state.count, slots_active(state, obs.ts)
+        )
+        value = own.value
+        reasons = own.reasons(self.top_reasons)
+        pooled = self.clusters.get(cluster)
+        if pooled is not None and pooled.score.value > value:
+            lifted = min(pooled.score.value, value + self.cluster_lift)
+            if lifted > value:
+                value = lifted
+                reasons = (
+                    f"linked to a cluster of {pooled.size} accounts scoring "
+                    f"{pooled.score.value:.2f}",
+                    *pooled.score.reasons(self.top_reasons - 1),
+                )
+        previous = _tier(state.tier)
+        tier = self.thresholds.next_tier(previous, state.tier_ts, value, obs.ts)
+        if tier is not previous:
+            self._remember(obs.account, tier, obs.ts, state)
+        return Judgement(score=value, tier=tier, reasons=reasons, own_score=own.value)
+
+    def _remember(self, account: str, tier: Tier, ts: float, state: AccountState) -> None:
+        state.tier = tier.value
+        state.tier_ts = ts
+        if self._inline:
+            return  # the memory store handed out its own state object: already recorded
+        task = asyncio.get_running_loop().create_task(self._write_tier(account, tier, ts))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _write_tier(self, account: str, tier: Tier, ts: float) -> None:
+        try:
+            await self.store.set_tier(account, tier.value, ts)
+        except Exception:
+            # Only hysteresis is lost: the next request decides the tier again from its score.
+            logger.warning("guardgate could not record a tier change", exc_info=True)
+
+    async def refresh_clusters(self, assignment: Mapping[str, str], now: float) -> int:
+        """Recompute every cluster's score from its members' state; returns how many."""
+        members: dict[str, list[str]] = {}
+        for account, cluster in assignment.items():
+            members.setdefault(cluster, []).append(account)
+        wanted = [a for ms in members.values() if len(ms) >= self.min_cluster_size for a in ms]
+        states = await self.store.states(wanted) if wanted else {}
+        scores: dict[str, ClusterScore] = {}
+        for cluster, accounts in members.items():
+            if len(accounts) < self.min_cluster_size:
+                continue
+            pooled = self.pool([states[a] for a in accounts if a in states], now)
+            if pooled is not None:
+                scores[cluster] = ClusterScore(cluster, len(accounts), pooled)
+        self.clusters = scores
+        return len(scores)
+
+    def pool(self, states: list[AccountState], now: float) -> Score | None:
+        """The score of the pooled features of several accounts (a cluster)."""
+        if not states:
+            return None
+        sums = [0.0] * len(INDICATORS)
+        count = 0.0
+        slot_times = [0.0] * 6
+        for state in states:
+            if state.sums is None:
+                continue
+            for i, s in enumerate(state.sums):
+                sums[i] += s
+            count += state.count
+            if state.slots is not None:
+                slot_times = [max(a, b) for a, b in zip(slot_times, state.slots, strict=True)]
+        active = sum(1 for t in slot_times if t > 0 and now - t < 86400.0)
+        return self.model.score(sums, count, active)
+
+    async def close(self) -> None:
+        """Finish pending tier writes."""
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
+
+
+def _tier(value: str) -> Tier:
+    try:
+        return Tier(value)
+    except ValueError:
+        return Tier.NORMAL

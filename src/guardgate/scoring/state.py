@@ -1,0 +1,123 @@
+"""Where account feature state lives: the `FeatureStore` protocol and its in-memory implementation.
+
+The Redis implementation (`RedisFeatureStore`) runs the same update in one Lua call, so that
+replicas share each account's features; both give the same numbers on the same input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from guardgate.model import Observation
+from guardgate.scoring.features import NEW_MODEL_WINDOW, AccountState, update
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureLimits:
+    """Decay and retention of feature state."""
+
+    half_life: float = 86400.0
+    """Seconds after which a request counts half as much in an account's rates."""
+    idle_ttl: float = 7 * 86400.0
+    """Seconds of inactivity after which an account's state is forgotten."""
+    new_model_window: float = NEW_MODEL_WINDOW
+    """Seconds after a model's first request during which using it counts as moving to it.
+    Models already in use in the deployment's first `new_model_window` are never new."""
+
+
+@runtime_checkable
+class FeatureStore(Protocol):
+    """Per-account feature state, updated once per request."""
+
+    limits: FeatureLimits
+
+    async def start(self) -> None:
+        """Open connections."""
+
+    async def close(self) -> None:
+        """Close connections."""
+
+    async def update(self, obs: Observation) -> AccountState:
+        """Fold `obs` into its account's state atomically and return the new state."""
+        ...
+
+    async def set_tier(self, account: str, tier: str, ts: float) -> None:
+        """Remember the tier the account entered at `ts` (only called when it changes)."""
+
+    async def states(self, accounts: Sequence[str]) -> dict[str, AccountState]:
+        """The current state of each of `accounts` that has one (background use)."""
+        ...
+
+
+def is_new_model(first_seen: float, started: float, now: float, window: float) -> bool:
+    """Whether a request at `now` on a model first seen at `first_seen` moves to a new model."""
+    return first_seen - started >= window and now - first_seen < window
+
+
+_SWEEP_EVERY = 8192
+MAX_MODELS = 1000
+"""Model names remembered (a client can send any string as a model name)."""
+
+
+class MemoryFeatureStore:
+    """Feature state of one process."""
+
+    def __init__(self, limits: FeatureLimits | None = None) -> None:
+        self.limits = limits if limits is not None else FeatureLimits()
+        self._states: dict[str, AccountState] = {}
+        self._models: dict[str, float] = {}
+        self._started: float | None = None
+        self._updates = 0
+
+    async def start(self) -> None:
+        """Nothing to open."""
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+    async def update(self, obs: Observation) -> AccountState:
+        """Fold `obs` into its account's state."""
+        limits = self.limits
+        if self._started is None:
+            self._started = obs.ts
+        first = self._models.get(obs.model, obs.ts)
+        if obs.model and obs.model not in self._models and len(self._models) < MAX_MODELS:
+            self._models[obs.model] = obs.ts
+        new_model = bool(obs.model) and is_new_model(
+            first, self._started, obs.ts, limits.new_model_window
+        )
+        state = self._states.get(obs.account)
+        if state is None or obs.ts - state.ts > limits.idle_ttl:
+            state = self._states[obs.account] = AccountState()
+        update(state, obs, half_life=limits.half_life, new_model=new_model)
+        self._updates += 1
+        if self._updates % _SWEEP_EVERY == 0:
+            self._sweep(obs.ts)
+        return state
+
+    async def set_tier(self, account: str, tier: str, ts: float) -> None:
+        """Remember the tier entered."""
+        state = self._states.get(account)
+        if state is not None:
+            state.tier = tier
+            state.tier_ts = ts
+
+    async def states(self, accounts: Sequence[str]) -> dict[str, AccountState]:
+        """The state of each known account."""
+        found = {}
+        for account in accounts:
+            state = self._states.get(account)
+            if state is not None:
+                found[account] = state
+        return found
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def _sweep(self, now: float) -> None:
+        # Forget idle accounts, as Redis expires their hashes.
+        cutoff = now - self.limits.idle_ttl
+        for account in [a for a, s in self._states.items() if s.ts < cutoff]:
+            del self._states[account]
