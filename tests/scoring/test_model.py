@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from tests.scoring.traffic import DAY, T0, coding_agent_request, eval_request, farm_request
 
 from guardgate.model import Tier
 from guardgate.scoring import DEFAULT_WEIGHTS, MemoryFeatureStore, Scorer, ScoringModel
 from guardgate.scoring.factory import ScoringConfig
-from tests.scoring.traffic import DAY, T0, coding_agent_request, eval_request, farm_request
 
 
 async def _run(scorer: Scorer, requests: list) -> list:  # type: ignore[type-arg]

@@ -8,10 +8,10 @@ from dataclasses import replace
 
 import pytest
 from redis.asyncio import Redis, RedisCluster
+from tests.scoring.traffic import DAY, T0, coding_agent_request, eval_request, farm_request
 
 from guardgate.scoring import FeatureLimits, FeatureStore, MemoryFeatureStore
 from guardgate.scoring.redis_state import RedisFeatureStore
-from tests.scoring.traffic import DAY, T0, coding_agent_request, eval_request, farm_request
 
 Factory = Callable[[FeatureLimits], FeatureStore]
 
