@@ -21,8 +21,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from guardgate.engine import Engine
-from guardgate.linking import LinkingConfig
+from guardgate.linking import Linker, LinkingConfig
 from guardgate.model import Observation
 from guardgate.protocols.endpoints import api_for_path
 from guardgate.settings import GuardgateSettings
@@ -51,12 +50,12 @@ RECLUSTER_EVERY = 600.0
 """Seconds of request time between re-clusterings in the replay (live: every 60 s of wall time)."""
 
 
-async def replay(store: Store, observations: list[Observation]) -> tuple[float, float, int, Engine]:
-    """Replays through `Engine.observe`: seconds spent on the request path, seconds spent
-    re-clustering (background work, timed apart), and how many re-clusterings ran."""
+async def replay(store: Store, observations: list[Observation]) -> tuple[float, float, int, Linker]:
+    """Replays through `Linker.observe` (what `Engine.observe` spends on linking): seconds on
+    the request path, seconds re-clustering (background work, timed apart), re-clusterings."""
     config = LinkingConfig(recluster_interval=float("inf"))
-    engine = Engine(SETTINGS, store=store, config=config)
-    await engine.start()
+    engine = Linker(store, config)
+    await store.start()
     spent = background = 0.0
     reclusters = 0
     next_recluster = observations[0].ts + RECLUSTER_EVERY
@@ -70,6 +69,10 @@ async def replay(store: Store, observations: list[Observation]) -> tuple[float, 
             await engine.recluster(obs.ts)
             background += time.perf_counter() - t0
             reclusters += 1
+        if len(engine.pending) >= 256:  # the engine writes links in the background
+            t0 = time.perf_counter()
+            await engine.flush()
+            background += time.perf_counter() - t0
     await engine.recluster(observations[-1].ts)
     return spent, background, reclusters, engine
 
@@ -144,13 +147,12 @@ async def main() -> None:
     print(f"{'signals (Observer.observe)':<34}{signals_us:>8.1f}")
 
     memory = MemoryStore(LinkingConfig().limits)
-    spent, background, reclusters, engine = await replay(memory, observations)
+    spent, background, reclusters, _ = await replay(memory, observations)
     memory_us = spent / n * 1e6
-    print(f"{'linking, memory (Engine.observe)':<34}{memory_us:>8.1f}")
+    print(f"{'linking, memory (Linker.observe)':<34}{memory_us:>8.1f}")
     print(f"{'signals + linking, memory':<34}{signals_us + memory_us:>8.1f}")
     recluster_ms = background / max(1, reclusters) * 1e3
     clusters = await memory.clusters()
-    await engine.close()
 
     if not args.no_redis:
         port = _free_port()
@@ -167,10 +169,10 @@ async def main() -> None:
                 except Exception:
                     await asyncio.sleep(0.05)
             redis_store = RedisStore(client, LinkingConfig().limits)
-            spent, background, reclusters, engine = await replay(redis_store, observations)
+            spent, background, reclusters, _ = await replay(redis_store, observations)
             trips = redis_store.round_trips
             redis_us = spent / n * 1e6
-            print(f"{'linking, Redis (Engine.observe)':<34}{redis_us:>8.1f}")
+            print(f"{'linking, Redis (Linker.observe)':<34}{redis_us:>8.1f}")
             print(f"{'signals + linking, Redis':<34}{signals_us + redis_us:>8.1f}")
             print(
                 f"\nRedis round trips per request: 1 on the request path (one Lua call); "
@@ -190,7 +192,7 @@ async def main() -> None:
                 f"Redis used memory: {info['used_memory'] / 1e6:.1f} MB for "
                 f"{len(labels_of)} accounts"
             )
-            await engine.close()
+            await redis_store.close()
         finally:
             proc.terminate()
             await proc.wait()

@@ -7,7 +7,6 @@ from dataclasses import replace
 
 from guardgate.engine import Engine
 from guardgate.linking import LinkingConfig
-from guardgate.model import Tier
 from guardgate.settings import GuardgateSettings
 
 from .traffic import generate
@@ -20,7 +19,6 @@ async def test_verdicts_name_the_farm_cluster_once_reclustered() -> None:
     verdicts = {}
     for request in requests:
         verdict = await engine.observe(request.obs)
-        assert verdict.tier is Tier.NORMAL and verdict.score == 0.0
         verdicts[request.obs.account] = (request.actor, verdict)
         await asyncio.sleep(0)  # a server yields between requests; background work runs then
     # Background re-clustering ran on request time, without being asked.

@@ -1,5 +1,5 @@
-"""The simulator's traffic through the engine on memory, Redis and a 3-node Redis Cluster:
-every verdict and the final clusters are identical."""
+"""The simulator's traffic through linking on memory, Redis and a 3-node Redis Cluster: every
+request's cluster, size and links, and the final clusters, are identical."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from guardgate.engine import Engine
-from guardgate.linking import LinkingConfig
+from guardgate.linking import Linker, LinkingConfig
 from guardgate.model import Observation
 from guardgate.protocols.endpoints import api_for_path
 from guardgate.settings import GuardgateSettings
@@ -43,21 +42,21 @@ def observations(tmp_path_factory: pytest.TempPathFactory) -> list[Observation]:
 
 
 async def _replay(store: Store, observations: list[Observation]) -> tuple[list[Any], Any]:
-    engine = Engine(SETTINGS, store=store, config=CONFIG)
-    await engine.start()
-    verdicts = []
+    linker = Linker(store, CONFIG)
+    await store.start()
+    memberships = []
     for i, obs in enumerate(observations):
-        verdict = await engine.observe(obs)
-        verdicts.append((verdict.cluster, verdict.cluster_size))
+        member = await linker.observe(obs)
+        memberships.append((member.cluster, member.size, [e.other for e in member.linked]))
         if i % 400 == 399:
-            await engine.recluster(obs.ts)
-    await engine.recluster(observations[-1].ts)
+            await linker.recluster(obs.ts)
+    await linker.recluster(observations[-1].ts)
     clusters = await store.clusters()
-    await engine.close()
-    return verdicts, clusters
+    await store.close()
+    return memberships, clusters
 
 
-async def test_same_verdicts_and_clusters_on_every_backend(
+async def test_same_links_and_clusters_on_every_backend(
     make_store: StoreFactory, observations: list[Observation]
 ) -> None:
     expected = await _replay(MemoryStore(CONFIG.limits), observations)

@@ -33,8 +33,8 @@ class LinkingConfig:
     bands: int = 8
     """Template sketch values posted per request (each one a MinHash of the masked prompt)."""
     min_population: int = 500
-    """Rarity is computed against at least this many active accounts, so that a small or new
-    deployment does not call everything rare."""
+    """Rarity is computed against at least this many active accounts, so that weights stay
+    steady while a deployment (or a replay) has seen only a few accounts."""
     common_share: float = 0.25
     """A value used by more than this share of active accounts carries no weight of its own."""
     rare_weight: float = 0.35
@@ -49,6 +49,9 @@ class LinkingConfig:
     """Requests that must each find a pair linked before the link is recorded."""
     min_shared_bands: int = 3
     """Template sketch values two accounts must share before their content counts as alike."""
+    app_content_bands: int = 0
+    """Extra shared sketch values needed when the two accounts also share an application
+    (system prompt or tools), whose own wording is in every prompt it sends."""
     full_content_bands: int = 4
     """Shared template sketch values at which content evidence gets its full rarity weight;
     fewer shared values weigh proportionally less (a shared wrapper is not a shared template)."""

@@ -111,7 +111,10 @@ class PairScorer:
         present = int(s[_PRESENT])
         content = s[_TPL]
         shared_bands = int(s[_BN])
-        if shared_bands >= cfg.min_shared_bands:
+        # An application writes part of its prompts itself (wrappers, tool instructions): when
+        # two accounts share the application, like content must go beyond that shared part.
+        needed = cfg.min_shared_bands + (cfg.app_content_bands if s[_APP] > 0 else 0)
+        if shared_bands >= needed:
             present |= 1 << Kind.CONTENT
             full = cfg.full_content_bands
             content = max(content, s[_BSUM] / shared_bands * min(1.0, shared_bands / full))
