@@ -1,0 +1,115 @@
+"""`guardgate replay`: logged traffic through the engine, decisions per line, bad lines skipped."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from guardgate.cli import main
+
+FARM_HEADERS = {
+    "content-type": "application/json",
+    "user-agent": "python-requests/2.32.3",
+    "authorization": "Bearer sk-farm-0001",
+}
+
+
+def _farm_line(i: int) -> str:
+    return json.dumps(
+        {
+            "ts": 1_793_577_600 + 1200 * i,
+            "ip": f"81.{i % 200}.{i % 97}.7",
+            "method": "POST",
+            "path": "/v1/chat/completions",
+            "headers": FARM_HEADERS,
+            "body": {
+                "model": "gpt-x",
+                "max_tokens": 16000,
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": f"Solve problem {i}: write out your complete reasoning step "
+                        "by step in full detail before the final answer.",
+                    }
+                ],
+            },
+        }
+    )
+
+
+def _chat_line(i: int) -> str:
+    return json.dumps(
+        {
+            "ts": 1_793_577_600 + 1200 * i + 7,
+            "ip": "90.1.2.3",
+            "method": "POST",
+            "path": "/v1/chat/completions",
+            "headers": {**FARM_HEADERS, "authorization": "Bearer sk-person-01"},
+            "body": {
+                "model": "gpt-x",
+                "stream": True,
+                "messages": [
+                    {"role": "system", "content": "You are helpful."},
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": "hello"},
+                    {"role": "user", "content": f"what should I cook tonight, idea {i}?"},
+                ],
+            },
+        }
+    )
+
+
+def _write(tmp_path: Path, lines: list[str]) -> Path:
+    path = tmp_path / "traffic.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_replay_writes_one_decision_per_good_line_and_reports_bad_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines: list[str] = []
+    for i in range(30):
+        lines.extend([_farm_line(i), _chat_line(i)])
+    lines.insert(5, "{not json")
+    lines.insert(9, json.dumps({"ts": "yesterday", "path": "/v1/chat/completions", "body": {}}))
+    lines.insert(12, json.dumps({"ts": 1, "path": "/healthz", "headers": {}, "body": {}}))
+    traffic = _write(tmp_path, lines)
+    out = tmp_path / "decisions.jsonl"
+
+    assert main(["replay", str(traffic), "--decisions", str(out)]) == 0
+
+    decisions = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [d["line"] for d in decisions] == [i for i in range(len(lines)) if i not in (5, 9, 12)]
+    keys = {"line", "account", "cluster", "score", "tier", "reasons", "actions"}
+    assert set(decisions[0]) == keys
+    farm = [d for d in decisions if json.loads(lines[d["line"]])["ip"] != "90.1.2.3"]
+    person = [d for d in decisions if json.loads(lines[d["line"]])["ip"] == "90.1.2.3"]
+    assert farm[-1]["tier"] == "extractor"
+    assert "strip_reasoning" in farm[-1]["actions"]
+    assert any("maximum-length" in r for r in farm[-1]["reasons"])
+    assert {d["tier"] for d in person} == {"normal"}
+
+    captured = capsys.readouterr()
+    assert "malformed lines: 3" in captured.out
+    assert "flagged accounts: 1" in captured.out
+    assert "line 6 skipped: not JSON" in captured.err
+    assert "line 10 skipped: 'ts' must be a number" in captured.err
+    assert "line 13 skipped: path '/healthz' is not an LLM endpoint" in captured.err
+
+
+def test_replay_is_deterministic(tmp_path: Path) -> None:
+    traffic = _write(tmp_path, [_farm_line(i) for i in range(40)])
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    assert main(["replay", str(traffic), "--decisions", str(first), "--quiet"]) == 0
+    assert main(["replay", str(traffic), "--decisions", str(second), "--quiet"]) == 0
+    assert first.read_text() == second.read_text()
+
+
+def test_replay_of_a_missing_file_fails_with_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["replay", str(tmp_path / "nope.jsonl")]) == 1
+    assert "cannot read" in capsys.readouterr().err
