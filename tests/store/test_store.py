@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import random
 
-from guardgate.store import Link, MemoryStore, StoreLimits, Touch
+import pytest
+
+from guardgate.engine import Engine
+from guardgate.settings import GuardgateSettings
+from guardgate.store import Link, MemoryStore, RedisStore, StoreLimits, Touch
 from guardgate.store._base import Store
 
 from .conftest import StoreFactory
@@ -131,3 +135,32 @@ async def test_every_backend_answers_exactly_like_memory(make_store: StoreFactor
     assert await _replay(store, 7) == await _replay(reference, 7)
     assert await store.links(T0) == await reference.links(T0)
     await store.close()
+
+
+async def test_idle_state_is_forgotten() -> None:
+    """Memory mirrors Redis's key expiry: state idle for a whole window goes away."""
+    store = MemoryStore(StoreLimits(window=100.0, link_ttl=100.0))
+    for i in range(300):
+        await store.touch(f"old{i}", T0, [f"ip:{i}", "shared"])
+    await store.add_links([Link("old1", "old2", T0)])
+    for i in range(3000):
+        await store.touch("busy", T0 + 1000 + i, ["ip:busy"])
+    assert set(store._postings) == {"ip:busy"}
+    assert set(store._profiles) == {"busy"}
+    assert await store.links(0.0) == []
+
+
+@pytest.mark.parametrize("scheme", ["redis", "cluster"])
+async def test_engine_uses_redis_from_the_settings_url(
+    scheme: str, request: pytest.FixtureRequest
+) -> None:
+    port = request.getfixturevalue(f"{scheme}_port")
+    url = (
+        f"redis://127.0.0.1:{port}/0" if scheme == "redis" else f"redis+cluster://127.0.0.1:{port}"
+    )
+    engine = Engine(GuardgateSettings(secret="s", redis_url=url))
+    assert isinstance(engine.store, RedisStore)
+    await engine.start()
+    touch = await engine.store.touch(f"acct-{scheme}", T0, ["ip:192.0.2.1"])
+    assert touch.active >= 1 and touch.postings[0].value == "ip:192.0.2.1"
+    await engine.close()

@@ -21,7 +21,8 @@ from guardgate.store._base import (
 BUMP = 1e-6
 """Added to a posting's newest score when a request is not newer than it, so that postings are
 strictly ordered by arrival and no two members ever tie (Redis would break ties by name)."""
-_SWEEP_EVERY = 4096
+_SWEEP_EVERY = 64
+_SWEEP_BATCH = 512
 
 
 class _Recency:
@@ -62,6 +63,7 @@ class MemoryStore:
         self._sizes: dict[str, int] = {}
         self._locks: dict[str, tuple[str, float]] = {}
         self._touches = 0
+        self._sweep_queue: list[tuple[str, str]] = []
         self._last_ts = 0.0
 
     async def start(self) -> None:
@@ -142,19 +144,33 @@ class MemoryStore:
         )
 
     def _sweep(self, now: float) -> None:
-        """Forget what Redis would have expired: postings and profiles idle for a whole window."""
+        """Forget a slice of what Redis would have expired (postings and profiles idle for a
+        whole window, links unconfirmed for `link_ttl`). Each call looks at a bounded number of
+        entries, so no request ever pays for a sweep of the whole state."""
+        if not self._sweep_queue:
+            self._sweep_queue = [
+                *(("v", k) for k in self._postings),
+                *(("p", k) for k in self._profiles),
+                *(("e", k) for k in self._links),
+            ]
         cutoff = now - self.limits.window
-        for value in [v for v, p in self._postings.items() if _newest(p) < cutoff]:
-            del self._postings[value]
-        idle = [a for a, p in self._profiles.items() if max(p.values(), default=0) < cutoff]
-        for account in idle:
-            del self._profiles[account]
-            self._profile_ts.pop(account, None)
         link_cutoff = now - self.limits.link_ttl
-        for account in [
-            a for a, m in self._links.items() if max(m.values(), default=0) < link_cutoff
-        ]:
-            del self._links[account]
+        batch = self._sweep_queue[-_SWEEP_BATCH:]
+        del self._sweep_queue[-_SWEEP_BATCH:]
+        for family, key in batch:
+            if family == "v":
+                posting = self._postings.get(key)
+                if posting is not None and _newest(posting) < cutoff:
+                    del self._postings[key]
+            elif family == "p":
+                profile = self._profiles.get(key)
+                if profile is not None and max(profile.values(), default=0) < cutoff:
+                    del self._profiles[key]
+                    self._profile_ts.pop(key, None)
+            else:
+                mine = self._links.get(key)
+                if mine is not None and max(mine.values(), default=0) < link_cutoff:
+                    del self._links[key]
 
     async def add_links(self, links: Sequence[Link]) -> None:
         """Record or refresh links, keeping the newest `links_per_account` of each account."""
