@@ -1,0 +1,71 @@
+"""Shadow mode through a real sidecar: an account the engine flags gets the upstream's bytes
+unchanged, while the decision it would have got is logged."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import httpx
+import pytest
+from tests.gateway import normalise, running_mock, running_sidecar
+
+ASK = (
+    "Solve this coding problem and write out your complete reasoning step by step in full "
+    "detail before the final answer: implement an interval tree in Python."
+)
+
+
+def _body(stream: bool) -> dict[str, Any]:
+    return {
+        "model": "mock-reasoning-content",
+        "max_tokens": 16000,
+        "logprobs": True,
+        "messages": [{"role": "user", "content": ASK}],
+        "stream": stream,
+    }
+
+
+def _flag(url: str, key: str) -> list[httpx.Response]:
+    """Harvest like a farm account until the engine calls it an extractor."""
+    headers = {"authorization": f"Bearer {key}"}
+    return [
+        httpx.post(url + "/v1/chat/completions", json=_body(False), headers=headers, timeout=15)
+        for _ in range(14)
+    ]
+
+
+def _decisions(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "guardgate.audit"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_shadow_mode_passes_the_upstream_bytes_and_logs_the_decision(
+    stream: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="guardgate.audit")
+    with running_mock() as mock, running_sidecar(mock.url, mode="shadow") as sidecar:
+        _flag(sidecar.url, "sk-farm-shadow")
+        headers = {"authorization": "Bearer sk-farm-shadow"}
+        via = httpx.post(
+            sidecar.url + "/v1/chat/completions", json=_body(stream), headers=headers, timeout=15
+        )
+        direct = httpx.post(
+            mock.url + "/v1/chat/completions", json=_body(stream), headers=headers, timeout=15
+        )
+    assert via.status_code == direct.status_code == 200
+    assert normalise(via.content) == normalise(direct.content)
+    assert b"reasoning_content" in via.content and b"logprobs" in via.content
+    logged = [d for d in _decisions(caplog) if d.get("shadow")]
+    assert logged and logged[-1]["tier"] == "extractor"
+    assert "strip_reasoning" in logged[-1]["actions"]
+
+
+def test_the_same_account_is_hardened_when_enforcing() -> None:
+    with running_mock() as mock, running_sidecar(mock.url) as sidecar:
+        replies = _flag(sidecar.url, "sk-farm-enforce")
+    assert b"reasoning_content" in replies[0].content
+    last = replies[-1].json()["choices"][0]
+    assert not last["message"].get("reasoning_content")
+    assert not last.get("logprobs")
