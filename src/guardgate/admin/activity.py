@@ -16,6 +16,7 @@ from guardgate.model import Decision, Observation, Tier, Verdict
 
 _BUCKET = 60.0
 """Seconds per point of a cluster's score history."""
+_SEVERITY = {Tier.TRUSTED: 0, Tier.NORMAL: 1, Tier.SUSPECT: 2, Tier.EXTRACTOR: 3, Tier.BLOCKED: 4}
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,14 +63,16 @@ class ClusterActivity:
     """The latest verdict on a cluster, the accounts seen in it and its score history."""
 
     tier: Tier
-    """The engine's tier on the cluster's last request (before operator overrides)."""
+    """The most severe of its members' latest tiers from the engine (before overrides)."""
     score: float
+    """The highest score of the cluster's requests in the latest minute."""
     reasons: tuple[str, ...]
     size: int
     first_seen: float
     last_seen: float
     requests: int = 0
-    accounts: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    accounts: OrderedDict[str, Tier] = field(default_factory=OrderedDict)
+    """Members seen, least recently first, with the engine's latest tier on each."""
     history: deque[ScorePoint] = field(default_factory=deque)
 
 
@@ -151,20 +154,17 @@ class ActivityLog:
                 clusters.popitem(last=False)
         else:
             clusters.move_to_end(verdict.cluster)
-            entry.tier = engine_tier
-            entry.score = verdict.score
             if verdict.reasons:
                 entry.reasons = verdict.reasons
             entry.size = verdict.cluster_size
             entry.last_seen = max(entry.last_seen, ts)
         entry.requests += 1
         members = entry.accounts
-        if verdict.account in members:
-            members.move_to_end(verdict.account)
-        else:
-            members[verdict.account] = None
-            if len(members) > self.accounts_per_cluster:
-                members.popitem(last=False)
+        members[verdict.account] = engine_tier
+        members.move_to_end(verdict.account)
+        if len(members) > self.accounts_per_cluster:
+            members.popitem(last=False)
+        entry.tier = max(members.values(), key=_SEVERITY.__getitem__)
         bucket = ts - ts % _BUCKET
         history = entry.history
         if history and history[-1].ts == bucket:
@@ -174,3 +174,4 @@ class ActivityLog:
             history.append(ScorePoint(bucket, verdict.score, 1))
             if len(history) > self.history_points:
                 history.popleft()
+        entry.score = history[-1].score

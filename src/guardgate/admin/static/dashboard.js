@@ -51,7 +51,7 @@ async function api(path, options) {
 }
 
 function sparkline(points, width, height) {
-  const svg = svgEl("svg", { width, height, class: "spark" });
+  const svg = svgEl("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "spark" });
   if (!points.length) return svg;
   const t0 = points[0].ts;
   const t1 = points[points.length - 1].ts;
@@ -81,7 +81,7 @@ function renderClusters(clusters) {
     row.appendChild(el("td")).appendChild(sparkline(c.history, 110, 22));
     row.appendChild(el("td", c.requests));
     row.appendChild(el("td", when(c.last_seen)));
-    row.appendChild(el("td", c.reasons.slice(0, 2).join("; "), "muted"));
+    row.appendChild(el("td", c.reasons.slice(0, 2).join("; "), "muted reasons"));
     row.addEventListener("click", () => selectCluster(c.cluster));
     body.appendChild(row);
   }
