@@ -386,6 +386,9 @@ class _Exchange:
         except Exception:
             self.mw.faults.record("usage", logger)
             usage = Usage(0)
+        metrics = self.mw.metrics
+        metrics.tokens("prompt", self.prompt_tokens)
+        metrics.tokens("completion", usage.completion_tokens)
         task = asyncio.ensure_future(guard.settle(verdict, self.ticket, usage, self.prompt_tokens))
         self.ticket = None
         _PENDING.add(task)
