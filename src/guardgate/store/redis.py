@@ -81,7 +81,9 @@ class RedisStore:
         self._release_sha = ""
 
     @classmethod
-    def from_url(cls, url: str, limits: StoreLimits | None = None, timeout: float = 0.25) -> Any:
+    def from_url(
+        cls, url: str, limits: StoreLimits | None = None, timeout: float = 0.25
+    ) -> RedisStore:
         """A store on a new client for `url` (see `connect`)."""
         return cls(connect(url, timeout), limits)
 
