@@ -60,6 +60,24 @@ class GuardgateSettings(BaseSettings):
     """Header set by the operator's auth layer that names the account; else the API key is used."""
     metrics_path: str = "/_guardgate/metrics"
     """Path where the middleware answers GET with Prometheus metrics; empty disables it."""
+    signals_ja4_header: str = "x-ja4"
+    """Header in which a trusted edge passes the client's JA4 TLS fingerprint."""
+    signals_ja3_header: str = "x-ja3"
+    """Header with the JA3 TLS fingerprint (used when JA4 is absent)."""
+    signals_http2_header: str = "x-http2-fingerprint"
+    """Header with the HTTP/2 (Akamai-style) fingerprint from a trusted edge."""
+    signals_content: bool = True
+    """Compute prompt-template sketches, reasoning elicitation and capability area."""
+    linking_window: float = Field(default=3 * 86400.0, gt=0)
+    """Seconds a shared value stays evidence that links two accounts."""
+    linking_threshold: float = Field(default=1.0, gt=0)
+    """Total rarity-weighted evidence a pair of accounts needs to be linked."""
+    linking_min_kinds: int = Field(default=2, ge=1, le=4)
+    """Independent kinds of evidence (network, software, app, content) a link needs."""
+    linking_common_share: float = Field(default=0.25, gt=0, le=1)
+    """A value shared by more than this share of active accounts is no evidence at all."""
+    linking_recluster_interval: float = Field(default=60.0, gt=0)
+    """Seconds between background re-clusterings (one replica at a time)."""
     mode: Mode = Mode.ENFORCE
     fail_mode: FailMode = FailMode.OPEN
     admin_token: SecretStr | None = None
