@@ -91,7 +91,10 @@ def score(labels: Path, decisions: Path, traffic: Path) -> tuple[str, dict[str, 
     flagged_accounts: dict[str, set[str]] = defaultdict(set)
     requests: Counter[str] = Counter()
     exposed: Counter[str] = Counter()
-    """Attack: requests answered before the account was first flagged; legit: flagged ones."""
+    """Attack: requests answered before the account was first flagged; legit: requests made
+    once the account had been flagged (whatever their own verdict)."""
+    hit: Counter[str] = Counter()
+    """Requests whose own verdict was flagged (what a legitimate user notices)."""
     flagged_so_far: set[str] = set()
     cluster_pops: dict[str, Counter[str]] = defaultdict(Counter)
     clustered: list[tuple[str, str]] = []
@@ -105,6 +108,7 @@ def score(labels: Path, decisions: Path, traffic: Path) -> tuple[str, dict[str, 
             requests[pop] += 1
             now_flagged = d["tier"] in FLAGGED
             if now_flagged:
+                hit[pop] += 1
                 flagged_so_far.add(account)
                 flagged_accounts[pop].add(account)
             if attack[pop]:
@@ -120,10 +124,12 @@ def score(labels: Path, decisions: Path, traffic: Path) -> tuple[str, dict[str, 
     total_clustered = Counter(pop for _, pop in clustered)
     rows = [
         "| population | attack | accounts | flagged | requests | leaked (attack) / flagged "
-        "(legit) requests | clustered requests | cluster purity |",
-        "|---|---|---|---|---|---|---|---|",
+        "(legit) requests | legit: requests after first flag | clustered requests "
+        "| cluster purity |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     sums: dict[bool, Counter[str]] = {True: Counter(), False: Counter()}
+    shown = {pop: exposed[pop] if attack[pop] else hit[pop] for pop in accounts}
     for pop in sorted(accounts, key=lambda p: (not attack[p], p)):
         n_acc, n_flag = len(accounts[pop]), len(flagged_accounts[pop])
         is_attack = attack[pop]
@@ -132,30 +138,34 @@ def score(labels: Path, decisions: Path, traffic: Path) -> tuple[str, dict[str, 
         s["flag"] += n_flag
         s["req"] += requests[pop]
         s["exp"] += exposed[pop]
+        s["hit"] += hit[pop]
         tc = total_clustered[pop]
         purity = f"{pure[pop] / tc:.0%}" if tc else "-"
+        after = "" if is_attack else f"{exposed[pop] / requests[pop]:.2%}"
         rows.append(
             f"| {pop} | {'yes' if is_attack else 'no'} | {n_acc} | {n_flag} ({n_flag / n_acc:.1%})"
-            f" | {requests[pop]} | {exposed[pop] / requests[pop]:.2%} | {tc / requests[pop]:.0%}"
+            f" | {requests[pop]} | {shown[pop] / requests[pop]:.2%} | {after}"
+            f" | {tc / requests[pop]:.0%}"
             f" | {purity} |"
         )
     a, legit = sums[True], sums[False]
     if a["acc"] and legit["acc"]:
         rows.append(
             f"| **all attacks** | yes | {a['acc']} | {a['flag']} ({a['flag'] / a['acc']:.1%}) | "
-            f"{a['req']} | {a['exp'] / a['req']:.2%} leaked | | |"
+            f"{a['req']} | {a['exp'] / a['req']:.2%} leaked | | | |"
         )
         rows.append(
             f"| **all legit** | no | {legit['acc']} | {legit['flag']} "
             f"({legit['flag'] / legit['acc']:.2%}) | {legit['req']} | "
-            f"{legit['exp'] / legit['req']:.2%} flagged | | |"
+            f"{legit['hit'] / legit['req']:.2%} flagged | {legit['exp'] / legit['req']:.2%} | | |"
         )
         rows.append(
             f"\ntargets: attack accounts flagged >= 95% ({a['flag'] / a['acc']:.1%}), "
             "leakage <= 10%"
             f" ({a['exp'] / a['req']:.1%}), legit accounts <= 1% "
             f"({legit['flag'] / legit['acc']:.2%}), legit requests <= 0.5% "
-            f"({legit['exp'] / legit['req']:.2%})"
+            f"({legit['hit'] / legit['req']:.2%} flagged; {legit['exp'] / legit['req']:.2%} made "
+            "after their account's first flag)"
         )
     return "\n".join(rows), series
 

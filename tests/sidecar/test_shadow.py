@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 import httpx
@@ -28,12 +29,18 @@ def _body(stream: bool) -> dict[str, Any]:
 
 
 def _flag(url: str, key: str) -> list[httpx.Response]:
-    """Harvest like a farm account until the engine calls it an extractor."""
+    """Harvest like a farm account until the engine calls it an extractor. The requests are
+    paced over two seconds apart: back-to-back requests look like a batch job or an eval run,
+    which the score counts against extraction."""
     headers = {"authorization": f"Bearer {key}"}
-    return [
-        httpx.post(url + "/v1/chat/completions", json=_body(False), headers=headers, timeout=15)
-        for _ in range(14)
-    ]
+    replies = []
+    for i in range(5):
+        if i:
+            time.sleep(2.1)
+        replies.append(
+            httpx.post(url + "/v1/chat/completions", json=_body(False), headers=headers, timeout=15)
+        )
+    return replies
 
 
 def _decisions(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:

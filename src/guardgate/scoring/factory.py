@@ -19,7 +19,7 @@ class ScoringConfig:
     `GUARDGATE_SCORING_<FIELD>`) where settings define it; otherwise the default applies.
     """
 
-    suspect_enter: float = 0.8
+    suspect_enter: float = 0.85
     """Score from which an account becomes `suspect`."""
     suspect_exit: float = 0.6
     """Score below which a `suspect` account returns to `normal` (after `tier_hold`)."""

@@ -29,6 +29,9 @@ SLOTS = 6
 RECENT_NETWORKS = 4
 """Networks remembered per account to tell a new exit address from a known one."""
 
+BURST_GAP = 2.0
+"""Seconds: a request this soon after the account's previous one is part of a burst."""
+
 NEW_MODEL_WINDOW = 86400.0
 """Seconds after a model is first seen during which using it counts as moving to a new model."""
 
@@ -43,6 +46,7 @@ INDICATORS: tuple[str, ...] = (
     "same_params",
     "new_model",
     "no_system",
+    "burst",
 )
 """Per-request indicators, in state order. See `INDICATOR_TEXT` for what each one means."""
 
@@ -57,14 +61,20 @@ INDICATOR_TEXT: dict[str, str] = {
     "same_params": "sends identical sampling parameters",
     "new_model": "moved to a newly released model",
     "no_system": "sends no system prompt",
+    "burst": "sends machine-paced bursts (batch jobs, eval harnesses)",
 }
 """What a high rate of each indicator means, in words an operator reads."""
 
 
 def indicators(
-    obs: Observation, networks: tuple[str, ...], last_params: str, new_model: bool
+    obs: Observation,
+    networks: tuple[str, ...],
+    last_params: str,
+    new_model: bool,
+    previous: float | None = None,
 ) -> tuple[float, ...]:
-    """The indicator values (0 or 1) of one request, given the account's recent state."""
+    """The indicator values (0 or 1) of one request, given the account's recent state
+    (`previous`: the time of its last request, if any)."""
     focus = obs.capability in FOCUS_AREAS
     return (
         1.0 if obs.elicits_reasoning else 0.0,
@@ -77,6 +87,7 @@ def indicators(
         1.0 if last_params and obs.param_signature == last_params else 0.0,
         1.0 if new_model else 0.0,
         1.0 if not obs.system_hash else 0.0,
+        1.0 if previous is not None and obs.ts - previous < BURST_GAP else 0.0,
     )
 
 
@@ -115,7 +126,8 @@ def update(
     state: AccountState, obs: Observation, *, half_life: float, new_model: bool
 ) -> AccountState:
     """Fold one request into `state` (in place) and return it."""
-    x = indicators(obs, state.networks, state.params, new_model)
+    previous = state.ts if state.requests else None
+    x = indicators(obs, state.networks, state.params, new_model, previous)
     keep = decay(obs.ts - state.ts, half_life) if state.requests else 0.0
     sums = state.sums if state.sums is not None else [0.0] * len(INDICATORS)
     for i, value in enumerate(x):

@@ -40,14 +40,21 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "focus": 0.8,
     # Residential proxy farms come from a new network on most requests.
     "new_network": 0.6,
-    # Constant parameters are what every SaaS back end and eval harness sends: no weight.
-    "same_params": 0.0,
+    # A script sends the same sampling parameters every time; people switch models and settings.
+    # (SaaS back ends do too, but they stream or send a system prompt and ask for no reasoning.)
+    "same_params": 1.8,
     "new_model": 0.3,
     "no_system": 1.1,
+    # Requests within two seconds of the previous one: batch jobs and eval harnesses at
+    # concurrency. Farms spread their load over accounts and time to look human, so bursts weigh
+    # against extraction; a farm that bursts is slowed by the per-account quotas instead.
+    "burst": -5.0,
     "round_the_clock": 3.8,
     "elicit_long": 2.1,
     # An account with a long record needs more evidence than a new one: its rates are settled.
     "history": -3.6,
+    # Per doubling of a cluster's size (clusters only).
+    "cluster": 0.5,
     "bias": -2.0,
 }
 """Log-odds weight of each term; `bias` is the intercept."""
@@ -55,7 +62,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 EXTRA_TEXT: dict[str, str] = {
     "round_the_clock": "active round the clock",
     "elicit_long": "asks for written-out reasoning at maximum length",
-    "cluster": "linked to a cluster of accounts that scores as extraction",
+    "cluster_size": "several accounts acting as one",
 }
 
 
@@ -94,8 +101,9 @@ class ScoringModel:
             )
         return cls(weights={**DEFAULT_WEIGHTS, **overrides}, **kwargs)
 
-    def score(self, sums: list[float], count: float, slots_active: int) -> Score:
-        """The score of decayed indicator sums over `count` decayed requests."""
+    def score(self, sums: list[float], count: float, slots_active: int, members: int = 1) -> Score:
+        """The score of decayed indicator sums over `count` decayed requests of `members`
+        accounts."""
         w = self.weights
         denom = count + self.prior_weight
         confidence = count / denom if denom > 0 else 0.0
@@ -109,6 +117,8 @@ class ScoringModel:
             r_elicit = sums[0] / count
             r_long = sums[1] / count
             terms.append(("elicit_long", w["elicit_long"] * r_elicit * r_long * confidence))
+        if members > 1 and w["cluster"]:
+            terms.append(("cluster_size", w["cluster"] * math.log2(members)))
         z = w["bias"] + w["history"] * confidence + sum(c for _, c in terms)
         positive = sorted((t for t in terms if t[1] > 0.05), key=lambda t: -t[1])
         return Score(value=_sigmoid(z), contributions=tuple(positive))

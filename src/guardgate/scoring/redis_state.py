@@ -16,6 +16,7 @@ from redis.exceptions import NoScriptError
 
 from guardgate.model import Observation
 from guardgate.scoring.features import (
+    BURST_GAP,
     FOCUS_AREAS,
     INDICATORS,
     LONG_OUTPUT_TOKENS,
@@ -122,6 +123,7 @@ class RedisFeatureStore:
             SLOTS,
             RECENT_NETWORKS,
             MAX_MODELS,
+            repr(BURST_GAP),
         ]
         self.round_trips += 1
         try:

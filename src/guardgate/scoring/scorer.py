@@ -52,7 +52,7 @@ class Scorer:
         *,
         cluster_lift: float = 0.5,
         cluster_refresh: float = 900.0,
-        min_cluster_size: int = 3,
+        min_cluster_size: int = 2,
         top_reasons: int = 3,
     ) -> None:
         self.store: FeatureStore = store if store is not None else MemoryFeatureStore()
@@ -132,22 +132,26 @@ class Scorer:
         return len(scores)
 
     def pool(self, states: list[AccountState], now: float) -> Score | None:
-        """The score of the pooled features of several accounts (a cluster)."""
+        """The score of the pooled features of several accounts (a cluster).
+
+        Rates are pooled over all members' requests; round-the-clock activity is the members'
+        mean, as several people in different time zones together cover the clock. A cluster
+        gains `cluster` log-odds per doubling of its size beyond one: the linker found several
+        accounts to be one sender, which a person rarely is.
+        """
         if not states:
             return None
         sums = [0.0] * len(INDICATORS)
         count = 0.0
-        slot_times = [0.0] * 6
+        active = 0
         for state in states:
             if state.sums is None:
                 continue
             for i, s in enumerate(state.sums):
                 sums[i] += s
             count += state.count
-            if state.slots is not None:
-                slot_times = [max(a, b) for a, b in zip(slot_times, state.slots, strict=True)]
-        active = sum(1 for t in slot_times if t > 0 and now - t < 86400.0)
-        return self.model.score(sums, count, active)
+            active += slots_active(state, now)
+        return self.model.score(sums, count, round(active / len(states)), members=len(states))
 
     async def close(self) -> None:
         """Finish pending tier writes."""

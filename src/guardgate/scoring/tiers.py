@@ -12,7 +12,7 @@ from guardgate.model import Tier
 class TierThresholds:
     """Where tiers begin and end."""
 
-    suspect_enter: float = 0.8
+    suspect_enter: float = 0.85
     suspect_exit: float = 0.6
     extractor_enter: float = 0.92
     extractor_exit: float = 0.8

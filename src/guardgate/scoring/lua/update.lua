@@ -3,7 +3,7 @@
 -- KEYS[1] account hash, KEYS[2] models hash (model -> first seen), KEYS[3] deployment start.
 -- ARGV: ts, half_life, idle_ttl, new_model_window, model, network, params, bits (7 chars of 0/1:
 -- elicit long_output harvest streamed single_shot focus no_system), slots, recent networks,
--- max models.
+-- max models, burst gap.
 local ts = tonumber(ARGV[1])
 local half_life = tonumber(ARGV[2])
 local idle_ttl = tonumber(ARGV[3])
@@ -15,6 +15,7 @@ local bits = ARGV[8]
 local nslots = tonumber(ARGV[9])
 local nnets = tonumber(ARGV[10])
 local max_models = tonumber(ARGV[11])
+local burst_gap = tonumber(ARGV[12])
 local function fmt(x) return string.format('%.17g', x) end
 
 redis.call('SET', KEYS[3], fmt(ts), 'NX')
@@ -34,7 +35,7 @@ if model ~= '' then
 end
 
 local names = {'ts', 'c', 'nets', 'par', 'tier', 'tts', 'req'}
-for i = 0, 9 do names[#names + 1] = 's' .. i end
+for i = 0, 10 do names[#names + 1] = 's' .. i end
 for i = 0, nslots - 1 do names[#names + 1] = 'l' .. i end
 local raw = redis.call('HMGET', KEYS[1], unpack(names))
 local st = {}
@@ -65,6 +66,7 @@ x[7] = new_net
 if last_params ~= '' and params == last_params then x[8] = 1 else x[8] = 0 end
 x[9] = new_model
 x[10] = tonumber(string.sub(bits, 7, 7))
+if req > 0 and ts - old_ts < burst_gap then x[11] = 1 else x[11] = 0 end
 
 local keep = 0
 if req > 0 then
@@ -72,7 +74,7 @@ if req > 0 then
   if dt <= 0 then keep = 1 else keep = math.exp(-dt * math.log(2) / half_life) end
 end
 local out = {}
-for i = 0, 9 do
+for i = 0, 10 do
   local s = tonumber(st['s' .. i] or '0') * keep + x[i + 1]
   out['s' .. i] = s
 end
@@ -90,7 +92,7 @@ if ts > new_ts then new_ts = ts end
 
 local fields = {'ts', fmt(new_ts), 'c', fmt(count), 'nets', table.concat(nets, ','),
   'par', params, 'req', tostring(req + 1), 'l' .. slot, fmt(ts)}
-for i = 0, 9 do
+for i = 0, 10 do
   fields[#fields + 1] = 's' .. i
   fields[#fields + 1] = fmt(out['s' .. i])
 end
