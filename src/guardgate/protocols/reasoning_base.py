@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -76,17 +77,33 @@ class TransformContext:
 
 
 def load_json_object(text: str | bytes) -> JsonObject | None:
-    """The JSON object in `text`, or None when it is not one (never raises)."""
+    """The JSON object in `text`, or None when it is not one (never raises).
+
+    Invalid UTF-8 is read as U+FFFD, as the SDKs read it (httpx decodes with "replace"): a stray
+    byte must not make a body unparseable here, and so passed through with its reasoning.
+    """
     try:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
         value = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         return None
     return value if isinstance(value, dict) else None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def dump_json(value: Any) -> str:
-    """Compact JSON as the providers send it (key order kept, non-ASCII unescaped)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON as the providers send it (key order kept, non-ASCII unescaped).
+
+    A lone surrogate (legal JSON as an escape, e.g. half an emoji cut by a tokenizer) cannot be
+    encoded as UTF-8 unescaped, so such a value is written with escapes, as the upstream sent it.
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if not text.isascii() and _SURROGATE.search(text):
+        return json.dumps(value, separators=(",", ":"))
+    return text
 
 
 class BodyTransformer:
