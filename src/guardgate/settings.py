@@ -118,6 +118,24 @@ class GuardgateSettings(BaseSettings):
     redis_timeout: float = Field(default=0.25, gt=0)
     """Seconds a single Redis call may take before the fail mode applies."""
 
+    # --- scoring (unset: the defaults documented in guardgate.scoring) -----------------------
+    scoring_suspect_enter: float | None = Field(default=None, ge=0, le=1)
+    """Score from which an account becomes `suspect` (default 0.85)."""
+    scoring_suspect_exit: float | None = Field(default=None, ge=0, le=1)
+    """Score below which a `suspect` account returns to `normal` (default 0.6)."""
+    scoring_extractor_enter: float | None = Field(default=None, ge=0, le=1)
+    """Score from which an account becomes `extractor` (default 0.92)."""
+    scoring_extractor_exit: float | None = Field(default=None, ge=0, le=1)
+    """Score below which an `extractor` returns to `suspect` (default 0.8)."""
+    scoring_tier_hold: float | None = Field(default=None, ge=0)
+    """Seconds a tier is kept at least once entered (default 3600)."""
+    scoring_cluster_lift: float | None = Field(default=None, ge=0, le=1)
+    """Most a cluster's score adds to a member's own score (default 0.5)."""
+    scoring_half_life: float | None = Field(default=None, gt=0)
+    """Seconds after which a request counts half in an account's feature rates (default 86400)."""
+    scoring_weights: str | None = None
+    """Weight overrides `name=value,...` (names: see guardgate.scoring.model.DEFAULT_WEIGHTS)."""
+
     @field_validator("trusted_proxies", "think_open_models", mode="before")
     @classmethod
     def _parse_lists(cls, value: Any) -> Any:
