@@ -182,7 +182,8 @@ def plot(series: dict[str, list[Any]], path: Path) -> None:
         return
     t0 = min(points[0][0] for points in series.values() if points)
     fig, ax = plt.subplots(figsize=(11, 6))
-    for pop, points in sorted(series.items()):
+    colours = plt.get_cmap("tab20").colors
+    for k, (pop, points) in enumerate(sorted(series.items())):
         hourly: dict[int, list[float]] = defaultdict(list)
         for ts, s in points:
             hourly[int((ts - t0) // 3600)].append(s)
@@ -190,7 +191,14 @@ def plot(series: dict[str, list[Any]], path: Path) -> None:
         means = [sum(hourly[h]) / len(hourly[h]) for h in hours]
         attack = pop in {"hydra_farm", "stealth_farm", "cot_harvester", "single_scraper",
                          "model_hopper"}  # fmt: skip
-        ax.plot([h / 24 for h in hours], means, label=pop, linestyle="-" if attack else "--")
+        ax.plot(
+            [h / 24 for h in hours],
+            means,
+            label=pop,
+            color=colours[k % len(colours)],
+            linestyle="-" if attack else "--",
+            linewidth=1.6 if attack else 1.0,
+        )
     ax.set_xlabel("day")
     ax.set_ylabel("mean score of the hour's requests")
     ax.set_ylim(0, 1)
