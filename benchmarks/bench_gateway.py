@@ -1,10 +1,19 @@
-"""Gateway benchmark: the bare app, the app with the middleware mounted, and the sidecar in front
-of the bare app, side by side in one run, each in its own process, loaded with `wrk` on loopback.
+"""Gateway benchmark: guardgate side by side with the apps it protects and with its peers, each
+target in its own process, loaded with `wrk` on loopback.
 
-    python benchmarks/bench_gateway.py [--duration 8] [--connections 32]
+    python benchmarks/bench_gateway.py [--duration 8] [--connections 32] [--repeats 1]
 
-Prints requests/s, p50/p99 latency, and the ratios to the bare app. Needs `wrk`
-(`apt-get install wrk`). Extra target environments (e.g. GUARDGATE_REDIS_URL) pass through.
+Groups, each against its own baseline (ratio = target req/s / baseline req/s):
+- `bare app` (the fastest possible upstream): + middleware (memory; Redis), the sidecar in front
+  of it, LiteLLM's proxy in front of it (when `/tmp/litellm-venv` or `--litellm` has it);
+- `mock upstream` (a Starlette app writing real answers, an LLM server's HTTP layer): +
+  middleware (memory; Redis), the sidecar in front of it;
+- `starlette route` (the same answers from a Starlette endpoint): + slowapi (checked to limit).
+
+For each target: throughput at `--connections` (non-stream and SSE stream), p50/p99 latency at
+one connection (added = target - baseline), CPU per request (utime + stime of the target's
+process tree over the throughput run, from /proc), and resident memory after the runs. Needs
+`wrk` and, for the Redis rows, `redis-server` (started on a free port). No internet needed.
 """
 
 from __future__ import annotations
@@ -13,6 +22,8 @@ import argparse
 import json
 import os
 import re
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,6 +38,7 @@ import httpx
 from guardgate.testing import free_port
 
 HERE = Path(__file__).resolve().parent
+TICK = os.sysconf("SC_CLK_TCK")
 BODY = {
     "model": "mock-reasoning-content",
     "messages": [
@@ -36,36 +48,186 @@ BODY = {
     "max_tokens": 256,
     "temperature": 0.2,
 }
+LITELLM = Path("/tmp/litellm-venv/bin/litellm")
+
+
+@dataclass(frozen=True)
+class Load:
+    """What one wrk run measured."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
 
 
 @dataclass(frozen=True)
 class Result:
+    """Every figure of one target."""
+
     name: str
+    baseline: str
     rps: float
+    stream_rps: float
     p50_ms: float
     p99_ms: float
+    cpu_us: float
+    rss_mb: float
+
+
+@dataclass
+class Target:
+    """A running target: its URL and its process (tree) id."""
+
+    url: str
+    pid: int
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants (uvicorn workers, LiteLLM's children)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, ()))
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the process tree, in seconds."""
+    total = 0
+    for p in _tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / TICK
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of the process tree, in MB."""
+    total = 0
+    for p in _tree(pid):
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"VmRSS:\s+(\d+) kB", status)
+        total += int(match.group(1)) if match else 0
+    return total / 1024
+
+
+def _wait_up(url: str, proc: subprocess.Popen[bytes], what: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            answer = httpx.post(
+                url + "/v1/chat/completions",
+                json=BODY,
+                headers={"authorization": "Bearer sk-bench-0001"},
+                timeout=5,
+            )
+            if answer.status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError(f"target {what} did not start")
+        time.sleep(0.2)
 
 
 @contextmanager
-def target(kind: str, *extra: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run one target server in its own process; yields its base URL."""
+def target(kind: str, *extra: str, env: dict[str, str] | None = None) -> Iterator[Target]:
+    """Run one target server (`targets.py KIND`) in its own process."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, str(HERE / "targets.py"), kind, str(port), *extra],
-        env={**os.environ, "GUARDGATE_SECRET": "bench-secret", **(env or {})},
+        env={**os.environ, "GUARDGATE_SECRET": "bench-secret-0123456789", **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 15
-        while True:
+        _wait_up(url, proc, kind, 20)
+        yield Target(url, proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@contextmanager
+def litellm(upstream: str, binary: Path) -> Iterator[Target | None]:
+    """LiteLLM's proxy forwarding to `upstream` as an OpenAI-compatible server, or None."""
+    if not binary.exists():
+        print(f"LiteLLM skipped: {binary} not found (pip install 'litellm[proxy]' in a venv)")
+        yield None
+        return
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "litellm.yaml"
+        config.write_text(
+            "model_list:\n"
+            f"  - model_name: {BODY['model']}\n"
+            "    litellm_params:\n"
+            f"      model: openai/{BODY['model']}\n"
+            f"      api_base: {upstream}/v1\n"
+            "      api_key: sk-upstream\n"
+            "litellm_settings:\n"
+            "  telemetry: false\n"
+        )
+        env = {
+            **os.environ,
+            "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true",
+            "LITELLM_LOG": "ERROR",
+        }
+        proc = subprocess.Popen(
+            [str(binary), "--config", str(config), "--port", str(port), "--num_workers", "1"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
             try:
-                httpx.post(url + "/v1/chat/completions", json=BODY, timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"target {kind} did not start") from None
-                time.sleep(0.1)
-        yield url
+                _wait_up(url, proc, "litellm", 90)
+            except RuntimeError:
+                print("LiteLLM skipped: its proxy did not start or did not answer 200")
+                yield None
+                return
+            yield Target(url, proc.pid)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@contextmanager
+def redis_server() -> Iterator[str | None]:
+    """A throwaway redis-server on a free port (None when not installed)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        print("Redis rows skipped: redis-server not found")
+        yield None
+        return
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(0.3)
+        yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -77,7 +239,7 @@ def _ms(text: str) -> float:
     return value * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(name: str, url: str, duration: int, connections: int, stream: bool = False) -> Result:
+def run_wrk(url: str, duration: float, connections: int, *, stream: bool = False) -> Load:
     """Load `url` with wrk posting the benchmark body; parse throughput and latency."""
     body = {**BODY, "stream": True} if stream else BODY
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
@@ -87,62 +249,133 @@ def run_wrk(name: str, url: str, duration: int, connections: int, stream: bool =
             'wrk.headers["Content-Type"] = "application/json"\n'
             'wrk.headers["Authorization"] = "Bearer sk-bench-0001"\n'
         )
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{duration}s",
-            "--latency",
-            "-s",
-            script.name,
-            url + "/v1/chat/completions",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    os.unlink(script.name)
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency", "-s"]
+    try:
+        out = subprocess.run(
+            [*command, script.name, url + "/v1/chat/completions"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(script.name)
     if "Non-2xx" in out:
-        raise RuntimeError(f"{name}: non-2xx answers under load:\n{out}")
+        raise RuntimeError(f"{url}: non-2xx answers under load:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    return Result(name, rps, p50, p99)
+    p50 = _ms(re.search(r"\n\s+50%\s+([0-9.]+[a-z]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\n\s+99%\s+([0-9.]+[a-z]+)", out).group(1))  # type: ignore[union-attr]
+    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return Load(rps, p50, p99, done)
+
+
+def measure(name: str, baseline: str, t: Target, args: argparse.Namespace) -> Result:
+    """Every figure of one running target (medians over `--repeats`)."""
+    run_wrk(t.url, 1, args.connections)  # warm-up
+    rps, cpu, stream, p50, p99 = [], [], [], [], []
+    for _ in range(args.repeats):
+        before = cpu_seconds(t.pid)
+        load = run_wrk(t.url, args.duration, args.connections)
+        cpu.append((cpu_seconds(t.pid) - before) / load.requests * 1e6)
+        rps.append(load.rps)
+        stream.append(run_wrk(t.url, args.duration / 2, args.connections, stream=True).rps)
+        single = run_wrk(t.url, args.duration / 2, 1)
+        p50.append(single.p50_ms)
+        p99.append(single.p99_ms)
+    med = statistics.median
+    result = Result(
+        name, baseline, med(rps), med(stream), med(p50), med(p99), med(cpu), rss_mb(t.pid)
+    )
+    spread = (max(rps) - min(rps)) / med(rps) if len(rps) > 1 else 0.0
+    print(f"  {name}: {result.rps:.0f} req/s (spread {spread:.0%})", flush=True)
+    return result
+
+
+def slowapi_limits() -> bool:
+    """Whether the slowapi target answers 429 past a small limit (it exempts what it cannot
+    route, so a target that never limits would measure nothing)."""
+    with target("slowapi", env={"BENCH_SLOWAPI_LIMIT": "3/minute"}) as t:
+        # `target` already sent one request to see it up.
+        codes = [
+            httpx.post(
+                t.url + "/v1/chat/completions",
+                json=BODY,
+                headers={"authorization": "Bearer sk-bench-0001"},
+            ).status_code
+            for _ in range(4)
+        ]
+    return 429 in codes
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=8)
+    parser.add_argument("--duration", type=float, default=8)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--litellm", type=Path, default=LITELLM, help="the litellm CLI")
+    parser.add_argument("--only", default="", help="comma-separated groups: bare,mock,slowapi")
     args = parser.parse_args()
+    groups = set(args.only.split(",")) if args.only else {"bare", "mock", "slowapi"}
     results: list[Result] = []
-    with target("bare") as bare:
-        run_wrk("warm-up", bare, 2, args.connections)
-        results.append(run_wrk("bare app", bare, args.duration, args.connections))
-        with target("sidecar", bare) as sidecar:
-            run_wrk("warm-up", sidecar, 2, args.connections)
-            results.append(run_wrk("sidecar -> bare app", sidecar, args.duration, args.connections))
-    with target("mock") as mock:
-        run_wrk("warm-up", mock, 2, args.connections)
-        results.append(run_wrk("mock upstream", mock, args.duration, args.connections))
-        with target("sidecar", mock) as sidecar:
-            run_wrk("warm-up", sidecar, 2, args.connections)
-            results.append(
-                run_wrk("sidecar -> mock upstream", sidecar, args.duration, args.connections)
-            )
-    with target("middleware") as mounted:
-        run_wrk("warm-up", mounted, 2, args.connections)
-        results.append(
-            run_wrk("app + middleware (memory)", mounted, args.duration, args.connections)
-        )
-    base = results[0]
-    print(f"\n{'target':<32}{'req/s':>10}{'ratio':>8}{'p50 ms':>9}{'p99 ms':>9}")
+    with redis_server() as redis_url:
+        redis_env = {"GUARDGATE_REDIS_URL": redis_url} if redis_url else None
+        for base_kind, base_name, mounted in (
+            ("bare", "bare app", "middleware"),
+            ("mock", "mock upstream", "middleware-mock"),
+        ):
+            if base_kind not in groups:
+                continue
+            with target(base_kind) as base:
+                results.append(measure(base_name, base_name, base, args))
+                with target(mounted) as t:
+                    results.append(measure("+ middleware (memory)", base_name, t, args))
+                if redis_env is not None:
+                    with target(mounted, env=redis_env) as t:
+                        results.append(measure("+ middleware (Redis)", base_name, t, args))
+                with target("sidecar", base.url) as t:
+                    results.append(measure("sidecar in front", base_name, t, args))
+                if base_kind == "bare":
+                    with litellm(base.url, args.litellm) as t:
+                        if t is not None:
+                            results.append(measure("LiteLLM proxy in front", base_name, t, args))
+    if "slowapi" in groups:
+        if slowapi_limits():
+            with target("starlette") as t:
+                results.append(measure("starlette route", "starlette route", t, args))
+            with target("slowapi") as t:
+                results.append(measure("+ slowapi", "starlette route", t, args))
+        else:
+            print("slowapi skipped: it did not limit the route (nothing to measure)")
+    report(results, args)
+
+
+def report(results: list[Result], args: argparse.Namespace) -> None:
+    """The side-by-side table."""
+    bases = {r.name: r for r in results if r.name == r.baseline}
+    head = (
+        f"{'target':<28}{'req/s':>8}{'ratio':>7}{'stream/s':>9}{'ratio':>7}"
+        f"{'p50 ms':>8}{'+p50':>7}{'p99 ms':>8}{'+p99':>7}{'CPU µs/req':>11}{'RSS MB':>8}"
+    )
+    print("\n" + head)
     for r in results:
-        print(f"{r.name:<32}{r.rps:>10.0f}{r.rps / base.rps:>8.2f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}")
+        b = bases[r.baseline]
+        if r is b:
+            print(f"{r.baseline} --")
+        # A stream figure of 0: every streamed answer failed (slowapi's middleware sends a
+        # second response start on streams).
+        stream = (
+            f"{r.stream_rps:>9.0f}{r.stream_rps / b.stream_rps:>7.2f}"
+            if r.stream_rps
+            else f"{'broken':>9}{'':>7}"
+        )
+        print(
+            f"{r.name:<28}{r.rps:>8.0f}{r.rps / b.rps:>7.2f}{stream}"
+            f"{r.p50_ms:>8.2f}{r.p50_ms - b.p50_ms:>+7.2f}"
+            f"{r.p99_ms:>8.2f}{r.p99_ms - b.p99_ms:>+7.2f}{r.cpu_us:>11.0f}{r.rss_mb:>8.0f}"
+        )
     print(
-        f"\n(wrk -t1 -c{args.connections} -d{args.duration}s, non-stream chat completions, "
-        f"{os.cpu_count()} cores)"
+        f"\n(wrk -t1 -c{args.connections} -d{args.duration:g}s per throughput figure, SSE for "
+        f"stream/s, -c1 for latency; median of {args.repeats}; {os.cpu_count()} cores; "
+        "CPU µs/req: the target's process tree only, a sidecar's upstream excluded)"
     )
 
 

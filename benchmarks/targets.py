@@ -3,8 +3,14 @@ PORT [UPSTREAM_URL]`.
 
 - `bare`: a minimal OpenAI-compatible app (fixed chat completion JSON, or a short SSE stream
   when the request asks for one): the fastest upstream there can be, so every cost added shows.
-- `middleware`: the same app with `GuardgateMiddleware` mounted (settings from the environment).
-- `slowapi`: the same app behind slowapi's ASGI middleware limiting per API key (the peer).
+- `mock`: guardgate's mock LLM upstream (a Starlette app that writes real answers): a realistic
+  stand-in for an LLM server's HTTP layer.
+- `middleware`, `middleware-mock`: `bare` / `mock` with `GuardgateMiddleware` mounted (settings
+  from the environment: `GUARDGATE_REDIS_URL` selects Redis state).
+- `starlette`: the bare answers from a Starlette `Route` endpoint (slowapi's baseline).
+- `slowapi`: `starlette` behind slowapi's ASGI middleware limiting per API key (the peer; the
+  limit is `BENCH_SLOWAPI_LIMIT`, default never reached). A `Route`, not a `Mount`: slowapi finds
+  no endpoint in a `Mount` and exempts it silently.
 - `sidecar`: `guardgate serve`'s app forwarding to UPSTREAM_URL.
 """
 
@@ -12,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 
 import uvicorn
@@ -85,6 +92,27 @@ async def bare_app(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": _COMPLETION, "more_body": False})
 
 
+def starlette_app() -> object:
+    """The bare answers from a Starlette `Route` endpoint."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response, StreamingResponse
+    from starlette.routing import Route
+
+    async def chat(request: Request) -> Response:
+        body = await request.body()
+        if b'"stream":true' in body.replace(b" ", b""):
+
+            async def events() -> object:
+                for piece in _STREAM:
+                    yield piece
+
+            return StreamingResponse(events(), media_type="text/event-stream")  # type: ignore[arg-type]
+        return Response(_COMPLETION, media_type="application/json")
+
+    return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+
+
 def main() -> None:
     kind, port = sys.argv[1], int(sys.argv[2])
     app: object
@@ -94,25 +122,29 @@ def main() -> None:
         from guardgate.testing import create_mock_upstream
 
         app = create_mock_upstream()
+    elif kind == "starlette":
+        app = starlette_app()
     elif kind == "slowapi":
         # The well-known peer for the rate-limit part: slowapi's pure-ASGI middleware limiting
-        # per API key, in front of the same app (a limit high enough never to trigger).
+        # per API key, in front of a Starlette route.
         from slowapi import Limiter
         from slowapi.middleware import SlowAPIASGIMiddleware
-        from starlette.applications import Starlette
         from starlette.requests import Request
-        from starlette.routing import Mount
 
         def key(request: Request) -> str:
             return request.headers.get("authorization", "")
 
-        limited = Starlette(routes=[Mount("/", app=bare_app)])
-        limited.state.limiter = Limiter(key_func=key, default_limits=["1000000/minute"])
-        app = SlowAPIASGIMiddleware(limited)
-    elif kind == "middleware":
+        limited = starlette_app()
+        limit = os.environ.get("BENCH_SLOWAPI_LIMIT", "100000000/minute")
+        limited.state.limiter = Limiter(key_func=key, default_limits=[limit])  # type: ignore[attr-defined]
+        # Added inside Starlette (slowapi reads the app from the scope Starlette sets).
+        limited.add_middleware(SlowAPIASGIMiddleware)  # type: ignore[attr-defined]
+        app = limited
+    elif kind in ("middleware", "middleware-mock"):
         from guardgate.middleware import GuardgateMiddleware
+        from guardgate.testing import create_mock_upstream
 
-        app = GuardgateMiddleware(bare_app)
+        app = GuardgateMiddleware(bare_app if kind == "middleware" else create_mock_upstream())
     elif kind == "sidecar":
         from guardgate.settings import load_settings
         from guardgate.sidecar import create_app
