@@ -31,3 +31,15 @@ async def test_replicas_on_one_redis_score_an_account_together(redis_port: int) 
     assert shared[-1].tier is Tier.EXTRACTOR
     for engine in [*replicas, alone]:
         await engine.close()
+
+
+async def test_an_engine_with_all_state_in_redis_flags_a_farm(redis_port: int) -> None:
+    settings = load_settings(redis_url=f"redis://127.0.0.1:{redis_port}/0")
+    engine = Engine(settings)
+    await engine.start()
+    account = f"farm-{uuid.uuid4().hex[:8]}"
+    verdicts = [await engine.observe(farm_request(T0 + 1200 * i, i, account)) for i in range(8)]
+    await engine.close()
+    assert verdicts[0].tier is Tier.NORMAL
+    assert verdicts[-1].tier is Tier.EXTRACTOR
+    assert verdicts[-1].reasons
