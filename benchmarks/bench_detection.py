@@ -83,8 +83,8 @@ def score(labels: Path, decisions: Path, traffic: Path) -> tuple[str, dict[str, 
     pop_of: list[str] = []
     attack: dict[str, bool] = {}
     with labels.open() as f:
-        for raw in f:
-            lab = json.loads(raw)
+        for text in f:
+            lab = json.loads(text)
             pop_of.append(lab["population"])
             attack[lab["population"]] = lab["attack"]
     accounts: dict[str, set[str]] = defaultdict(set)
@@ -100,8 +100,8 @@ def score(labels: Path, decisions: Path, traffic: Path) -> tuple[str, dict[str, 
     clustered: list[tuple[str, str]] = []
     series: dict[str, list[Any]] = defaultdict(list)
     with decisions.open() as f:
-        for raw in f:
-            d = json.loads(raw)
+        for text in f:
+            d = json.loads(text)
             i = d["line"]
             pop, account = pop_of[i], d["account"]
             accounts[pop].add(account)
@@ -182,7 +182,7 @@ def plot(series: dict[str, list[Any]], path: Path) -> None:
         return
     t0 = min(points[0][0] for points in series.values() if points)
     fig, ax = plt.subplots(figsize=(11, 6))
-    colours = plt.get_cmap("tab20").colors
+    colours = [plt.get_cmap("tab20")(k / 20) for k in range(20)]
     for k, (pop, points) in enumerate(sorted(series.items())):
         hourly: dict[int, list[float]] = defaultdict(list)
         for ts, s in points:
