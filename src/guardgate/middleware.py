@@ -389,6 +389,11 @@ class _Exchange:
         metrics = self.mw.metrics
         metrics.tokens("prompt", self.prompt_tokens)
         metrics.tokens("completion", usage.completion_tokens)
+        if self.ticket is None:
+            # No quota to charge and no stream lease to release: a cancellation could leave
+            # nothing held behind, so no task of its own (a task per request costs ~10 µs).
+            await guard.settle(verdict, None, usage, self.prompt_tokens)
+            return
         task = asyncio.ensure_future(guard.settle(verdict, self.ticket, usage, self.prompt_tokens))
         self.ticket = None
         _PENDING.add(task)

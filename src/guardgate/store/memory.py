@@ -36,8 +36,7 @@ class _Recency:
     def stamp(self, member: str, ts: float, cutoff: float) -> None:
         entries = self.entries
         while entries:
-            oldest = next(iter(entries.items()))
-            if oldest[1] >= cutoff:
+            if entries[next(iter(entries))] >= cutoff:
                 break
             entries.popitem(last=False)
         score = ts
@@ -117,24 +116,33 @@ class MemoryStore:
                 )
 
         postings = []
-        seen: dict[str, None] = {}
+        everyone: list[str] = []
+        cap = limits.posting_cap
+        # After the stamp the account is the newest entry and the cap (>= 1) never trims it,
+        # so the others are the entries after the first in newest-first order.
+        skip = 1 if cap >= 1 else 0
+        last = limits.sample + skip
+        known = self._postings
         for value in values:
-            posting = self._postings.get(value)
+            posting = known.get(value)
             if posting is None:
-                posting = self._postings[value] = _Recency()
+                posting = known[value] = _Recency()
             posting.stamp(account, ts, cutoff)
             entries = posting.entries
-            while len(entries) > limits.posting_cap:
+            while len(entries) > cap:
                 entries.popitem(last=False)
-            others = tuple(
-                itertools.islice((m for m in reversed(entries) if m != account), limits.sample)
-            )
-            seen.update(dict.fromkeys(others))
+            if skip:
+                others = tuple(itertools.islice(reversed(entries), skip, last))
+            else:
+                others = tuple(
+                    itertools.islice((m for m in reversed(entries) if m != account), limits.sample)
+                )
+            everyone.extend(others)
             postings.append(Posting(value, len(entries), others))
 
         cluster = self._clusters.get(account, "")
         clusters = self._clusters
-        member_clusters = {m: clusters[m] for m in seen if m in clusters}
+        member_clusters = {m: clusters[m] for m in dict.fromkeys(everyone) if m in clusters}
         return Touch(
             active=active,
             cluster=cluster,
