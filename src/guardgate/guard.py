@@ -26,6 +26,8 @@ from guardgate.usage import Usage
 logger = logging.getLogger("guardgate")
 
 Clock = Callable[[], float]
+TierListener = Callable[[Verdict, Tier], None]
+_TIER_MEMORY = 200_000
 
 
 class Guard:
@@ -45,6 +47,9 @@ class Guard:
         self.activity = ActivityLog()
         """Recent verdicts seen by this replica, for the admin API."""
         self._started = False
+        self._last_tier: dict[str, Tier] = {}
+        self.tier_listener: TierListener | None = None
+        """Called with (verdict, previous tier) when an account changes tier."""
 
     async def start(self) -> None:
         """Open connections; safe to call more than once."""
@@ -86,7 +91,23 @@ class Guard:
         """
         decision, ticket = await self._admit(self.overrides.apply(verdict), obs, hold_stream)
         self.activity.record(obs, decision, engine_tier=verdict.tier)
+        self._note_tier(decision.verdict)
         return decision, ticket
+
+    def _note_tier(self, verdict: Verdict) -> None:
+        """Tell the tier listener when an account's tier in force differs from the last one this
+        replica saw (a first sighting counts only when it is not `normal`)."""
+        account = verdict.account
+        if not account:
+            return
+        old = self._last_tier.get(account, Tier.NORMAL)
+        if old is verdict.tier:
+            return
+        if len(self._last_tier) >= _TIER_MEMORY:
+            self._last_tier.clear()  # bounded; forgetting only repeats a notice
+        self._last_tier[account] = verdict.tier
+        if self.tier_listener is not None:
+            self.tier_listener(verdict, old)
 
     async def _admit(
         self, verdict: Verdict, obs: Observation, hold_stream: bool

@@ -74,6 +74,7 @@ class GuardgateMiddleware:
         self.guard = guard
         self.settings = guard.settings
         self.metrics = Metrics()
+        guard.tier_listener = self._tier_changed
         self.faults = FaultCounter(self.metrics)
         # Quota storage faults (a Redis outage) are counted with the middleware's own.
         guard.quotas.faults = self.faults
@@ -111,6 +112,23 @@ class GuardgateMiddleware:
             await self.app(scope, self._lifespan_receive(receive), send)
             return
         await self.app(scope, receive, send)
+
+    def _tier_changed(self, verdict: Verdict, old: Tier) -> None:
+        self.metrics.tier_change(old.value, verdict.tier.value)
+        audit.info(
+            json.dumps(
+                {
+                    "event": "tier_change",
+                    "account": verdict.account,
+                    "cluster": verdict.cluster,
+                    "from": old.value,
+                    "to": verdict.tier.value,
+                    "score": round(verdict.score, 4),
+                    "reasons": list(verdict.reasons),
+                },
+                separators=(",", ":"),
+            )
+        )
 
     async def _send_metrics(self, send: Send) -> None:
         body = self.metrics.exposition()
