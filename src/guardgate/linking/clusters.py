@@ -66,9 +66,12 @@ def components(links: Iterable[Link], min_similarity: float = 0.0) -> list[list[
     return out
 
 
-def assign(groups: list[list[str]], previous: Mapping[str, str]) -> dict[str, str]:
+def assign(
+    groups: list[list[str]], previous: Mapping[str, str], reserved: Iterable[str] = ()
+) -> dict[str, str]:
     """Account -> cluster id; each former id goes to the component holding most of its former
-    members (ties: the larger component), each component takes at most one former id."""
+    members (ties: the larger component), each component takes at most one former id. New ids
+    avoid `reserved` (the ids of clusters left as they were, when only some are reassigned)."""
     claims = []
     for index, members in enumerate(groups):
         held = Counter(previous[m] for m in members if m in previous)
@@ -76,7 +79,7 @@ def assign(groups: list[list[str]], previous: Mapping[str, str]) -> dict[str, st
             claims.append((-count, -len(members), cid, index))
     claims.sort()
     ids: dict[int, str] = {}
-    taken: set[str] = set()
+    taken: set[str] = set(reserved)
     for _, _, cid, index in claims:
         if index not in ids and cid not in taken:
             ids[index] = cid

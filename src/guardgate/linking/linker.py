@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from guardgate.linking.clusters import assign, components
+from guardgate.linking.clusters import assign
 from guardgate.linking.config import LinkingConfig
 from guardgate.linking.evidence import evidence_values
+from guardgate.linking.graph import LinkGraph
 from guardgate.linking.pairs import PairEvidence, PairScorer
 from guardgate.model import Observation
 from guardgate.store import Link, Store
-from guardgate.store._base import link_key
+from guardgate.store._base import cluster_sizes, link_key
 
 _LOCK = "recluster"
 _MAX_PENDING = 20_000
@@ -54,6 +56,10 @@ class Linker:
         self._sent: dict[tuple[str, str], float] = {}
         self._seen: dict[tuple[str, str], int] = {}
         self._next_recluster: float | None = None
+        self._graph = LinkGraph(config.min_link_support)
+        self._cursor = -1
+        self._assignment: dict[str, str] = {}
+        self._sizes: dict[str, int] = {}
 
     async def observe(self, obs: Observation) -> Membership:
         """Record this request's evidence and return its sender's cluster."""
@@ -134,21 +140,61 @@ class Linker:
         return len(pending)
 
     async def recluster(self, now: float) -> ReclusterResult | None:
-        """Rebuild all clusters from the live links, unless another replica is doing it."""
+        """Bring the clusters up to date with the live links, unless another replica is doing it.
+
+        Only the components around links that changed since the last run are recomputed, and
+        clusters are written only when an assignment changed; the result is the one a rebuild
+        from all live links would give (`clusters.components` and `assign`).
+        """
         store = self.store
         if not await store.acquire(_LOCK, self.owner, self.config.lock_ttl):
             return None
         try:
             await self.flush()
-            links = await store.links(now - self.config.link_ttl)
-            groups = components(links, self.config.min_link_support)
-            assignment = assign(groups, await store.clusters())
-            await store.replace_clusters(assignment)
+            since = now - self.config.link_ttl
+            changes = await store.link_changes(since, self._cursor)
+            self._cursor = changes.cursor
+            region, found = self._graph.update(changes.pairs, since, complete=changes.complete)
+            previous = await store.clusters()
+            if previous == self._assignment:
+                changed = self._reassign(region, found, previous)
+            else:
+                # Another replica (or an operator) wrote clusters since: assign every id anew.
+                self._assignment = assign(self._graph.groups(), previous)
+                self._sizes = cluster_sizes(self._assignment)
+                changed = True
+            if changed:
+                await store.replace_clusters(self._assignment)
         finally:
             await store.release(_LOCK, self.owner)
+        sizes = self._sizes
         return ReclusterResult(
-            links=len(links),
-            clusters=len(groups),
-            clustered_accounts=len(assignment),
-            largest=len(groups[0]) if groups else 0,
+            links=len(self._graph.ts),
+            clusters=len(sizes),
+            clustered_accounts=len(self._assignment),
+            largest=max(sizes.values(), default=0),
         )
+
+    def _reassign(
+        self, region: set[str], found: list[list[str]], previous: Mapping[str, str]
+    ) -> bool:
+        """Give ids to the recomputed components only; the clusters outside `region` keep
+        theirs. Returns whether any account's cluster changed."""
+        if not region:
+            return False
+        old = {x: previous[x] for x in region if x in previous}
+        touched = set(old.values())
+        reserved = [cid for cid in self._sizes if cid not in touched]
+        ids = assign(found, old, reserved)
+        if ids == old:
+            return False
+        assignment, sizes = self._assignment, self._sizes
+        for x, cid in old.items():
+            del assignment[x]
+            sizes[cid] -= 1
+            if not sizes[cid]:
+                del sizes[cid]
+        for x, cid in ids.items():
+            assignment[x] = cid
+            sizes[cid] = sizes.get(cid, 0) + 1
+        return True

@@ -79,6 +79,18 @@ class Link:
     ts: float
 
 
+@dataclass(frozen=True, slots=True)
+class LinkChanges:
+    """The links changed since a cursor (or all live links), for incremental re-clustering."""
+
+    cursor: int
+    """Pass it to the next `link_changes` call to get only what changed after this one."""
+    pairs: Mapping[tuple[str, str], float]
+    """Canonical pair -> the newest confirmation of that link (before `since`: it is gone)."""
+    complete: bool
+    """True when `pairs` holds every live link, so that a link missing from it is gone."""
+
+
 @runtime_checkable
 class Store(Protocol):
     """The state behind linking. Every method is safe to call from several replicas at once."""
@@ -101,6 +113,12 @@ class Store(Protocol):
 
     async def links(self, since: float) -> list[Link]:
         """Every link confirmed at or after `since`, once each, with `a < b`."""
+        ...
+
+    async def link_changes(self, since: float, cursor: int) -> LinkChanges:
+        """The links that changed since `cursor` (from an earlier answer), or, when the store
+        cannot tell (first call, another store's cursor, too long ago), every link confirmed at
+        or after `since` with `complete` set."""
         ...
 
     async def clusters(self) -> dict[str, str]:

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import itertools
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from guardgate.store._base import (
     Link,
+    LinkChanges,
     Posting,
     StoreLimits,
     Touch,
@@ -23,6 +24,8 @@ BUMP = 1e-6
 strictly ordered by arrival and no two members ever tie (Redis would break ties by name)."""
 _SWEEP_EVERY = 64
 _SWEEP_BATCH = 512
+_MAX_LOG = 100_000
+_NEVER = float("-inf")
 
 
 class _Recency:
@@ -64,6 +67,9 @@ class MemoryStore:
         self._touches = 0
         self._sweep_queue: list[tuple[str, str]] = []
         self._last_ts = 0.0
+        # Pairs whose link changed, in order; a cursor is an absolute position in this log.
+        self._log: list[tuple[str, str]] = []
+        self._log_start = 0
 
     async def start(self) -> None:
         """Nothing to open."""
@@ -179,11 +185,14 @@ class MemoryStore:
                 mine = self._links.get(key)
                 if mine is not None and max(mine.values(), default=0) < link_cutoff:
                     del self._links[key]
+                    self._logged(link_key(key, other) for other in mine)
 
     async def add_links(self, links: Sequence[Link]) -> None:
         """Record or refresh links, keeping the newest `links_per_account` of each account."""
         cap = self.limits.links_per_account
+        log = self._log
         for link in links:
+            log.append(link_key(link.a, link.b))
             for x, y in ((link.a, link.b), (link.b, link.a)):
                 mine = self._links.setdefault(x, {})
                 if mine.get(y, float("-inf")) < link.ts:
@@ -192,9 +201,38 @@ class MemoryStore:
                     ranked = sorted(mine.items(), key=lambda kv: (kv[1], kv[0]))
                     for other, _ in ranked[: len(mine) - cap]:
                         del mine[other]
+                        log.append(link_key(x, other))
+        self._logged(())
+
+    def _logged(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self._log.extend(pairs)
+        if len(self._log) > _MAX_LOG:
+            # Bounded: a reader this far behind gets every live link instead of the changes.
+            half = len(self._log) // 2
+            del self._log[:half]
+            self._log_start += half
+
+    async def link_changes(self, since: float, cursor: int) -> LinkChanges:
+        """The links changed since `cursor`, each with its newest time in either direction
+        (`-inf` once forgotten on both sides); every live link when `cursor` is not in the log."""
+        end = self._log_start + len(self._log)
+        if not self._log_start <= cursor <= end:
+            return LinkChanges(cursor=end, pairs=self._link_pairs(since), complete=True)
+        links = self._links
+        changes: dict[tuple[str, str], float] = {}
+        for a, b in dict.fromkeys(self._log[cursor - self._log_start :]):
+            ab = links.get(a)
+            ba = links.get(b)
+            t1 = ab.get(b, _NEVER) if ab is not None else _NEVER
+            t2 = ba.get(a, _NEVER) if ba is not None else _NEVER
+            changes[(a, b)] = t1 if t1 > t2 else t2
+        return LinkChanges(cursor=end, pairs=changes, complete=False)
 
     async def links(self, since: float) -> list[Link]:
         """Every link confirmed at or after `since`."""
+        return as_links(self._link_pairs(since))
+
+    def _link_pairs(self, since: float) -> dict[tuple[str, str], float]:
         pairs: dict[tuple[str, str], float] = {}
         for x, mine in self._links.items():
             for y, ts in mine.items():
@@ -202,7 +240,7 @@ class MemoryStore:
                     key = link_key(x, y)
                     if pairs.get(key, float("-inf")) < ts:
                         pairs[key] = ts
-        return as_links(pairs)
+        return pairs
 
     async def clusters(self) -> dict[str, str]:
         """Account -> cluster id for every clustered account."""

@@ -22,6 +22,7 @@ from redis.exceptions import NoScriptError
 
 from guardgate.store._base import (
     Link,
+    LinkChanges,
     Posting,
     StoreLimits,
     Touch,
@@ -158,7 +159,15 @@ class RedisStore:
             await pipe.execute()
 
     async def links(self, since: float) -> list[Link]:
-        """Every link confirmed at or after `since` (reads in chunks; for re-clustering)."""
+        """Every link confirmed at or after `since` (reads in chunks)."""
+        return as_links(await self._link_pairs(since))
+
+    async def link_changes(self, since: float, cursor: int) -> LinkChanges:
+        """Every live link: replicas write links without telling each other, so Redis keeps
+        no change log and re-clustering compares what it reads with what it last saw."""
+        return LinkChanges(cursor=0, pairs=await self._link_pairs(since), complete=True)
+
+    async def _link_pairs(self, since: float) -> dict[tuple[str, str], float]:
         raw = await self.client.zrangebyscore(self._linked, since, "+inf")
         accounts = [_text(a) for a in raw]
         self.round_trips += 1
@@ -174,7 +183,7 @@ class RedisStore:
                     key = link_key(x, _text(y))
                     if pairs.get(key, float("-inf")) < float(ts):
                         pairs[key] = float(ts)
-        return as_links(pairs)
+        return pairs
 
     async def clusters(self) -> dict[str, str]:
         """Account -> cluster id for every clustered account."""
