@@ -137,6 +137,35 @@ async def test_every_backend_answers_exactly_like_memory(make_store: StoreFactor
     await store.close()
 
 
+async def test_link_changes_followed_from_a_cursor_give_the_live_links(
+    make_store: StoreFactory,
+) -> None:
+    """Re-clustering reads only what changed: a replica that follows `link_changes` from
+    cursor to cursor knows exactly the live links, whatever the store tells it each time."""
+    store = make_store(StoreLimits(window=50.0, link_ttl=50.0, links_per_account=3))
+    await store.start()
+    rng = random.Random(3)
+    accounts = [f"acct{i:02d}" for i in range(12)]
+    known: dict[tuple[str, str], float] = {}
+    cursor = -1
+    for step in range(120):
+        ts = T0 + step * 2
+        picked = rng.sample(accounts, 2)
+        await store.add_links([Link(picked[0], picked[1], ts)])  # some evict older links
+        await store.touch(rng.choice(accounts), ts, ["v"])  # lets memory sweep idle links
+        since = ts - 50.0
+        changes = await store.link_changes(since, cursor)
+        cursor = changes.cursor
+        if isinstance(store, MemoryStore) and step:
+            assert not changes.complete and len(changes.pairs) <= 3  # the changes only
+        if changes.complete:
+            known = {}
+        known.update(changes.pairs)
+        live = {(x.a, x.b): x.ts for x in await store.links(since)}
+        assert {p: t for p, t in known.items() if t >= since} == live
+    await store.close()
+
+
 async def test_idle_state_is_forgotten() -> None:
     """Memory mirrors Redis's key expiry: state idle for a whole window goes away."""
     store = MemoryStore(StoreLimits(window=100.0, link_ttl=100.0))
