@@ -168,18 +168,24 @@ def test_invalid_utf8_never_raises_nor_leaks(
 
 
 def _without_garbled_keys(out: bytes) -> bytes:
-    """`out` without the JSON members whose key holds U+FFFD.
+    """`out` without the JSON objects whose keys or `type` tag hold U+FFFD.
 
-    An invalid byte inside a key makes it another key, for the SDKs as for guardgate (a
-    `"\ufffdreasoning_content"` member is no reasoning field to any client): documented
-    behaviour for a corrupt upstream, not a leak through any field a client reads as reasoning.
+    An invalid byte inside a key or a type tag makes it another key or an unknown block, for the
+    SDKs as for guardgate (a `"\ufffdreasoning_content"` member or a `"thin\ufffdking"` block is no
+    reasoning to any client): documented behaviour for a corrupt upstream, not a leak through
+    anything a client reads as reasoning.
     """
+
+    def garbled(value: object) -> bool:
+        return isinstance(value, dict) and (
+            "\ufffd" in str(value.get("type", "")) or any("\ufffd" in k for k in value)
+        )
 
     def clean(value: object) -> object:
         if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items() if "\ufffd" not in k}
+            return {k: clean(v) for k, v in value.items() if "\ufffd" not in k and not garbled(v)}
         if isinstance(value, list):
-            return [clean(v) for v in value]
+            return [clean(v) for v in value if not garbled(v)]
         return value
 
     text = out.decode("utf-8", "replace")
