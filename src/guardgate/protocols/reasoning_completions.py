@@ -36,7 +36,11 @@ class CompletionsBodyTransformer(BodyTransformer):
             if not isinstance(text, str) or not text:
                 continue
             # A whole body costs no latency to hold: a bare `</think>` marks reasoning too.
-            think = ThinkTextFilter(summarise=self._ctx.summarise, think_open=True)
+            think = ThinkTextFilter(
+                summarise=self._ctx.summarise,
+                think_open=True,
+                unclosed_is_reasoning=self._ctx.think_open,
+            )
             new = await think.feed(text) + await think.finish()
             if think.changed:
                 choice["text"] = new
@@ -50,7 +54,9 @@ class _Choice:
     __slots__ = ("finished", "think")
 
     def __init__(self, ctx: TransformContext) -> None:
-        self.think = ThinkTextFilter(summarise=ctx.summarise, think_open=ctx.think_open)
+        self.think = ThinkTextFilter(
+            summarise=ctx.summarise, think_open=ctx.think_open, unclosed_is_reasoning=True
+        )
         self.finished = False
 
 

@@ -108,7 +108,11 @@ class ChatBodyTransformer(BodyTransformer):
             if isinstance(content, str) and content:
                 # A whole body costs no latency to hold: a `</think>` without an opening tag
                 # marks reasoning even when the prompt was not known to open one.
-                think = ThinkTextFilter(summarise=self._ctx.summarise, think_open=True)
+                think = ThinkTextFilter(
+                    summarise=self._ctx.summarise,
+                    think_open=True,
+                    unclosed_is_reasoning=self._ctx.think_open,
+                )
                 new = await think.feed(content) + await think.finish()
                 if think.changed:
                     message["content"] = new
@@ -124,7 +128,9 @@ class _ChoiceState:
 
     def __init__(self, ctx: TransformContext) -> None:
         self.fields = _ReasoningFields()
-        self.think = ThinkTextFilter(summarise=ctx.summarise, think_open=ctx.think_open)
+        self.think = ThinkTextFilter(
+            summarise=ctx.summarise, think_open=ctx.think_open, unclosed_is_reasoning=True
+        )
         self.finished = False
 
 

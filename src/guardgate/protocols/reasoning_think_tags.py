@@ -13,9 +13,11 @@ text in arbitrary pieces and says which parts are reasoning and which are answer
 - `think_open=True` (the prompt ended inside a `<think>`, or the model's template opens one):
   text is *undecided* until the first tag. A `</think>` first means everything before it was
   reasoning; a `<think>` first means what came before was answer. Undecided text is held back,
-  because handing it out and then finding a `</think>` would have leaked the reasoning; it is
-  released as answer when the text ends (or when `release_undecided` is called) without any
-  tag, or when it grows past `max_undecided` chars.
+  because handing it out and then finding a `</think>` would have leaked the reasoning. When the
+  text ends without any tag it is reasoning if the prompt really opened the span
+  (`unclosed_is_reasoning`: an answer cut by `max_tokens` or a broken stream mid-thought must not
+  hand out the trace), else answer (a whole body checked for a bare `</think>` on spec). It is
+  released as answer when `release_undecided` is called or it grows past `max_undecided` chars.
 - Inside a span opened by an explicit `<think>`, reasoning is handed on as it comes (to be
   dropped or summarised); only the few characters that could be the start of `</think>` wait.
 """
@@ -65,8 +67,15 @@ def _partial_suffix(text: str, tag: str) -> int:
 class ThinkSplitter:
     """Incremental splitter of answer text into reasoning and answer parts."""
 
-    def __init__(self, *, think_open: bool = False, max_undecided: int = _DEFAULT_MAX_UNDECIDED):
+    def __init__(
+        self,
+        *,
+        think_open: bool = False,
+        unclosed_is_reasoning: bool = False,
+        max_undecided: int = _DEFAULT_MAX_UNDECIDED,
+    ):
         self._mode = _Mode.UNDECIDED if think_open else _Mode.START
+        self._unclosed_is_reasoning = think_open and unclosed_is_reasoning
         self._held = ""
         self._max_undecided = max_undecided
         self._opened = False
@@ -149,6 +158,9 @@ class ThinkSplitter:
             # An unterminated span still ends here; mark it so a summary can be placed.
             self._emit(parts, self._held, reasoning=True, closed=True, opened=self._opened)
             self._opened = False
+        elif self._mode is _Mode.UNDECIDED and self._unclosed_is_reasoning:
+            # The prompt opened the span and no tag came: the text was all thought.
+            self._emit(parts, self._take_undecided(self._held), reasoning=True, closed=True)
         else:
             self._emit(parts, self._take_undecided(self._held), reasoning=False)
         self._held = ""
@@ -195,8 +207,11 @@ class ThinkTextFilter:
         *,
         summarise: Callable[[str], Awaitable[str]] | None,
         think_open: bool = False,
+        unclosed_is_reasoning: bool = False,
     ) -> None:
-        self._splitter = ThinkSplitter(think_open=think_open)
+        self._splitter = ThinkSplitter(
+            think_open=think_open, unclosed_is_reasoning=unclosed_is_reasoning
+        )
         self._summarise = summarise
         self._reasoning: list[str] = []
         self.changed = False
