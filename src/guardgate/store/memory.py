@@ -38,13 +38,11 @@ class _Recency:
 
     def stamp(self, member: str, ts: float, cutoff: float) -> None:
         entries = self.entries
-        while entries:
-            if entries[next(iter(entries))] >= cutoff:
-                break
+        while entries and next(iter(entries.values())) < cutoff:
             entries.popitem(last=False)
         score = ts
         if entries:
-            newest = entries[next(reversed(entries))]
+            newest = next(reversed(entries.values()))
             if newest >= ts:
                 score = newest + BUMP
         entries[member] = score
@@ -102,7 +100,10 @@ class MemoryStore:
                 profile[value] = ts
         excess = len(profile) - limits.values_per_account
         oldest = next(iter(profile.values()), ts)
-        if oldest < cutoff or excess > 0 or not in_order:
+        if in_order:
+            if oldest < cutoff or excess > 0:
+                self._trim_front(account, cutoff)
+        else:
             ranked = sorted(profile.items(), key=lambda kv: (kv[1], kv[0]))
             stale = [v for v, t in ranked if t < cutoff]
             for value in stale:
@@ -116,10 +117,7 @@ class MemoryStore:
                     posting.entries.pop(account, None)
                     if not posting.entries:
                         del self._postings[value]
-            if not in_order:
-                self._profiles[account] = dict(
-                    sorted(profile.items(), key=lambda kv: (kv[1], kv[0]))
-                )
+            self._profiles[account] = dict(sorted(profile.items(), key=lambda kv: (kv[1], kv[0])))
 
         postings = []
         everyone: list[str] = []
@@ -133,8 +131,17 @@ class MemoryStore:
             posting = known.get(value)
             if posting is None:
                 posting = known[value] = _Recency()
-            posting.stamp(account, ts, cutoff)
             entries = posting.entries
+            # `_Recency.stamp`, inlined: this loop runs for every value of every request.
+            while entries and next(iter(entries.values())) < cutoff:
+                entries.popitem(last=False)
+            score = ts
+            if entries:
+                newest = next(reversed(entries.values()))
+                if newest >= ts:
+                    score = newest + BUMP
+            entries[account] = score
+            entries.move_to_end(account)
             while len(entries) > cap:
                 entries.popitem(last=False)
             if skip:
@@ -157,6 +164,36 @@ class MemoryStore:
             member_clusters=member_clusters,
         )
 
+    def _trim_front(self, account: str, cutoff: float) -> None:
+        """Forget an in-order profile's stale and excess values. Its times never decrease from
+        front to back, so these are at the front and no sort of the whole profile is needed;
+        only values sharing the time at the cut are ranked by name, as Redis ranks them."""
+        profile = self._profiles[account]
+        stale = 0
+        for t in profile.values():
+            if t >= cutoff:
+                break
+            stale += 1
+        excess = len(profile) - stale - self.limits.values_per_account
+        window: list[tuple[str, float]] = []
+        if excess > 0:
+            for value, t in itertools.islice(profile.items(), stale, None):
+                if len(window) >= excess and t != window[-1][1]:
+                    break
+                window.append((value, t))
+            if len(window) > excess:
+                window.sort(key=lambda kv: (kv[1], kv[0]))
+        for value in list(itertools.islice(profile, stale)):
+            del profile[value]
+        postings = self._postings
+        for value, _ in window[:excess]:
+            del profile[value]
+            posting = postings.get(value)
+            if posting is not None:
+                posting.entries.pop(account, None)
+                if not posting.entries:
+                    del postings[value]
+
     def _sweep(self, now: float) -> None:
         """Forget a slice of what Redis would have expired (postings and profiles idle for a
         whole window, links unconfirmed for `link_ttl`). Each call looks at a bounded number of
@@ -178,7 +215,8 @@ class MemoryStore:
                     del self._postings[key]
             elif family == "p":
                 profile = self._profiles.get(key)
-                if profile is not None and max(profile.values(), default=0) < cutoff:
+                # A profile is kept in time order: its last entry is its newest.
+                if profile is not None and next(reversed(profile.values()), 0) < cutoff:
                     del self._profiles[key]
                     self._profile_ts.pop(key, None)
             else:
