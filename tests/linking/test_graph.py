@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 
 import pytest
 
@@ -80,3 +81,29 @@ async def test_clusters_written_by_another_replica_are_taken_over() -> None:
     await one.recluster(T0 + 2)
     clusters = await store.clusters()
     assert clusters["c"] == clusters["a"] == first["a"] and clusters["x"] == clusters["y"]
+
+
+class _FlakyStore(MemoryStore):
+    """Fails the next cluster write, as a Redis outage would."""
+
+    fail = False
+
+    async def replace_clusters(self, assignment: Mapping[str, str]) -> None:
+        if self.fail:
+            self.fail = False
+            raise ConnectionError("redis went away")
+        await super().replace_clusters(assignment)
+
+
+async def test_a_failed_cluster_write_is_made_good_by_the_next_run() -> None:
+    config = LinkingConfig(min_link_support=0.0)
+    store = _FlakyStore(config.limits)
+    linker = Linker(store, config)
+    linker.pending.append(Link("a", "b", T0))
+    store.fail = True
+    with pytest.raises(ConnectionError):
+        await linker.recluster(T0)
+    assert await store.clusters() == {}
+    await linker.recluster(T0 + 60)  # nothing new: the clusters still have to be written
+    clusters = await store.clusters()
+    assert set(clusters) == {"a", "b"} and clusters["a"] == clusters["b"]

@@ -152,10 +152,12 @@ class Linker:
         try:
             await self.flush()
             since = now - self.config.link_ttl
+            previous = await store.clusters()
             changes = await store.link_changes(since, self._cursor)
+            # No await from here to the new assignment: a failure cannot leave the graph ahead
+            # of the assignment (a failed write shows as `previous` differing next time).
             self._cursor = changes.cursor
             region, found = self._graph.update(changes.pairs, since, complete=changes.complete)
-            previous = await store.clusters()
             if previous == self._assignment:
                 changed = self._reassign(region, found, previous)
             else:
