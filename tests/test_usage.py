@@ -162,3 +162,77 @@ def test_anthropic_json_blocks_counted_without_usage() -> None:
 def test_garbage_is_charged_nothing_and_never_raises() -> None:
     assert _meter(ApiKind.OPENAI_CHAT, b"\xff\x00not json", streaming=False).completion_tokens == 0
     assert _meter(ApiKind.OPENAI_CHAT, b"data: {broken\n\n", streaming=True).completion_tokens == 0
+
+
+def _reported(api: ApiKind, raw: bytes, *, streaming: bool, pieces: int = 0) -> Usage:
+    """A meter that takes only the upstream's figures, fed `raw` in chunks of `pieces` bytes."""
+    meter = UsageMeter(api, COUNTER, streaming=streaming, count=False)
+    step = pieces or max(1, len(raw))
+    for at in range(0, len(raw), step):
+        meter.feed(raw[at : at + step])
+    return meter.finish()
+
+
+def _stream_cases() -> list[tuple[ApiKind, bytes, Usage]]:
+    # chunks without a "usage" key (servers that send none until the last one)
+    chat = _sse(
+        {"choices": [{"index": 0, "delta": {"content": "Hel"}}]},
+        {"choices": [{"index": 0, "delta": {"content": "lo"}}]},
+        {"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 9}},
+        "[DONE]",
+    )
+    anthropic = _sse(
+        {"type": "message_start", "message": {"usage": {"input_tokens": 3, "output_tokens": 1}}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "x"}},
+        {"type": "message_delta", "delta": {}, "usage": {"output_tokens": 17}},
+        {"type": "message_stop"},
+        named=True,
+    )
+    responses = _sse(
+        {"type": "response.output_text.delta", "delta": "Answer."},
+        {
+            "type": "response.completed",
+            "response": {"usage": {"input_tokens": 2, "output_tokens": 5}},
+        },
+        named=True,
+    )
+    return [
+        (ApiKind.OPENAI_CHAT, chat, Usage(9, 4, True)),
+        (ApiKind.ANTHROPIC_MESSAGES, anthropic, Usage(17, 3, True)),
+        (ApiKind.OPENAI_RESPONSES, responses, Usage(5, 2, True)),
+    ]
+
+
+def test_without_counting_streams_give_the_reported_figures_at_any_chunking() -> None:
+    for api, raw, expected in _stream_cases():
+        for newline in (b"\n", b"\r\n", b"\r"):
+            wire = raw.replace(b"\n", newline)
+            for pieces in (0, 1, 2, 3, 7, 64):
+                assert _reported(api, wire, streaming=True, pieces=pieces) == expected, (
+                    api,
+                    newline,
+                    pieces,
+                )
+
+
+def test_without_counting_unreported_text_costs_nothing() -> None:
+    raw = _sse(_chat_chunk({"content": "Hello there"}), "[DONE]")
+    assert _reported(ApiKind.OPENAI_CHAT, raw, streaming=True, pieces=5) == Usage(0)
+    # the prompt figure of message_start is kept though the output is not counted
+    anthropic = _stream_cases()[1][1]
+    cut = anthropic[: anthropic.index(b"event: message_delta")]
+    assert _reported(ApiKind.ANTHROPIC_MESSAGES, cut, streaming=True) == Usage(0, 3)
+    body = json.dumps({"choices": [{"message": {"content": "hi"}}]}).encode()
+    assert _reported(ApiKind.OPENAI_CHAT, body, streaming=False) == Usage(0)
+    body = json.dumps({"content": [{"type": "text", "text": "hi"}], "usage": {"output_tokens": 6}})
+    assert (
+        _reported(ApiKind.ANTHROPIC_MESSAGES, body.encode(), streaming=False).completion_tokens == 6
+    )
+
+
+def test_without_counting_a_long_stream_still_finds_its_usage() -> None:
+    meter = UsageMeter(ApiKind.OPENAI_CHAT, COUNTER, streaming=True, count=False)
+    for _ in range(2000):
+        meter.feed(_sse({"choices": [{"index": 0, "delta": {"content": "word " * 20}}]}))
+    meter.feed(_sse({"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 2000}}))
+    assert meter.finish() == Usage(2000, 1, True)

@@ -55,7 +55,8 @@ class Metrics:
         )
         self._tokens = Counter(
             "guardgate_tokens",
-            "Tokens counted on guarded requests (prompt: before forwarding; completion: after).",
+            "Tokens on guarded requests (prompt: counted before forwarding; completion: after, "
+            "counted when a quota charges it, else the upstream's reported usage only).",
             ("kind",),
             registry=r,
         )

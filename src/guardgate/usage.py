@@ -4,6 +4,9 @@ A `UsageMeter` watches the response bytes of one request as they pass (JSON or S
 four formats) and, when the response ends, reports the completion tokens: the upstream's own
 figure when it sent one, else the tokens of the text it streamed. A stream that ends early (a
 client disconnect, an upstream failure) is charged for the text that was sent.
+
+A meter built with `count=False` (no quota needs the tokens) takes only the upstream's figures:
+it parses no event but those that mention `usage` and never runs the tokenizer.
 """
 
 from __future__ import annotations
@@ -21,6 +24,12 @@ __all__ = ["Usage", "UsageMeter"]
 _MAX_JSON_BYTES = 16 * 1024 * 1024
 """A non-stream body larger than this is not parsed; it is charged from its size instead."""
 _BYTES_PER_TOKEN = 4
+_USAGE = b"usage"
+"""Every event that carries a usage figure names it (chat chunks, Anthropic `message_start` and
+`message_delta`, Responses `response.completed`): other events need not be parsed."""
+_BOUNDARIES = (b"\n\n", b"\r\r", b"\n\r\n")
+"""Byte pairs after which an SSE event has certainly ended (an empty line)."""
+_MAX_PENDING = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +50,18 @@ def _int(value: Any) -> int | None:
 class UsageMeter:
     """Meters one response; feed it every body chunk, then call `finish()` once."""
 
-    def __init__(self, api: ApiKind, counter: TokenCounter, *, streaming: bool) -> None:
+    def __init__(
+        self, api: ApiKind, counter: TokenCounter, *, streaming: bool, count: bool = True
+    ) -> None:
         self.api = api
         self.counter = counter
         self.streaming = streaming
-        self._sse = SSEDecoder() if streaming else None
+        self.count = count
+        """Count the streamed text when the upstream reports no usage (else the answer is 0)."""
+        # Without counting, a stream is only scanned for "usage" until it first appears: the
+        # bytes since the last event boundary wait here, and decoding starts from them.
+        self._pending: bytes | None = b"" if streaming and not count else None
+        self._sse = SSEDecoder() if streaming and count else None
         self._body = bytearray()
         self._oversize = 0
         self._texts: list[str] = []
@@ -56,6 +72,10 @@ class UsageMeter:
         """Watch one chunk of the response body (never changes it)."""
         if not chunk:
             return
+        if self._pending is not None:
+            chunk = self._scan(chunk)
+            if not chunk:
+                return
         if self._sse is not None:
             for event in self._sse.decode(chunk):
                 self._event(event.data)
@@ -72,7 +92,7 @@ class UsageMeter:
         elif self._oversize:
             size = len(self._body) + self._oversize
             return Usage(completion_tokens=-(-size // _BYTES_PER_TOKEN))
-        elif self._body:
+        elif self._body and (self.count or _USAGE in self._body):
             try:
                 payload = json.loads(self._body)
             except (ValueError, UnicodeDecodeError):
@@ -81,7 +101,26 @@ class UsageMeter:
                 self._document(payload)
         if self._completion is not None:
             return Usage(self._completion, self._prompt, reported=True)
+        if not self.count:
+            return Usage(0, self._prompt)
         return Usage(self.counter.count_all(self._texts), self._prompt)
+
+    def _scan(self, chunk: bytes) -> bytes:
+        """Hold stream bytes back until an event may carry usage; then what to decode from."""
+        pending = self._pending + chunk if self._pending else chunk
+        if _USAGE not in pending and len(pending) <= _MAX_PENDING:
+            cut = 0
+            for boundary in _BOUNDARIES:
+                at = pending.rfind(boundary)
+                if at >= 0:
+                    cut = max(cut, at + len(boundary))
+            self._pending = pending[cut:] if cut else pending
+            return b""
+        # From an event boundary on, a fresh decoder sees the events exactly as one that had
+        # decoded the whole stream.
+        self._pending = None
+        self._sse = SSEDecoder()
+        return pending
 
     # --- reported figures ------------------------------------------------------------------
 
@@ -109,7 +148,7 @@ class UsageMeter:
 
     def _document(self, payload: dict[str, Any]) -> None:
         self._usage(payload.get("usage"))
-        if self._completion is not None:
+        if self._completion is not None or not self.count:
             return
         if self.api.is_anthropic:
             self._anthropic_blocks(payload.get("content"))
@@ -138,7 +177,7 @@ class UsageMeter:
                 continue
             self._text(block.get("text"))
             self._text(block.get("thinking"))
-            if isinstance(block.get("input"), dict) and block["input"]:
+            if self.count and isinstance(block.get("input"), dict) and block["input"]:
                 self._texts.append(json.dumps(block["input"], separators=(",", ":")))
 
     def _responses_output(self, items: Any) -> None:
@@ -153,7 +192,7 @@ class UsageMeter:
     # --- stream events ---------------------------------------------------------------------
 
     def _event(self, data: str) -> None:
-        if not data or data == "[DONE]":
+        if not data or data == "[DONE]" or (not self.count and "usage" not in data):
             return
         try:
             payload = json.loads(data)
@@ -202,7 +241,7 @@ class UsageMeter:
                 self._usage(response.get("usage"))
 
     def _text(self, value: Any) -> None:
-        if isinstance(value, str) and value:
+        if self.count and isinstance(value, str) and value:
             self._texts.append(value)
 
 
