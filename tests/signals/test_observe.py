@@ -158,3 +158,36 @@ def test_content_flags_and_no_raw_secret_or_text() -> None:
     flat = repr(astuple(obs))
     for secret in (KEY, "Acme", "refund", "broken"):
         assert secret not in flat
+
+
+def test_one_observer_gives_each_header_list_and_peer_its_own_signals() -> None:
+    """Signals remembered for a header list are never given to another list or peer."""
+    observer = Observer(SETTINGS)
+    other_key = [(b"authorization", b"Bearer sk-other"), *SDK_HEADERS[1:]]
+    forwarded = [*SDK_HEADERS, (b"x-forwarded-for", b"198.51.100.4"), *EDGE]
+    cases = [
+        (SDK_HEADERS, "203.0.113.7"),
+        (SDK_HEADERS, "203.0.113.8"),
+        (other_key, "203.0.113.7"),
+        (list(reversed(SDK_HEADERS)), "203.0.113.7"),
+        (forwarded, "10.1.2.3"),
+        (forwarded, "203.0.113.7"),
+    ]
+    for _ in range(2):  # the second round is answered from what the first remembered
+        for headers, peer in cases:
+            fresh = Observer(SETTINGS).observe(ApiKind.OPENAI_CHAT, headers, peer, chat_body(), 1.0)
+            seen = observer.observe(ApiKind.OPENAI_CHAT, headers, peer, chat_body(), 1.0)
+            assert seen == fresh
+    # the last case is the first one's client behind an untrusted proxy: the same signals
+    signals = {
+        (o.account, o.client_ip, o.header_order_hash, o.tls_fingerprint)
+        for o in (
+            observer.observe(ApiKind.OPENAI_CHAT, h, p, chat_body(), 1.0) for h, p in cases[:-1]
+        )
+    }
+    assert len(signals) == len(cases) - 1
+    # header pairs given as lists (some servers do) are observed alike
+    as_lists: Any = [list(pair) for pair in SDK_HEADERS]
+    assert observer.observe(ApiKind.OPENAI_CHAT, as_lists, "203.0.113.7", chat_body(), 1.0) == (
+        observer.observe(ApiKind.OPENAI_CHAT, SDK_HEADERS, "203.0.113.7", chat_body(), 1.0)
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from guardgate.model import ApiKind, Observation
@@ -30,6 +31,22 @@ _PROXY_ADDED = frozenset(
 )
 _PROXY_PREFIXES = (b"x-forwarded-", b"cf-", b"x-amzn-", b"x-envoy-", b"x-cloud-trace")
 _DIGITS = re.compile(r"\d+")
+_HEADER_CACHE = 4096
+"""Distinct header lists (with peer) remembered: a client sends the same headers on every
+request, so it pays for their signals (HMAC, client IP, hashes) once."""
+
+
+@dataclass(frozen=True, slots=True)
+class _HeaderSignals:
+    """The signals one header list and peer give, whatever the body."""
+
+    account: str
+    client_ip: str
+    ip_prefix: str
+    user_agent: str
+    header_order_hash: str
+    sdk_tuple: str
+    tls_fingerprint: str
 
 
 def _system_hash(text: str) -> str:
@@ -56,6 +73,7 @@ class Observer:
         skip = set(_PROXY_ADDED)
         skip.update(self._edge)
         self._skip = frozenset(skip)
+        self._by_headers: dict[tuple[object, ...], _HeaderSignals] = {}
 
     def observe(
         self,
@@ -66,6 +84,63 @@ class Observer:
         now: float,
     ) -> Observation:
         """The observation of one request; `headers` are the raw ASGI header pairs in order."""
+        try:
+            key: tuple[object, ...] | None = (peer, *headers)
+            known = self._by_headers.get(key)  # type: ignore[arg-type]
+        except TypeError:  # header pairs given as lists: nothing to key on
+            key = known = None
+        if known is None:
+            known = self._header_signals(headers, peer)
+            if key is not None:
+                if len(self._by_headers) >= _HEADER_CACHE:
+                    self._by_headers.clear()  # bounded; recomputing is only slower
+                self._by_headers[key] = known
+        shape = request_shape(api, body)
+        sketch: tuple[int, ...] = ()
+        template_hash = ""
+        elicits = False
+        area = ""
+        if self.config.content:
+            sketch, template_hash = self.sketcher.sketch(shape.prompt_text)
+            # The head and tail are where an ask sits; matching them only bounds the cost.
+            prompt = clip(shape.prompt_text).lower()
+            elicits = elicits_reasoning(prompt) or elicits_reasoning(
+                clip(shape.system_text).lower()
+            )
+            area = capability(prompt, shape.has_tools)
+        model = body.get("model")
+        max_tokens = body.get("max_tokens", body.get("max_completion_tokens"))
+        if max_tokens is None:
+            max_tokens = body.get("max_output_tokens")
+        n = body.get("n")
+        return Observation(
+            ts=now,
+            api=api,
+            account=known.account,
+            client_ip=known.client_ip,
+            ip_prefix=known.ip_prefix,
+            model=model if isinstance(model, str) else "",
+            stream=body.get("stream") is True,
+            user_agent=known.user_agent,
+            header_order_hash=known.header_order_hash,
+            sdk_tuple=known.sdk_tuple,
+            tls_fingerprint=known.tls_fingerprint,
+            param_signature=shape.param_signature,
+            key_order_hash=shape.key_order_hash,
+            tools_hash=shape.tools_hash,
+            system_hash=_system_hash(shape.system_text),
+            template_sketch=sketch,
+            template_hash=template_hash,
+            elicits_reasoning=elicits or shape.reasoning_requested,
+            capability=area,
+            turns=shape.turns,
+            max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+            n=n if isinstance(n, int) else 1,
+            logprobs=bool(body.get("logprobs") or body.get("top_logprobs")),
+        )
+
+    def _header_signals(self, headers: list[tuple[bytes, bytes]], peer: str) -> _HeaderSignals:
+        """What the headers and the peer say, in one pass over the headers."""
         xff: str | None = None
         fwd: str | None = None
         user_agent = ""
@@ -93,48 +168,14 @@ class Observer:
             tls = edge.get("ja4") or edge.get("ja3", "")
             if "h2" in edge:
                 tls = f"{tls}|{edge['h2']}"
-        shape = request_shape(api, body)
-        sketch: tuple[int, ...] = ()
-        template_hash = ""
-        elicits = False
-        area = ""
-        if self.config.content:
-            sketch, template_hash = self.sketcher.sketch(shape.prompt_text)
-            # The head and tail are where an ask sits; matching them only bounds the cost.
-            prompt = clip(shape.prompt_text).lower()
-            elicits = elicits_reasoning(prompt) or elicits_reasoning(
-                clip(shape.system_text).lower()
-            )
-            area = capability(prompt, shape.has_tools)
-        model = body.get("model")
-        max_tokens = body.get("max_tokens", body.get("max_completion_tokens"))
-        if max_tokens is None:
-            max_tokens = body.get("max_output_tokens")
-        n = body.get("n")
-        return Observation(
-            ts=now,
-            api=api,
+        return _HeaderSignals(
             account=self.accounts.account_of(headers),
             client_ip=client_ip,
             ip_prefix=ip_prefix(client_ip),
-            model=model if isinstance(model, str) else "",
-            stream=body.get("stream") is True,
             user_agent=user_agent,
             header_order_hash=hashlib.blake2b(b",".join(names), digest_size=8).hexdigest(),
             sdk_tuple="/".join(stainless.get(k, b"").decode("latin-1") for k in _STAINLESS)
             if stainless
             else "",
             tls_fingerprint=tls,
-            param_signature=shape.param_signature,
-            key_order_hash=shape.key_order_hash,
-            tools_hash=shape.tools_hash,
-            system_hash=_system_hash(shape.system_text),
-            template_sketch=sketch,
-            template_hash=template_hash,
-            elicits_reasoning=elicits or shape.reasoning_requested,
-            capability=area,
-            turns=shape.turns,
-            max_tokens=max_tokens if isinstance(max_tokens, int) else None,
-            n=n if isinstance(n, int) else 1,
-            logprobs=bool(body.get("logprobs") or body.get("top_logprobs")),
         )
