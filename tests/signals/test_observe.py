@@ -191,3 +191,37 @@ def test_one_observer_gives_each_header_list_and_peer_its_own_signals() -> None:
     assert observer.observe(ApiKind.OPENAI_CHAT, as_lists, "203.0.113.7", chat_body(), 1.0) == (
         observer.observe(ApiKind.OPENAI_CHAT, SDK_HEADERS, "203.0.113.7", chat_body(), 1.0)
     )
+
+
+def test_remembered_prompt_features_follow_tools_and_system_prompt() -> None:
+    observer = Observer(SETTINGS)
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {}}}]
+    bodies = [
+        chat_body(),
+        chat_body(tools=tools),
+        {"model": "gpt-x", "messages": [{"role": "user", "content": PROMPT}]},
+        {
+            "model": "gpt-x",
+            "messages": [
+                {"role": "system", "content": "Think step by step."},
+                {"role": "user", "content": PROMPT},
+            ],
+        },
+        {"model": "gpt-x", "messages": [{"role": "user", "content": "Think step by step."}]},
+    ]
+    for _ in range(2):
+        for body in bodies:
+            fresh = Observer(SETTINGS).observe(
+                ApiKind.OPENAI_CHAT, SDK_HEADERS, "1.2.3.4", body, 1.0
+            )
+            assert observer.observe(ApiKind.OPENAI_CHAT, SDK_HEADERS, "1.2.3.4", body, 1.0) == fresh
+    areas = [
+        observer.observe(ApiKind.OPENAI_CHAT, SDK_HEADERS, "1.2.3.4", b, 1.0).capability
+        for b in bodies[:2]
+    ]
+    assert areas == ["chat", "tools"]
+    elicits = [
+        observer.observe(ApiKind.OPENAI_CHAT, SDK_HEADERS, "1.2.3.4", b, 1.0).elicits_reasoning
+        for b in bodies[2:]
+    ]
+    assert elicits == [False, True, True]

@@ -35,6 +35,11 @@ _HEADER_CACHE = 4096
 """Distinct header lists (with peer) remembered: a client sends the same headers on every
 request, so it pays for their signals (HMAC, client IP, hashes) once."""
 
+_TEXT_CACHE = 4096
+"""Distinct prompts and system prompts whose features are remembered (retries, evaluation
+runs and templated apps repeat them). A 64-bit SipHash with its per-process key collides by
+chance about once in 2**64 / 4096 look-ups."""
+
 
 @dataclass(frozen=True, slots=True)
 class _HeaderSignals:
@@ -74,6 +79,9 @@ class Observer:
         skip.update(self._edge)
         self._skip = frozenset(skip)
         self._by_headers: dict[tuple[object, ...], _HeaderSignals] = {}
+        # Keyed by the text's hash, not the text: no prompt is held in memory.
+        self._by_prompt: dict[tuple[int, int], tuple[tuple[int, ...], str, bool, str]] = {}
+        self._by_system: dict[tuple[int, int], tuple[str, bool]] = {}
 
     def observe(
         self,
@@ -96,18 +104,16 @@ class Observer:
                     self._by_headers.clear()  # bounded; recomputing is only slower
                 self._by_headers[key] = known
         shape = request_shape(api, body)
+        system_hash, system_elicits = self._system(shape.system_text)
         sketch: tuple[int, ...] = ()
         template_hash = ""
         elicits = False
         area = ""
         if self.config.content:
-            sketch, template_hash = self.sketcher.sketch(shape.prompt_text)
-            # The head and tail are where an ask sits; matching them only bounds the cost.
-            prompt = clip(shape.prompt_text).lower()
-            elicits = elicits_reasoning(prompt) or elicits_reasoning(
-                clip(shape.system_text).lower()
-            )
-            area = capability(prompt, shape.has_tools)
+            sketch, template_hash, elicits, area = self._prompt(shape.prompt_text)
+            elicits = elicits or system_elicits
+            if shape.has_tools:
+                area = "tools"
         model = body.get("model")
         max_tokens = body.get("max_tokens", body.get("max_completion_tokens"))
         if max_tokens is None:
@@ -128,7 +134,7 @@ class Observer:
             param_signature=shape.param_signature,
             key_order_hash=shape.key_order_hash,
             tools_hash=shape.tools_hash,
-            system_hash=_system_hash(shape.system_text),
+            system_hash=system_hash,
             template_sketch=sketch,
             template_hash=template_hash,
             elicits_reasoning=elicits or shape.reasoning_requested,
@@ -138,6 +144,33 @@ class Observer:
             n=n if isinstance(n, int) else 1,
             logprobs=bool(body.get("logprobs") or body.get("top_logprobs")),
         )
+
+    def _prompt(self, text: str) -> tuple[tuple[int, ...], str, bool, str]:
+        """`(sketch, template_hash, elicits_reasoning, capability without tools)` of a prompt."""
+        key = (hash(text), len(text))
+        known = self._by_prompt.get(key)
+        if known is None:
+            sketch, template_hash = self.sketcher.sketch(text)
+            # The head and tail are where an ask sits; matching them only bounds the cost.
+            prompt = clip(text).lower()
+            known = (sketch, template_hash, elicits_reasoning(prompt), capability(prompt, False))
+            if len(self._by_prompt) >= _TEXT_CACHE:
+                self._by_prompt.clear()
+            self._by_prompt[key] = known
+        return known
+
+    def _system(self, text: str) -> tuple[str, bool]:
+        """`(system_hash, elicits_reasoning)` of a system prompt (the latter only with content
+        features on)."""
+        key = (hash(text), len(text))
+        known = self._by_system.get(key)
+        if known is None:
+            elicits = self.config.content and elicits_reasoning(clip(text).lower())
+            known = (_system_hash(text), elicits)
+            if len(self._by_system) >= _TEXT_CACHE:
+                self._by_system.clear()
+            self._by_system[key] = known
+        return known
 
     def _header_signals(self, headers: list[tuple[bytes, bytes]], peer: str) -> _HeaderSignals:
         """What the headers and the peer say, in one pass over the headers."""
