@@ -153,7 +153,10 @@ class Linker:
             await self.flush()
             since = now - self.config.link_ttl
             previous = await store.clusters()
-            changes = await store.link_changes(since, self._cursor)
+            # Clusters other than the ones this linker wrote (another replica's, or a store that
+            # lost its state): read every live link rather than trust the changes since.
+            cursor = self._cursor if previous == self._assignment else -1
+            changes = await store.link_changes(since, cursor)
             # No await from here to the new assignment: a failure cannot leave the graph ahead
             # of the assignment (a failed write shows as `previous` differing next time).
             self._cursor = changes.cursor

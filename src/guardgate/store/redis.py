@@ -18,7 +18,7 @@ from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis, RedisCluster
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from guardgate.store._base import (
     Link,
@@ -32,6 +32,9 @@ from guardgate.store._base import (
 )
 
 _CHUNK = 500
+_LINK_CHUNK = 200  # links per Lua call: its arguments stay well under Lua's stack limit
+_LOG_LENGTH = 100_000  # change-log entries kept; a reader further behind reads every link
+_NEVER = float("-inf")
 
 
 def _script(name: str) -> str:
@@ -40,6 +43,16 @@ def _script(name: str) -> str:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _position(stream_id: Any) -> int:
+    """A stream entry id (`<ms>-<seq>`) as one increasing integer (the store's cursor)."""
+    ms, _, seq = _text(stream_id).partition("-")
+    return (int(ms) << 32) | int(seq or 0)
+
+
+def _stream_id(position: int) -> str:
+    return f"{position >> 32}-{position & 0xFFFFFFFF}"
 
 
 def connect(url: str, timeout: float) -> Redis | RedisCluster:
@@ -76,8 +89,11 @@ class RedisStore:
         self._clusters = f"{tag}:clu"
         self._sizes = f"{tag}:csz"
         self._lock = f"{tag}:lock:"
+        self._changes = f"{tag}:elog"
         self._touch_src = _script("touch.lua")
         self._release_src = _script("release.lua")
+        self._links_src = _script("links.lua")
+        self._links_sha = ""
         self._touch_sha = ""
         self._release_sha = ""
 
@@ -92,6 +108,7 @@ class RedisStore:
         """Load the scripts (on every primary, for a cluster)."""
         self._touch_sha = _text(await self.client.script_load(self._touch_src))
         self._release_sha = _text(await self.client.script_load(self._release_src))
+        self._links_sha = _text(await self.client.script_load(self._links_src))
 
     async def close(self) -> None:
         """Close the client's connections."""
@@ -141,31 +158,72 @@ class RedisStore:
         )
 
     async def add_links(self, links: Sequence[Link]) -> None:
-        """Record or refresh links in one pipeline per chunk (not on the request path)."""
-        cap = self.limits.links_per_account
-        ttl_ms = math.ceil(self.limits.link_ttl * 1000)
-        for start in range(0, len(links), _CHUNK):
-            pipe = self.client.pipeline(transaction=False)
-            for link in links[start : start + _CHUNK]:
+        """Record or refresh links, one Lua call per chunk (not on the request path), and log
+        the pairs that changed for `link_changes`."""
+        if not self._links_sha:
+            await self.start()
+        limits = self.limits
+        ttl_ms = math.ceil(limits.link_ttl * 1000)
+        for start in range(0, len(links), _LINK_CHUNK):
+            chunk = links[start : start + _LINK_CHUNK]
+            newest = max(link.ts for link in chunk)
+            keys = [self._linked, self._changes]
+            args: list[Any] = [
+                limits.links_per_account,
+                ttl_ms,
+                f"({newest - limits.link_ttl!r}",
+                _LOG_LENGTH,
+            ]
+            for link in chunk:
                 for x, y in ((link.a, link.b), (link.b, link.a)):
-                    key = self._links + x
-                    pipe.zadd(key, {y: link.ts}, gt=True)
-                    pipe.zremrangebyrank(key, 0, -(cap + 1))
-                    pipe.pexpire(key, ttl_ms)
-                    pipe.zadd(self._linked, {x: link.ts}, gt=True)
-            newest = max(link.ts for link in links[start : start + _CHUNK])
-            pipe.zremrangebyscore(self._linked, "-inf", f"({newest - self.limits.link_ttl!r}")
+                    keys.append(self._links + x)
+                    args.extend((x, y, repr(float(link.ts))))
+            await self._eval(self._links_sha, self._links_src, keys, args)
+
+    async def link_changes(self, since: float, cursor: int) -> LinkChanges:
+        """The links changed since `cursor` (a position in the change log), read back from
+        both accounts' links; every live link when the log cannot tell (first call, or the
+        entries after `cursor` were trimmed or lost)."""
+        self.round_trips += 1
+        try:
+            info = await self.client.xinfo_stream(self._changes)
+        except ResponseError:  # no log yet
+            info = None
+        last = _position(info["last-generated-id"]) if info else 0
+        lost = _position(info["max-deleted-entry-id"]) if info else 0
+        if cursor < 0 or cursor > last or lost > cursor or (info is None and cursor > 0):
+            return LinkChanges(cursor=last, pairs=await self._link_pairs(since), complete=True)
+        pairs: dict[tuple[str, str], float] = {}
+        if last > cursor:
             self.round_trips += 1
-            await pipe.execute()
+            entries = await self.client.xrange(
+                self._changes, min="(" + _stream_id(cursor), max=_stream_id(last)
+            )
+            for _, fields in entries or ():
+                named = {_text(k): _text(v) for k, v in (fields or {}).items()}
+                for k in range(1, len(named) // 2 + 1):
+                    pairs[link_key(named[f"a{k}"], named[f"b{k}"])] = _NEVER
+        # Only which pairs changed comes from the log; their times are read back now.
+        ordered = list(pairs)
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = ordered[start : start + _CHUNK]
+            pipe = self.client.pipeline(transaction=False)
+            for a, b in chunk:
+                pipe.zscore(self._links + a, b)
+                pipe.zscore(self._links + b, a)
+            self.round_trips += 1
+            scores = await pipe.execute()
+            for i, pair in enumerate(chunk):
+                ab, ba = scores[2 * i], scores[2 * i + 1]
+                pairs[pair] = max(
+                    float(ab) if ab is not None else _NEVER,
+                    float(ba) if ba is not None else _NEVER,
+                )
+        return LinkChanges(cursor=last, pairs=pairs, complete=False)
 
     async def links(self, since: float) -> list[Link]:
         """Every link confirmed at or after `since` (reads in chunks)."""
         return as_links(await self._link_pairs(since))
-
-    async def link_changes(self, since: float, cursor: int) -> LinkChanges:
-        """Every live link: replicas write links without telling each other, so Redis keeps
-        no change log and re-clustering compares what it reads with what it last saw."""
-        return LinkChanges(cursor=0, pairs=await self._link_pairs(since), complete=True)
 
     async def _link_pairs(self, since: float) -> dict[tuple[str, str], float]:
         raw = await self.client.zrangebyscore(self._linked, since, "+inf")
