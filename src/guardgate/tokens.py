@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import tiktoken
@@ -66,22 +66,28 @@ def estimate_tokens(text: str) -> int:
     return -(-len(text) // _CHARS_PER_TOKEN)
 
 
-def _strings(value: Any) -> Iterator[str]:
-    """Every string in a JSON value that the model reads, depth first."""
+def _strings(value: Any, out: list[str]) -> None:
+    """Append every string in a JSON value that the model reads to `out`, depth first (a list
+    filled by plain calls: nested generators cost more than the tokenizer on small prompts)."""
     if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
+        out.append(value)
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, str):
+                out.append(item)
+            else:
+                _strings(item, out)
+    elif isinstance(value, (dict, Mapping)):  # dict first: the ABC check is slow
         for key, item in value.items():
             if key in _SKIPPED_KEYS:
                 continue
-            if key in ("parameters", "input_schema", "input") and isinstance(item, Mapping):
+            if isinstance(item, str):
+                out.append(item)
+            elif key in ("parameters", "input_schema", "input") and isinstance(item, Mapping):
                 # Schemas and tool inputs are read as JSON text.
-                yield json.dumps(item, separators=(",", ":"), ensure_ascii=False)
+                out.append(json.dumps(item, separators=(",", ":"), ensure_ascii=False))
             else:
-                yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
+                _strings(item, out)
 
 
 class TokenCounter:
@@ -153,7 +159,7 @@ class TokenCounter:
             if name in ("tools", "functions"):
                 texts.append(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
             else:
-                texts.extend(_strings(value))
+                _strings(value, texts)
         tokens = self.count_all(texts)
         messages = body.get("messages", body.get("input"))
         if isinstance(messages, list):
