@@ -9,6 +9,7 @@ import pytest
 from guardgate.engine import Engine
 from guardgate.settings import GuardgateSettings
 from guardgate.store import Link, MemoryStore, RedisStore, StoreLimits, Touch
+from guardgate.store import memory as memory_module
 from guardgate.store._base import Store
 
 from .conftest import StoreFactory
@@ -163,6 +164,29 @@ async def test_link_changes_followed_from_a_cursor_give_the_live_links(
         known.update(changes.pairs)
         live = {(x.a, x.b): x.ts for x in await store.links(since)}
         assert {p: t for p, t in known.items() if t >= since} == live
+    await store.close()
+
+
+async def test_a_reader_whose_changes_are_gone_reads_every_link(
+    make_store: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(memory_module, "_MAX_LOG", 4)  # memory keeps a short log
+    store = make_store(StoreLimits())
+    await store.start()
+    await store.add_links([Link("a", "b", T0)])
+    first = await store.link_changes(T0 - 1, -1)
+    assert first.complete and dict(first.pairs) == {("a", "b"): T0}
+    for i in range(10):
+        await store.add_links([Link(f"x{i}", f"y{i}", T0 + i)])
+    if isinstance(store, RedisStore):
+        await store.client.xtrim(store._changes, maxlen=0)  # as a long-idle reader would find
+    later = await store.link_changes(T0 - 1, first.cursor)
+    assert later.complete
+    assert set(later.pairs) == {("a", "b"), *((f"x{i}", f"y{i}") for i in range(10))}
+    if isinstance(store, RedisStore):
+        await store.client.flushall()  # a Redis that lost its data
+        lost = await store.link_changes(T0 - 1, later.cursor)
+        assert lost.complete and not lost.pairs
     await store.close()
 
 

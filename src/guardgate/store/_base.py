@@ -12,8 +12,9 @@ What is kept, and the bound on it:
 - the set of accounts active within `window`;
 - links between accounts (at most `links_per_account` each, the oldest dropped first; a link not
   confirmed again within `link_ttl` expires);
+- which links changed lately (a bounded log), so that a re-clustering reads only those;
 - the cluster of every account in a cluster of two or more, and each cluster's size, replaced
-  as a whole by each re-clustering.
+  as a whole by a re-clustering that changed any.
 
 With the defaults an active account costs at most about 48 profile entries + 48 posting entries
 + 32 links, each some 60-90 bytes in Redis: under 12 KB per tracked account, and nothing once it

@@ -6,8 +6,9 @@ command. The price is that linking state lives on one shard; at the documented b
 12 KB per tracked account that is about 1 GB per 100,000 accounts active within the window.
 
 Key layout (`P` = `{prefix}`): `P:act` active accounts, `P:p:<account>` profile, `P:v:<value>`
-posting, `P:e:<account>` links, `P:ei` accounts with links, `P:clu` / `P:csz` cluster ids and
-sizes, `P:lock:<name>` locks.
+posting, `P:e:<account>` links, `P:ei` accounts with links, `P:elog` the links changed (a stream
+capped at 10,000 entries, some 6 MB, read by incremental re-clustering), `P:clu` / `P:csz` cluster
+ids and sizes, `P:lock:<name>` locks.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ from guardgate.store._base import (
 
 _CHUNK = 500
 _LINK_CHUNK = 200  # links per Lua call: its arguments stay well under Lua's stack limit
-_LOG_LENGTH = 100_000  # change-log entries kept; a reader further behind reads every link
+# Change-log entries kept (one per link write, some 0.6 KB each): about a week of writes at one
+# a minute; a reader further behind reads every link instead.
+_LOG_LENGTH = 10_000
 _NEVER = float("-inf")
 
 
@@ -181,28 +184,30 @@ class RedisStore:
             await self._eval(self._links_sha, self._links_src, keys, args)
 
     async def link_changes(self, since: float, cursor: int) -> LinkChanges:
-        """The links changed since `cursor` (a position in the change log), read back from
-        both accounts' links; every live link when the log cannot tell (first call, or the
-        entries after `cursor` were trimmed or lost)."""
+        """The links changed since `cursor` (the log entry last read), read back from both
+        accounts' links; every live link when the log cannot tell (first call, or the entry at
+        `cursor` is gone: the log was trimmed past it, or Redis lost its data)."""
         self.round_trips += 1
         try:
             info = await self.client.xinfo_stream(self._changes)
-        except ResponseError:  # no log yet
+        except ResponseError:  # no log (yet, or any more)
             info = None
         last = _position(info["last-generated-id"]) if info else 0
-        lost = _position(info["max-deleted-entry-id"]) if info else 0
-        if cursor < 0 or cursor > last or lost > cursor or (info is None and cursor > 0):
-            return LinkChanges(cursor=last, pairs=await self._link_pairs(since), complete=True)
-        pairs: dict[tuple[str, str], float] = {}
-        if last > cursor:
+        entries: Any = ()
+        if info is not None and 0 < cursor <= last:
+            # Trimming drops the oldest entries first: while the entry at the cursor is
+            # there, every later one is too.
             self.round_trips += 1
             entries = await self.client.xrange(
-                self._changes, min="(" + _stream_id(cursor), max=_stream_id(last)
+                self._changes, min=_stream_id(cursor), max=_stream_id(last)
             )
-            for _, fields in entries or ():
-                named = {_text(k): _text(v) for k, v in (fields or {}).items()}
-                for k in range(1, len(named) // 2 + 1):
-                    pairs[link_key(named[f"a{k}"], named[f"b{k}"])] = _NEVER
+        if not entries or _position(entries[0][0]) != cursor:
+            return LinkChanges(cursor=last, pairs=await self._link_pairs(since), complete=True)
+        pairs: dict[tuple[str, str], float] = {}
+        for _, fields in entries[1:]:
+            named = {_text(k): _text(v) for k, v in (fields or {}).items()}
+            for k in range(1, len(named) // 2 + 1):
+                pairs[link_key(named[f"a{k}"], named[f"b{k}"])] = _NEVER
         # Only which pairs changed comes from the log; their times are read back now.
         ordered = list(pairs)
         for start in range(0, len(ordered), _CHUNK):
