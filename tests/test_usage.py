@@ -224,10 +224,9 @@ def test_without_counting_unreported_text_costs_nothing() -> None:
     assert _reported(ApiKind.ANTHROPIC_MESSAGES, cut, streaming=True) == Usage(0, 3)
     body = json.dumps({"choices": [{"message": {"content": "hi"}}]}).encode()
     assert _reported(ApiKind.OPENAI_CHAT, body, streaming=False) == Usage(0)
-    body = json.dumps({"content": [{"type": "text", "text": "hi"}], "usage": {"output_tokens": 6}})
-    assert (
-        _reported(ApiKind.ANTHROPIC_MESSAGES, body.encode(), streaming=False).completion_tokens == 6
-    )
+    reported = {"content": [{"type": "text", "text": "hi"}], "usage": {"output_tokens": 6}}
+    body = json.dumps(reported).encode()
+    assert _reported(ApiKind.ANTHROPIC_MESSAGES, body, streaming=False).completion_tokens == 6
 
 
 def test_without_counting_a_long_stream_still_finds_its_usage() -> None:
