@@ -20,7 +20,7 @@ import yarl
 from multidict import CIMultiDict
 from starlette.types import Message, Receive, Scope, Send
 
-from guardgate.middleware import send_error
+from guardgate.exchange import send_error
 from guardgate.model import ApiKind
 from guardgate.protocols.endpoints import api_for_error, error_body
 from guardgate.settings import GuardgateSettings

@@ -1,0 +1,457 @@
+"""One guarded request/response: read the body, decide, enforce, forward, transform, settle.
+
+`GuardgateMiddleware` makes one `Exchange` per request to an LLM endpoint; all per-request state
+lives here, never on the middleware.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Coroutine, Generator
+from dataclasses import replace
+from types import CoroutineType
+from typing import TYPE_CHECKING, Any
+
+from starlette.types import Message, Receive, Scope, Send
+
+from guardgate.hardening.sealing import SEAL_PREFIX, SealError
+from guardgate.model import ApiKind, Decision, FailMode, ReasoningPolicy, Tier, Verdict
+from guardgate.protocols.endpoints import error_body
+from guardgate.protocols.reasoning import ResponseTransformer, response_transformer, rewrite_request
+from guardgate.quota import QuotaTicket
+from guardgate.usage import Usage, UsageMeter
+
+if TYPE_CHECKING:
+    from guardgate.middleware import GuardgateMiddleware
+
+logger = logging.getLogger("guardgate")
+audit = logging.getLogger("guardgate.audit")
+
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+_PENDING: set[asyncio.Future[None]] = set()
+"""Settlements in flight, held so that a cancelled exchange's settlement is not collected."""
+_SEALED = SEAL_PREFIX.encode()
+_REJECTED = {429: "rate_limited", 403: "blocked", 503: "unavailable"}
+
+
+async def send_error(
+    send: Send,
+    api: ApiKind,
+    status: int,
+    message: str,
+    headers: tuple[tuple[str, str], ...] = (),
+) -> None:
+    """Answer with an error in the provider's own format for `api`."""
+    body = error_body(api, status, message)
+    raw = [
+        *_JSON_HEADERS,
+        (b"content-length", str(len(body)).encode()),
+        *((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class Exchange:
+    """The state of one guarded request/response (never stored on the middleware)."""
+
+    __slots__ = (
+        "api",
+        "decision",
+        "meter",
+        "mw",
+        "prompt_tokens",
+        "receive",
+        "scope",
+        "send",
+        "think_open",
+        "ticket",
+        "transformer",
+        "verdict",
+    )
+
+    def __init__(
+        self, mw: GuardgateMiddleware, api: ApiKind, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        self.mw = mw
+        self.api = api
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        self.transformer: ResponseTransformer | None = None
+        self.decision: Decision | None = None
+        self.think_open = False
+        self.verdict: Verdict | None = None
+        self.ticket: QuotaTicket | None = None
+        self.meter: UsageMeter | None = None
+        self.prompt_tokens = 0
+
+    async def run(self) -> None:
+        body = await self._read_body()
+        if body is None:
+            return
+        started = time.perf_counter()
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            # RecursionError: nesting deeper than the json module parses (a few lines of "[").
+            # The body must be read to be guarded; what cannot be parsed cannot be judged, and
+            # the provider would reject it too, so it never costs an upstream call.
+            await self._bad_request("We could not parse the JSON body of your request.")
+            return
+        if not isinstance(data, dict):
+            await self._bad_request("The request body must be a JSON object.")
+            return
+
+        decision = await self._decide(data)
+        if decision is None:
+            return
+        try:
+            await self._respond(body, data, decision, started)
+        finally:
+            rejected = self.decision is not None and self.decision.rejected
+            if self.verdict is not None and not rejected:
+                await self._settle(self.verdict)
+
+    async def _respond(
+        self, body: bytes, data: dict[str, Any], decision: Decision, started: float
+    ) -> None:
+        mw = self.mw
+        guard = mw.guard
+        tier = decision.verdict.tier.value
+        if guard.shadow:
+            if decision.actions:
+                _audit(decision, shadow=True)
+            # Shadow changes nothing, but reasoning sealed while enforcing must still be restored.
+            decision = Decision(verdict=decision.verdict)
+        self.decision = decision
+        if decision.rejected:
+            assert decision.reject_status is not None
+            _audit(decision, shadow=False)
+            status = decision.reject_status
+            if status == 429:
+                mw.metrics.rate_limited(
+                    self.api.value, decision.actions[0] if decision.actions else ""
+                )
+            mw.metrics.request(self.api.value, tier, _REJECTED.get(status, "rejected"))
+            headers = decision.rate_limit_headers
+            if decision.retry_after is not None:
+                headers = (("retry-after", str(max(1, round(decision.retry_after)))), *headers)
+            await send_error(self.send, self.api, status, decision.reject_message, headers)
+            return
+
+        policy = decision.reasoning_policy
+        if policy is not ReasoningPolicy.PASS or decision.drop_logprobs or _SEALED in body:
+            try:
+                data, changed = rewrite_request(
+                    self.api,
+                    data,
+                    policy=policy,
+                    sealer=guard.sealer,
+                    drop_logprobs=decision.drop_logprobs,
+                )
+            except SealError as exc:
+                await self._bad_request(f"Invalid reasoning block: {exc}")
+                return
+            if changed:
+                body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+        if decision.actions and not guard.shadow:
+            _audit(decision, shadow=False)
+        if policy is not ReasoningPolicy.PASS:
+            self.think_open = mw.think_open_model(data.get("model")) or _prompt_opens_think(data)
+        mw.metrics.request(self.api.value, tier, "shadow" if guard.shadow else "forwarded")
+        mw.metrics.added_latency.observe(time.perf_counter() - started)
+        await self._forward(body, policy)
+
+    async def _bad_request(self, message: str) -> None:
+        self.mw.metrics.request(self.api.value, "unknown", "bad_request")
+        await send_error(self.send, self.api, 400, message)
+
+    async def _decide(self, data: dict[str, Any]) -> Decision | None:
+        guard = self.mw.guard
+        scope = self.scope
+        try:
+            client = scope.get("client")
+            obs = guard.observer.observe(
+                self.api, scope["headers"], client[0] if client else "", data, guard.clock()
+            )
+            if guard.quotas.enabled and not obs.prompt_tokens:
+                obs = replace(obs, prompt_tokens=guard.tokens.prompt_tokens(self.api, data))
+            self.prompt_tokens = obs.prompt_tokens
+            verdict = await guard.verdict(obs)
+            decision, self.ticket = await guard.admit(verdict, obs)
+            self.verdict = verdict
+            return decision
+        except Exception:
+            self.mw.faults.record("engine", logger)
+            if guard.settings.fail_mode is FailMode.CLOSED:
+                await send_error(
+                    self.send,
+                    self.api,
+                    503,
+                    "The service is temporarily unavailable; retry shortly.",
+                )
+                return None
+            return Decision(verdict=Verdict("", "", 0.0, Tier.NORMAL), actions=("fail_open",))
+
+    async def _read_body(self) -> bytes | None:
+        """The whole request body, or None after answering 413/408 or on a client disconnect."""
+        settings = self.mw.settings
+        limit = settings.max_body_bytes
+        for name, value in self.scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > limit:
+                    await self._too_large(limit)
+                    return None
+                break
+        chunks: list[bytes] = []
+        size = 0
+        deadline = asyncio.get_running_loop().time() + settings.body_read_timeout
+        try:
+            while True:
+                message = await _receive_by(self.receive, deadline)
+                if message["type"] == "http.disconnect":
+                    return None
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    await self._too_large(limit)
+                    return None
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+        except TimeoutError:
+            await send_error(
+                self.send, self.api, 408, "Timed out waiting for the request body to arrive."
+            )
+            return None
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def _too_large(self, limit: int) -> None:
+        await send_error(
+            self.send, self.api, 413, f"Request body too large: the limit is {limit} bytes."
+        )
+
+    async def _forward(self, body: bytes, policy: ReasoningPolicy | None) -> None:
+        """Call the app with `body` replayed, transforming its response under `policy`."""
+        scope = self.scope
+        transform = policy is not None and policy is not ReasoningPolicy.PASS
+        # A transformed or metered response must arrive uncompressed.
+        plain = transform or self.ticket is not None
+        headers: list[tuple[bytes, bytes]] = []
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                value = str(len(body)).encode()
+            elif name == b"transfer-encoding" or (plain and name == b"accept-encoding"):
+                # A replayed body is not chunked.
+                continue
+            headers.append((name, value))
+        scope = {**scope, "headers": headers}
+        receive = self.receive
+        body_sent = False
+
+        async def replay() -> Message:
+            nonlocal body_sent
+            if not body_sent:
+                body_sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        downstream = self._send_transformed if transform else self.send
+        if self.verdict is None:
+            await self.mw.app(scope, replay, downstream)
+            return
+
+        async def metered(message: Message) -> None:
+            self._watch(message)
+            await downstream(message)
+
+        await self.mw.app(scope, replay, metered)
+
+    def _watch(self, message: Message) -> None:
+        """Meter the upstream's answer as it passes (before any transform)."""
+        try:
+            if message["type"] == "http.response.start":
+                content_type = b""
+                for name, value in message.get("headers", ()):
+                    if name == b"content-type":
+                        content_type = value
+                    elif name == b"content-encoding" and value not in (b"identity", b""):
+                        return
+                if message["status"] == 200:
+                    # Without a quota to charge, completion tokens only feed the metric: the
+                    # upstream's own figures do, at a fraction of the parsing and counting.
+                    self.meter = UsageMeter(
+                        self.api,
+                        self.mw.guard.tokens,
+                        streaming=content_type.startswith(b"text/event-stream"),
+                        count=self.ticket is not None,
+                    )
+            elif message["type"] == "http.response.body" and self.meter is not None:
+                self.meter.feed(message.get("body", b""))
+        except Exception:
+            self.mw.faults.record("usage", logger)
+            self.meter = None
+
+    async def _settle(self, verdict: Verdict) -> None:
+        """Charge what the answer cost and release its stream lease, even when the exchange was
+        cancelled (a client disconnect): the work runs in its own task."""
+        guard = self.mw.guard
+        try:
+            usage = self.meter.finish() if self.meter is not None else Usage(0)
+        except Exception:
+            self.mw.faults.record("usage", logger)
+            usage = Usage(0)
+        metrics = self.mw.metrics
+        metrics.tokens("prompt", self.prompt_tokens)
+        metrics.tokens("completion", usage.completion_tokens)
+        if self.ticket is None:
+            # No quota to charge and no stream lease to release: a cancellation could leave
+            # nothing held behind, so no task of its own (a task per request costs ~10 µs).
+            await guard.settle(verdict, None, usage, self.prompt_tokens)
+            return
+        task = asyncio.ensure_future(guard.settle(verdict, self.ticket, usage, self.prompt_tokens))
+        self.ticket = None
+        _PENDING.add(task)
+        task.add_done_callback(_PENDING.discard)
+        await asyncio.shield(task)
+
+    async def _send_transformed(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            message = self._start_transform(message)
+        elif kind == "http.response.body" and self.transformer is not None:
+            chunk: bytes = message.get("body", b"")
+            more: bool = message.get("more_body", False)
+            try:
+                out = await self.transformer.feed(chunk)
+                if not more:
+                    out += await self.transformer.finish()
+            except Exception:
+                # A transform bug must not break the response; what was held back is lost to
+                # this stream only, and the rest passes untransformed (counted and logged).
+                self.mw.faults.record("transform", logger)
+                self.transformer = None
+                out = chunk
+            if out or not more:
+                await self.send({"type": "http.response.body", "body": out, "more_body": more})
+            return
+        await self.send(message)
+
+    def _start_transform(self, message: Message) -> Message:
+        decision = self.decision
+        if decision is None or message["status"] != 200:
+            return message
+        content_type = b""
+        encoded = False
+        for name, value in message.get("headers", ()):
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-encoding" and value not in (b"identity", b""):
+                encoded = True
+        streaming = content_type.startswith(b"text/event-stream")
+        if encoded or not (streaming or content_type.startswith(b"application/json")):
+            return message
+        guard = self.mw.guard
+        self.transformer = response_transformer(
+            self.api,
+            decision.reasoning_policy,
+            streaming=streaming,
+            sealer=guard.sealer,
+            summariser=guard.summariser,
+            think_open=self.think_open,
+            seal_chat_reasoning=self.mw.settings.seal_chat_reasoning,
+        )
+        if self.transformer is None:
+            return message
+        self.mw.metrics.hardened(self.api.value, decision.reasoning_policy.value)
+        headers = [(k, v) for k, v in message.get("headers", ()) if k != b"content-length"]
+        return {**message, "headers": headers}
+
+
+async def _receive_by(receive: Receive, deadline: float) -> Message:
+    """The next ASGI message, or TimeoutError past `deadline` (event-loop time).
+
+    A message already there (a body that came with the headers: nearly every request) needs no
+    timer, and a timer costs ~5 µs a request: the receive coroutine is stepped once, and only
+    when it has to wait is the rest awaited under the deadline.
+    """
+    awaitable = receive()
+    if isinstance(awaitable, CoroutineType):
+        try:
+            waiting_on = awaitable.send(None)
+        except StopIteration as done:
+            message: Message = done.value
+            return message
+        async with asyncio.timeout_at(deadline):
+            return await _Resumed(awaitable, waiting_on)
+    async with asyncio.timeout_at(deadline):
+        return await awaitable
+
+
+class _Resumed:
+    """Awaits a coroutine that was stepped once and is suspended on `waiting_on`: what
+    `await` would do from there (`yield from` semantics, cancellation passed in)."""
+
+    __slots__ = ("coro", "waiting_on")
+
+    def __init__(self, coro: Coroutine[Any, Any, Message], waiting_on: Any) -> None:
+        self.coro = coro
+        self.waiting_on = waiting_on
+
+    def __await__(self) -> Generator[Any, Any, Message]:
+        coro = self.coro
+        pending = self.waiting_on
+        try:
+            while True:
+                try:
+                    value = yield pending
+                except GeneratorExit:
+                    raise
+                except BaseException as exc:
+                    pending = coro.throw(exc)
+                else:
+                    pending = coro.send(value)
+        except StopIteration as done:
+            message: Message = done.value
+            return message
+        finally:
+            coro.close()  # a no-op once it has returned or raised
+
+
+def _prompt_opens_think(data: dict[str, Any]) -> bool:
+    """Whether the prompt ends inside a `<think>` (a prefill or a raw completion prompt), so the
+    output starts as reasoning without an opening tag of its own."""
+    tail: object = data.get("prompt")
+    messages = data.get("messages")
+    if isinstance(messages, list) and messages and isinstance(messages[-1], dict):
+        tail = messages[-1].get("content")
+        if isinstance(tail, list) and tail and isinstance(tail[-1], dict):
+            tail = tail[-1].get("text")  # content parts: the last text part ends the prompt
+    return isinstance(tail, str) and tail.rstrip().endswith("<think>")
+
+
+def _audit(decision: Decision, *, shadow: bool) -> None:
+    verdict = decision.verdict
+    audit.info(
+        json.dumps(
+            {
+                "event": "decision",
+                "shadow": shadow,
+                "account": verdict.account,
+                "cluster": verdict.cluster,
+                "tier": verdict.tier.value,
+                "score": round(verdict.score, 4),
+                "actions": list(decision.actions),
+                "reasons": list(verdict.reasons),
+            },
+            separators=(",", ":"),
+        )
+    )
