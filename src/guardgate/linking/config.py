@@ -55,6 +55,16 @@ class LinkingConfig:
     full_content_bands: int = 4
     """Shared template sketch values at which content evidence gets its full rarity weight;
     fewer shared values weigh proportionally less (a shared wrapper is not a shared template)."""
+    content_alone: float = 0.7
+    """Content weight from which two accounts that share no application (system prompt, tools)
+    may be linked on content alone: a farm that varies its address, software and parameters per
+    account still sends its own phrasings of its templates. 0 disables such links."""
+    content_alone_bands: int = 5
+    """Template sketch values two accounts must share for a content-only link: more than a
+    shared payload (one benchmark's problem wording) gives, as a shared template does."""
+    content_alone_confirmations: int = 4
+    """Requests that must each find such a content-only link before it is recorded: strangers
+    meet on one popular question now and then, one actor's accounts meet again and again."""
     min_link_support: float = 0.4
     """Structural similarity a link needs to join two clusters (shared neighbours over the
     geometric mean of both neighbourhoods); 0 makes clusters plain connected components."""

@@ -86,10 +86,11 @@ class Linker:
     def _confirmed(
         self, account: str, linked: tuple[PairEvidence, ...]
     ) -> tuple[PairEvidence, ...]:
-        """The links seen in at least `min_confirmations` requests: one request can match a
-        stranger by coincidence (a common question, a shared exit IP); one actor matches again."""
-        need = self.config.min_confirmations
-        if need <= 1 or not linked:
+        """The links seen in at least `min_confirmations` requests (`content_alone_confirmations`
+        for content-only links): one request can match a stranger by coincidence (a common
+        question, a shared exit IP); one actor matches again."""
+        cfg = self.config
+        if not linked or (cfg.min_confirmations <= 1 and cfg.content_alone_confirmations <= 1):
             return linked
         seen = self._seen
         if len(seen) > _MAX_RECENT:
@@ -99,7 +100,9 @@ class Linker:
             key = link_key(account, evidence.other)
             count = seen.get(key, 0) + 1
             seen[key] = count
-            if count >= need:
+            if count >= (
+                cfg.content_alone_confirmations if evidence.content_only else cfg.min_confirmations
+            ):
                 out.append(evidence)
         return tuple(out)
 

@@ -6,7 +6,10 @@ Weights follow rarity: a value shared by two accounts out of thousands weighs 1,
 a quarter of all active accounts (a carrier NAT, the most popular SDK build, a public app's system
 prompt) weighs nothing by itself. Kinds of evidence are counted, not values, and a link needs
 `min_kinds` kinds of which `min_rare_kinds` rare: so a widely shared value adds to a link only when
-the two accounts are also alike in another, rarer, respect.
+the two accounts are also alike in another, rarer, respect. The one exception is content alone:
+accounts that share no application but many rare template sketch values, request after request
+(`LinkingConfig.content_alone`), as a farm's accounts do when each has its own address, software
+and parameters but all use the farm's own phrasings.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ class PairEvidence:
     """Kinds present (common ones included)."""
     rare_kinds: int
     linked: bool
+    content_only: bool = False
+    """Linked on like content alone (see `LinkingConfig.content_alone`), which needs more
+    confirmations than a link of independent kinds."""
 
     @property
     def score(self) -> float:
@@ -95,11 +101,12 @@ class PairScorer:
                     slots[_PRESENT] = float(int(slots[_PRESENT]) | _PRESENT_BIT[role])
         need = cfg.min_kinds
         min_bands = cfg.min_shared_bands
+        alone_bands = cfg.content_alone_bands if cfg.content_alone > 0 else 1 << 30
         out = []
         for member, slots in acc.items():
             present = _KINDS_IN[int(slots[_PRESENT])] + (slots[_BN] >= min_bands)
-            if present < need and linked_only:
-                continue  # cheap exit: most candidates share one kind only
+            if present < need and linked_only and slots[_BN] < alone_bands:
+                continue  # cheap exit: most candidates share one kind only, and little content
             evidence = self._judge(member, slots)
             if evidence.linked or not linked_only:
                 out.append(evidence)
@@ -124,4 +131,13 @@ class PairScorer:
         linked = (
             kinds >= cfg.min_kinds and rare >= cfg.min_rare_kinds and sum(weights) >= cfg.threshold
         )
-        return PairEvidence(other, weights, kinds, rare, linked)
+        # Two accounts of one application write alike because the application does: content
+        # alone links only accounts that share no application.
+        content_only = (
+            not linked
+            and cfg.content_alone > 0
+            and content >= cfg.content_alone
+            and shared_bands >= cfg.content_alone_bands
+            and not present & (1 << Kind.APP)
+        )
+        return PairEvidence(other, weights, kinds, rare, linked or content_only, content_only)
