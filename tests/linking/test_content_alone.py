@@ -26,21 +26,21 @@ def _touch(postings: list[tuple[str, int]]) -> Touch:
 
 def test_many_rare_shared_sketch_values_link_on_content_alone() -> None:
     scorer = PairScorer(LinkingConfig())
-    (evidence,) = scorer.evaluate(_touch([(f"b:{i}.x", 12) for i in range(6)]))
+    (evidence,) = scorer.evaluate(_touch([(f"b:{i}.x", 8) for i in range(6)]))
     assert evidence.linked and evidence.content_only and evidence.kinds == 1
 
 
 def test_a_shared_payload_or_application_is_not_content_alone() -> None:
     scorer = PairScorer(LinkingConfig())
     # Four shared values: what one benchmark problem's wording gives two strangers.
-    assert scorer.evaluate(_touch([(f"b:{i}.x", 12) for i in range(4)])) == []
+    assert scorer.evaluate(_touch([(f"b:{i}.x", 8) for i in range(4)])) == []
     # A popular application's own wording is in every prompt it sends, whoever uses it.
-    shared_app = _touch([("sys:app", 900), *((f"b:{i}.x", 12) for i in range(6))])
+    shared_app = _touch([("sys:app", 900), *((f"b:{i}.x", 8) for i in range(6))])
     assert all(not e.content_only for e in scorer.evaluate(shared_app, linked_only=False))
     assert scorer.evaluate(shared_app) == []
     # Disabled: content alone links nobody.
     off = PairScorer(LinkingConfig(content_alone=0))
-    assert off.evaluate(_touch([(f"b:{i}.x", 12) for i in range(6)])) == []
+    assert off.evaluate(_touch([(f"b:{i}.x", 8) for i in range(6)])) == []
 
 
 def _observe(

@@ -55,10 +55,12 @@ class LinkingConfig:
     full_content_bands: int = 4
     """Shared template sketch values at which content evidence gets its full rarity weight;
     fewer shared values weigh proportionally less (a shared wrapper is not a shared template)."""
-    content_alone: float = 0.7
+    content_alone: float = 0.75
     """Content weight from which two accounts that share no application (system prompt, tools)
     may be linked on content alone: a farm that varies its address, software and parameters per
-    account still sends its own phrasings of its templates. 0 disables such links."""
+    account still sends its own phrasings of its templates. 0 disables such links. On the
+    simulated week, benchmark runners and farms sharing a problem's wording reach about 0.72;
+    at 0.7 one evaluator joined a farm for a while and was flagged."""
     content_alone_bands: int = 5
     """Template sketch values two accounts must share for a content-only link: more than a
     shared payload (one benchmark's problem wording) gives, as a shared template does."""
