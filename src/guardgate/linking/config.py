@@ -64,7 +64,7 @@ class LinkingConfig:
     content_alone_bands: int = 5
     """Template sketch values two accounts must share for a content-only link: more than a
     shared payload (one benchmark's problem wording) gives, as a shared template does."""
-    content_alone_confirmations: int = 4
+    content_alone_confirmations: int = 3
     """Requests that must each find such a content-only link before it is recorded: strangers
     meet on one popular question now and then, one actor's accounts meet again and again."""
     min_link_support: float = 0.4
