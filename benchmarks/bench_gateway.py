@@ -35,7 +35,7 @@ from pathlib import Path
 
 import httpx
 
-from guardgate.testing import free_port
+from guardgate.testing import free_port, running_redis
 
 HERE = Path(__file__).resolve().parent
 TICK = os.sysconf("SC_CLK_TCK")
@@ -215,22 +215,12 @@ def litellm(upstream: str, binary: Path) -> Iterator[Target | None]:
 @contextmanager
 def redis_server() -> Iterator[str | None]:
     """A throwaway redis-server on a free port (None when not installed)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
+    if shutil.which("redis-server") is None:
         print("Redis rows skipped: redis-server not found")
         yield None
         return
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        time.sleep(0.3)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with running_redis() as server:
+        yield server.url
 
 
 def _ms(text: str) -> float:

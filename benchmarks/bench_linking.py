@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -29,6 +28,7 @@ from guardgate.signals import Observer
 from guardgate.simulate.config import SimulationConfig
 from guardgate.simulate.runner import simulate
 from guardgate.store import MemoryStore, RedisStore, Store
+from guardgate.testing import RedisServer
 
 SETTINGS = GuardgateSettings(secret="bench")
 Record = tuple[Any, list[tuple[bytes, bytes]], str, dict[str, Any], float]
@@ -113,13 +113,6 @@ def quality(clusters: dict[str, str], labels_of: dict[str, dict[str, Any]]) -> N
         print(f"  {population:<18}{merged[population]:>4} of {total}")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=0.3)
@@ -155,19 +148,10 @@ async def main() -> None:
     clusters = await memory.clusters()
 
     if not args.no_redis:
-        port = _free_port()
-        command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-        proc = await asyncio.create_subprocess_exec(
-            *command, "--appendonly", "no", stdout=asyncio.subprocess.DEVNULL
-        )
+        server = RedisServer()
+        server.start()  # waits until it answers PING
         try:
-            client = Redis(port=port)
-            for _ in range(100):
-                try:
-                    await client.ping()
-                    break
-                except Exception:
-                    await asyncio.sleep(0.05)
+            client = Redis(port=server.port)
             redis_store = RedisStore(client, LinkingConfig().limits)
             spent, background, reclusters, _ = await replay(redis_store, observations)
             trips = redis_store.round_trips
@@ -194,8 +178,7 @@ async def main() -> None:
             )
             await redis_store.close()
         finally:
-            proc.terminate()
-            await proc.wait()
+            server.stop()
     print(f"re-clustering, memory: {recluster_ms:.1f} ms each")
     quality(clusters, labels_of)
 

@@ -18,7 +18,6 @@ import gc
 import random
 import re
 import shutil
-import subprocess
 import time
 import tracemalloc
 from pathlib import Path
@@ -28,7 +27,7 @@ from redis.asyncio import Redis
 from guardgate.guard import Guard
 from guardgate.model import ApiKind, Observation
 from guardgate.settings import load_settings
-from guardgate.testing import free_port
+from guardgate.testing import running_redis
 
 SECRET = "bench-secret-0123456789abcdef"
 START = 1_793_577_600.0
@@ -118,21 +117,11 @@ def main() -> None:
     started = time.perf_counter()
     heap, rss, _ = asyncio.run(run(obs, None))
     rows.append(("memory", heap, rss, 0.0, time.perf_counter() - started))
-    binary = shutil.which("redis-server")
-    if binary is not None and not args.no_redis:
-        port = free_port()
-        proc = subprocess.Popen(
-            [binary, "--port", str(port), "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )
-        try:
-            time.sleep(0.3)
+    if shutil.which("redis-server") is not None and not args.no_redis:
+        with running_redis() as server:
             started = time.perf_counter()
-            heap, rss, redis_mb = asyncio.run(run(obs, f"redis://127.0.0.1:{port}/0"))
+            heap, rss, redis_mb = asyncio.run(run(obs, server.url))
             rows.append(("redis", heap, rss, redis_mb, time.perf_counter() - started))
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
     print(f"\n{n} accounts x {args.requests_per_account} requests")
     print(f"{'state':<8}{'heap MB':>9}{'RSS MB':>8}{'Redis MB':>10}{'bytes/account':>15}{'s':>6}")
     for name, heap, rss, redis_mb, seconds in rows:

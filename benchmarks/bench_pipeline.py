@@ -27,7 +27,6 @@ import asyncio
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,7 +46,7 @@ from guardgate.protocols.reasoning import response_transformer
 from guardgate.replay import ReplayRecord, parse_line
 from guardgate.settings import GuardgateSettings, load_settings
 from guardgate.simulate import SimulationConfig, simulate
-from guardgate.testing import free_port
+from guardgate.testing import running_redis
 from guardgate.usage import UsageMeter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -250,22 +249,13 @@ async def time_whole(requests: list[Request], settings: GuardgateSettings) -> tu
 
 @contextmanager
 def redis_server() -> Iterator[str | None]:
-    """A throwaway redis-server on a free port, or None when there is none installed."""
-    binary = shutil.which("redis-server")
-    if binary is None:
+    """A throwaway redis-server on a free port (None when not installed)."""
+    if shutil.which("redis-server") is None:
+        print("Redis rows skipped: redis-server not found")
         yield None
         return
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        time.sleep(0.3)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with running_redis() as server:
+        yield server.url
 
 
 async def measure(

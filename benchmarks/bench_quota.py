@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
-import subprocess
 import sys
 import time
 
@@ -24,6 +22,7 @@ from redis.asyncio.connection import AbstractConnection
 from guardgate.model import ApiKind, Tier, Verdict
 from guardgate.quota import QuotaEnforcer
 from guardgate.settings import load_settings
+from guardgate.testing import running_redis
 
 QUOTAS = {
     "account_rpm": 10**6,
@@ -32,13 +31,6 @@ QUOTAS = {
     "cluster_tpm": 10**9,
     "account_concurrency": 10**4,
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 _SENT = [0]
@@ -51,12 +43,6 @@ async def _counting_send(self: AbstractConnection, *args: object, **kwargs: obje
 
 
 AbstractConnection.send_packed_command = _counting_send  # type: ignore[method-assign]
-
-
-def _ping(port: int) -> None:
-    with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.sendall(b"PING\r\n")
-        sock.recv(64)
 
 
 def _verdicts() -> list[Verdict]:
@@ -121,26 +107,11 @@ async def _bench(n: int, port: int | None) -> None:
 
 def main(n: int) -> None:
     """Run the benchmark, with a throwaway redis-server when one is installed."""
-    binary = shutil.which("redis-server")
-    if binary is None:
+    if shutil.which("redis-server") is None:
         asyncio.run(_bench(n, None))
         return
-    port = _free_port()
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(200):
-            try:
-                _ping(port)
-                break
-            except OSError:
-                time.sleep(0.02)
-        asyncio.run(_bench(n, port))
-    finally:
-        server.kill()
-        server.wait()
+    with running_redis() as server:
+        asyncio.run(_bench(n, server.port))
 
 
 if __name__ == "__main__":

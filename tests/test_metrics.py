@@ -9,7 +9,8 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from tests.admin.admin_client import TOKEN, admin, chat
 from tests.gateway import running_mock, running_sidecar
-from tests.quota.redis_server import running_redis
+
+from guardgate.testing.redis_server import running_redis
 
 METRICS = "/_guardgate/metrics"
 

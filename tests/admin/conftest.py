@@ -8,7 +8,8 @@ import pytest
 from tests.admin.admin_client import TOKEN
 from tests.admin.attack_traffic import Simulated, attack, simulate
 from tests.gateway import running_mock, running_sidecar
-from tests.quota.redis_server import RedisServer, running_redis
+
+from guardgate.testing.redis_server import RedisServer, running_redis
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,8 @@ import pytest
 from tests.admin.admin_client import TOKEN, admin, chat
 from tests.admin.attack_traffic import attack, simulate
 from tests.gateway import running_mock, running_sidecar
-from tests.quota.redis_server import running_redis
+
+from guardgate.testing.redis_server import running_redis
 
 # The test's own HTTP client logs on these; they are not guardgate's process.
 _CLIENT_SIDE = ("httpx", "httpcore")

@@ -11,7 +11,6 @@ import pytest
 from redis.asyncio import Redis
 from tests.admin.admin_client import TOKEN, admin, chat
 from tests.gateway import running_mock, running_sidecar
-from tests.quota.redis_server import RedisServer, running_redis
 
 from guardgate.model import Tier, Verdict
 from guardgate.overrides import (
@@ -21,6 +20,7 @@ from guardgate.overrides import (
     OverrideScope,
     RedisOverrideBackend,
 )
+from guardgate.testing.redis_server import RedisServer, running_redis
 
 
 class Clock:

@@ -15,9 +15,9 @@ import pytest
 import redis
 from tests.faults.sidecars import observed_sidecar
 from tests.gateway import running_mock
-from tests.quota.redis_server import RedisServer, running_redis
 
 from guardgate.testing import ServerThread
+from guardgate.testing.redis_server import RedisServer, running_redis
 
 KEYS = [f"sk-outage-{i:03d}-SECRETKEYMATERIAL" for i in range(20)]
 CHAT = {"model": "mock-reasoning-content", "messages": [{"role": "user", "content": "Hello"}]}

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from tests.quota.redis_server import RedisServer, running_redis
+
+from guardgate.testing.redis_server import RedisServer, running_redis
 
 
 @pytest.fixture(scope="session")

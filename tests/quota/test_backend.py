@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import redis
-from tests.quota.redis_server import RedisServer
 
 from guardgate.model import ApiKind, Tier, Verdict
 from guardgate.quota import QuotaEnforcer, build_backend, limits_uri
 from guardgate.settings import load_settings
+from guardgate.testing.redis_server import RedisServer
 
 
 @pytest.mark.parametrize(

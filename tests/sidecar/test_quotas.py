@@ -13,10 +13,10 @@ import httpx
 import openai
 import pytest
 from tests.gateway import running_mock, running_sidecar
-from tests.quota.redis_server import RedisServer, running_redis
 
 from guardgate.model import ApiKind
 from guardgate.testing import ServerThread
+from guardgate.testing.redis_server import RedisServer, running_redis
 from guardgate.tokens import TokenCounter
 
 PROMPT = "Explain how a bloom filter answers membership queries."

@@ -1,4 +1,4 @@
-"""Test and demo support: a mock LLM upstream and a real-server runner."""
+"""Test and demo support: a mock LLM upstream, a real-server runner and a throwaway Redis."""
 
 from guardgate.testing.mock_upstream import (
     create_mock_upstream,
@@ -7,9 +7,11 @@ from guardgate.testing.mock_upstream import (
     mock_summary_text,
     mock_tool_arguments,
 )
+from guardgate.testing.redis_server import RedisServer, running_redis
 from guardgate.testing.server import ServerThread, free_port
 
 __all__ = [
+    "RedisServer",
     "ServerThread",
     "create_mock_upstream",
     "free_port",
@@ -17,4 +19,5 @@ __all__ = [
     "mock_reasoning_text",
     "mock_summary_text",
     "mock_tool_arguments",
+    "running_redis",
 ]

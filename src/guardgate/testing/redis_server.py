@@ -1,4 +1,5 @@
-"""A real `redis-server` on a free port, started and stopped by tests (no persistence)."""
+"""A real `redis-server` on a free port, started and stopped by tests and benchmarks (no
+persistence), so that nothing depends on a Redis the machine happens to run."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from guardgate.testing import free_port
+from guardgate.testing.server import free_port
 
 
 class RedisServer:
