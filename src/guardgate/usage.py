@@ -43,6 +43,27 @@ class Usage:
     """Whether `completion_tokens` is the upstream's figure (else it was counted)."""
 
 
+_DECODER = json.JSONDecoder()
+_USAGE_KEY = b'"usage"'
+
+
+def _usage_member(body: bytearray) -> dict[str, Any] | None:
+    """The object after the body's last `"usage":` key, without parsing the rest of the body
+    (every format writes its usage last, after the content); None when that is not a plain
+    object member, and the whole body must be parsed instead."""
+    at = body.rfind(_USAGE_KEY)
+    if at <= 0 or body[at - 1] == 0x5C:  # none, or an escaped quote inside a string
+        return None
+    try:
+        rest = body[at + len(_USAGE_KEY) :].decode().lstrip()
+        if not rest.startswith(":"):
+            return None
+        value, _end = _DECODER.raw_decode(rest[1:].lstrip())
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
@@ -93,12 +114,16 @@ class UsageMeter:
             size = len(self._body) + self._oversize
             return Usage(completion_tokens=-(-size // _BYTES_PER_TOKEN))
         elif self._body and (self.count or _USAGE in self._body):
-            try:
-                payload = json.loads(self._body)
-            except (ValueError, UnicodeDecodeError):
-                payload = None
-            if isinstance(payload, dict):
-                self._document(payload)
+            usage = None if self.count else _usage_member(self._body)
+            if usage is not None:
+                self._usage(usage)
+            else:
+                try:
+                    payload = json.loads(self._body)
+                except (ValueError, UnicodeDecodeError):
+                    payload = None
+                if isinstance(payload, dict):
+                    self._document(payload)
         if self._completion is not None:
             return Usage(self._completion, self._prompt, reported=True)
         if not self.count:
