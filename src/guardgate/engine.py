@@ -103,11 +103,6 @@ class Engine:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def record_usage(
-        self, verdict: Verdict, prompt_tokens: int, completion_tokens: int, now: float
-    ) -> None:
-        """Record the tokens one answered request cost (after the response ended)."""
-
     async def recluster(self, now: float) -> None:
         """Write queued links and rebuild clusters now (replay and tests call this directly)."""
         if self._tasks:

@@ -11,7 +11,6 @@ import json
 import logging
 import time
 from collections.abc import Coroutine, Generator
-from dataclasses import replace
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +59,7 @@ class Exchange:
 
     __slots__ = (
         "api",
+        "chunked",
         "decision",
         "meter",
         "mw",
@@ -88,6 +88,8 @@ class Exchange:
         self.ticket: QuotaTicket | None = None
         self.meter: UsageMeter | None = None
         self.prompt_tokens = 0
+        self.chunked = False
+        """The request came with `Transfer-Encoding` (its body is replayed whole, unchunked)."""
 
     async def run(self) -> None:
         body = await self._read_body()
@@ -106,7 +108,7 @@ class Exchange:
             await self._bad_request("The request body must be a JSON object.")
             return
 
-        decision = await self._decide(data)
+        decision = await self._decide(data, body)
         if decision is None:
             return
         try:
@@ -114,7 +116,7 @@ class Exchange:
         finally:
             rejected = self.decision is not None and self.decision.rejected
             if self.verdict is not None and not rejected:
-                await self._settle(self.verdict)
+                await self._settle()
 
     async def _respond(
         self, body: bytes, data: dict[str, Any], decision: Decision, started: float
@@ -144,6 +146,7 @@ class Exchange:
             return
 
         policy = decision.reasoning_policy
+        rewritten = False
         if policy is not ReasoningPolicy.PASS or decision.drop_logprobs or _SEALED in body:
             try:
                 data, changed = rewrite_request(
@@ -158,30 +161,28 @@ class Exchange:
                 return
             if changed:
                 body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+                rewritten = True
         if decision.actions and not guard.shadow:
             _audit(decision, shadow=False)
         if policy is not ReasoningPolicy.PASS:
             self.think_open = mw.think_open_model(data.get("model")) or _prompt_opens_think(data)
         mw.metrics.request(self.api.value, tier, "shadow" if guard.shadow else "forwarded")
         mw.metrics.added_latency.observe(time.perf_counter() - started)
-        await self._forward(body, policy)
+        await self._forward(body, policy, rewritten=rewritten)
 
     async def _bad_request(self, message: str) -> None:
         self.mw.metrics.request(self.api.value, "unknown", "bad_request")
         await send_error(self.send, self.api, 400, message)
 
-    async def _decide(self, data: dict[str, Any]) -> Decision | None:
+    async def _decide(self, data: dict[str, Any], body: bytes) -> Decision | None:
         guard = self.mw.guard
         scope = self.scope
         try:
             client = scope.get("client")
-            obs = guard.observer.observe(
-                self.api, scope["headers"], client[0] if client else "", data, guard.clock()
+            obs, verdict = await guard.observe(
+                self.api, scope["headers"], client[0] if client else "", data, body
             )
-            if guard.quotas.enabled and not obs.prompt_tokens:
-                obs = replace(obs, prompt_tokens=guard.tokens.prompt_tokens(self.api, data))
             self.prompt_tokens = obs.prompt_tokens
-            verdict = await guard.verdict(obs)
             decision, self.ticket = await guard.admit(verdict, obs)
             self.verdict = verdict
             return decision
@@ -210,7 +211,8 @@ class Exchange:
                 if declared > limit:
                     await self._too_large(limit)
                     return None
-                break
+            elif name == b"transfer-encoding":
+                self.chunked = True
         chunks: list[bytes] = []
         size = 0
         deadline = asyncio.get_running_loop().time() + settings.body_read_timeout
@@ -239,21 +241,24 @@ class Exchange:
             self.send, self.api, 413, f"Request body too large: the limit is {limit} bytes."
         )
 
-    async def _forward(self, body: bytes, policy: ReasoningPolicy | None) -> None:
+    async def _forward(
+        self, body: bytes, policy: ReasoningPolicy | None, *, rewritten: bool = False
+    ) -> None:
         """Call the app with `body` replayed, transforming its response under `policy`."""
         scope = self.scope
         transform = policy is not None and policy is not ReasoningPolicy.PASS
         # A transformed or metered response must arrive uncompressed.
         plain = transform or self.ticket is not None
-        headers: list[tuple[bytes, bytes]] = []
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                value = str(len(body)).encode()
-            elif name == b"transfer-encoding" or (plain and name == b"accept-encoding"):
-                # A replayed body is not chunked.
-                continue
-            headers.append((name, value))
-        scope = {**scope, "headers": headers}
+        if rewritten or plain or self.chunked:
+            headers: list[tuple[bytes, bytes]] = []
+            for name, value in scope["headers"]:
+                if name == b"content-length":
+                    value = str(len(body)).encode()
+                elif name == b"transfer-encoding" or (plain and name == b"accept-encoding"):
+                    # A replayed body is not chunked.
+                    continue
+                headers.append((name, value))
+            scope = {**scope, "headers": headers}
         receive = self.receive
         body_sent = False
 
@@ -300,7 +305,7 @@ class Exchange:
             self.mw.faults.record("usage", logger)
             self.meter = None
 
-    async def _settle(self, verdict: Verdict) -> None:
+    async def _settle(self) -> None:
         """Charge what the answer cost and release its stream lease, even when the exchange was
         cancelled (a client disconnect): the work runs in its own task."""
         guard = self.mw.guard
@@ -313,11 +318,8 @@ class Exchange:
         metrics.tokens("prompt", self.prompt_tokens)
         metrics.tokens("completion", usage.completion_tokens)
         if self.ticket is None:
-            # No quota to charge and no stream lease to release: a cancellation could leave
-            # nothing held behind, so no task of its own (a task per request costs ~10 µs).
-            await guard.settle(verdict, None, usage, self.prompt_tokens)
-            return
-        task = asyncio.ensure_future(guard.settle(verdict, self.ticket, usage, self.prompt_tokens))
+            return  # no quota to charge and no stream lease to release
+        task = asyncio.ensure_future(guard.settle(self.ticket, usage))
         self.ticket = None
         _PENDING.add(task)
         task.add_done_callback(_PENDING.discard)

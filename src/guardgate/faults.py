@@ -26,3 +26,12 @@ class FaultCounter:
             logger.exception("guardgate fault (%s)", kind)
         elif n % 1000 == 0:
             logger.error("guardgate fault (%s): %d so far", kind, n)
+
+    def note(self, kind: str, logger: logging.Logger, what: str) -> None:
+        """Count one fault of `kind` that raised nothing; `what` says what happened."""
+        self.counts[kind] += 1
+        if self._metrics is not None:
+            self._metrics.fault(kind)
+        n = self.counts[kind]
+        if n == 1 or n % 1000 == 0:
+            logger.error("guardgate fault (%s): %s (%d so far)", kind, what, n)

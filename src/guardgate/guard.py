@@ -10,16 +10,28 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from guardgate.admin.activity import ActivityLog
+from guardgate.detector import DetectorProcess
 from guardgate.engine import Engine
 from guardgate.hardening.sealing import Sealer
 from guardgate.hardening.summariser import Summariser, summariser_from_settings
-from guardgate.model import Decision, Mode, Observation, ReasoningPolicy, Tier, Verdict
+from guardgate.model import (
+    ApiKind,
+    Decision,
+    DetectionMode,
+    Mode,
+    Observation,
+    ReasoningPolicy,
+    Tier,
+    Verdict,
+)
 from guardgate.overrides import OverrideBook, override_book_from_settings
 from guardgate.quota import QuotaEnforcer, QuotaTicket
 from guardgate.settings import GuardgateSettings
 from guardgate.signals import Observer
+from guardgate.store import Link
 from guardgate.tokens import TokenCounter
 from guardgate.usage import Usage
 
@@ -38,6 +50,11 @@ class Guard:
         self.clock = clock
         self.observer = Observer(settings)
         self.engine = Engine(settings)
+        """The engine (inline detection; with `GUARDGATE_DETECTION=process` it is not started:
+        the detector process runs its own)."""
+        self.detector: DetectorProcess | None = (
+            DetectorProcess(settings) if settings.detection is DetectionMode.PROCESS else None
+        )
         self.sealer = Sealer(settings.secret_bytes)
         self.summariser: Summariser = summariser_from_settings(settings)
         self.shadow = settings.mode is Mode.SHADOW
@@ -55,7 +72,10 @@ class Guard:
         """Open connections; safe to call more than once."""
         if not self._started:
             self._started = True
-            await self.engine.start()
+            if self.detector is not None:
+                await self.detector.start()
+            else:
+                await self.engine.start()
             await self.overrides.start()
             if self.quotas.enabled:
                 # Loading the encoding takes a moment: do it now, off the event loop.
@@ -65,9 +85,65 @@ class Guard:
         """Close connections and stop background work."""
         if self._started:
             self._started = False
-            await self.engine.close()
+            if self.detector is not None:
+                await self.detector.close()
+            else:
+                await self.engine.close()
             await self.quotas.close()
             await self.overrides.close()
+
+    async def observe(
+        self,
+        api: ApiKind,
+        headers: list[tuple[bytes, bytes]],
+        peer: str,
+        data: dict[str, Any],
+        body: bytes,
+    ) -> tuple[Observation, Verdict]:
+        """Observe one request (`data` is its parsed `body`) and the verdict on its sender.
+
+        Inline, the verdict includes this request; with a detector process, the request's
+        signals are queued for it and the verdict is the latest one it sent."""
+        if not self._started:
+            await self.start()
+        now = self.clock()
+        detector = self.detector
+        if detector is None:
+            obs = self.observer.observe(api, headers, peer, data, now)
+            obs = self._with_prompt_tokens(obs, data)
+            return obs, await self.engine.observe(obs)
+        obs = self._with_prompt_tokens(self.observer.glance(api, headers, peer, data, now), data)
+        # The raw key stays in this process: the detector gets the account id instead.
+        blanked = self.observer.accounts.without_credentials(headers)
+        detector.submit(api, blanked, peer, body, now, obs.account)
+        return obs, detector.verdict(obs.account)
+
+    def _with_prompt_tokens(self, obs: Observation, data: dict[str, Any]) -> Observation:
+        # Only a token quota needs the prompt counted before the answer says it.
+        if self.quotas.enabled and not obs.prompt_tokens:
+            return replace(obs, prompt_tokens=self.tokens.prompt_tokens(obs.api, data))
+        return obs
+
+    async def clusters(self) -> dict[str, str]:
+        """Every clustered account's cluster id (for the admin API)."""
+        if self.detector is not None:
+            clusters: dict[str, str] = await self.detector.call("clusters")
+            return clusters
+        return await self.engine.store.clusters()
+
+    async def links(self, since: float) -> list[Link]:
+        """Links between accounts still live after `since` (for the admin API)."""
+        if self.detector is not None:
+            links: list[Link] = await self.detector.call("links", since)
+            return links
+        return await self.engine.store.links(since)
+
+    async def recluster(self) -> None:
+        """Write queued links and rebuild the clusters now."""
+        if self.detector is not None:
+            await self.detector.call("recluster", self.clock())
+        else:
+            await self.engine.recluster(self.clock())
 
     async def verdict(self, obs: Observation) -> Verdict:
         """The engine's verdict on the sender of `obs` (operator overrides apply in `admit`)."""
@@ -132,18 +208,10 @@ class Guard:
             actions=(action, *decision.actions),
         ), None
 
-    async def settle(
-        self, verdict: Verdict, ticket: QuotaTicket | None, usage: Usage, prompt_tokens: int
-    ) -> None:
-        """After an answer ended (completely or not): charge its tokens to the quotas and the
-        engine, and release its stream lease. Never raises."""
-        if ticket is not None:
-            await self.quotas.settle(ticket, usage.completion_tokens, usage.prompt_tokens)
-        prompt = usage.prompt_tokens if usage.prompt_tokens is not None else prompt_tokens
-        try:
-            await self.engine.record_usage(verdict, prompt, usage.completion_tokens, self.clock())
-        except Exception:
-            self.quotas.faults.record("usage", logger)
+    async def settle(self, ticket: QuotaTicket, usage: Usage) -> None:
+        """After an answer ended (completely or not): charge its tokens to the quotas and
+        release its stream lease. Never raises."""
+        await self.quotas.settle(ticket, usage.completion_tokens, usage.prompt_tokens)
 
     def policy(self, verdict: Verdict) -> Decision:
         """Map a verdict to what to do, quotas aside; enforcement only maps, it does not detect."""

@@ -48,6 +48,8 @@ class GuardgateMiddleware:
         self.faults = FaultCounter(self.metrics)
         # Quota storage faults (a Redis outage) are counted with the middleware's own.
         guard.quotas.faults = self.faults
+        if guard.detector is not None:
+            guard.detector.faults = self.faults
         self._prefix = self.settings.path_prefix
         self._metrics_path = self.settings.metrics_path
         self.admin = AdminApp(guard)

@@ -49,6 +49,15 @@ class Mode(StrEnum):
     SHADOW = "shadow"
 
 
+class DetectionMode(StrEnum):
+    """Where detection runs: `inline` on the request path (the verdict includes this request),
+    or `process`: in a detector process of its own, fed by a queue (the request path only looks
+    up the latest verdict, so a verdict lags its account's traffic by the queue's delay)."""
+
+    INLINE = "inline"
+    PROCESS = "process"
+
+
 class FailMode(StrEnum):
     """What to do when guardgate's own state (Redis) fails: serve anyway, or answer 503."""
 

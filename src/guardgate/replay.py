@@ -209,7 +209,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Replay the file and print the summary; 0 on success, 1 if the file cannot be read."""
     logging.getLogger("guardgate").setLevel(logging.WARNING)
-    settings = load_settings()
+    # Replay judges each request with the engine in this process, in order: a detector process
+    # would answer with verdicts that lag by however far it happens to be behind.
+    settings = load_settings(detection="inline")
     clock = [0.0]
     guard = Guard(settings, clock=lambda: clock[0])
     try:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from guardgate.model import FailMode, Mode, ReasoningPolicy, Tier
+from guardgate.model import DetectionMode, FailMode, Mode, ReasoningPolicy, Tier
 
 logger = logging.getLogger("guardgate")
 
@@ -79,6 +79,9 @@ class GuardgateSettings(BaseSettings):
     linking_recluster_interval: float = Field(default=60.0, gt=0)
     """Seconds between background re-clusterings (one replica at a time)."""
     mode: Mode = Mode.ENFORCE
+    detection: DetectionMode = DetectionMode.INLINE
+    """`inline`: signals, linking and scoring run on the request path; `process`: in a detector
+    process beside the server, so the request path only looks up the latest verdict."""
     fail_mode: FailMode = FailMode.OPEN
     admin_token: SecretStr | None = None
     """Bearer token of the admin API and dashboard; unset or empty disables them (404)."""

@@ -226,8 +226,8 @@ class AdminApp:
         return _json({"cleared": True, "scope": scope.value, "subject": subject})
 
     async def _recluster(self, request: Request) -> Response:
-        await self.guard.engine.recluster(self.guard.clock())
-        clusters = await self.guard.engine.store.clusters()
+        await self.guard.recluster()
+        clusters = await self.guard.clusters()
         return _json({"clustered_accounts": len(clusters), "clusters": len(set(clusters.values()))})
 
 

@@ -149,7 +149,7 @@ def _members_by_cluster(assignment: dict[str, str]) -> dict[str, list[str]]:
 
 async def top_clusters(guard: Guard, limit: int) -> list[ClusterSummary]:
     """The clusters most worth an operator's look: highest score first, then largest."""
-    assignment = await guard.engine.store.clusters()
+    assignment = await guard.clusters()
     members = _members_by_cluster(assignment)
     activity = guard.activity.clusters
     ids = set(members) | set(activity)
@@ -181,7 +181,7 @@ def _member(guard: Guard, account: str, seen: AccountActivity | None) -> MemberV
 
 async def cluster_detail(guard: Guard, cluster: str) -> ClusterDetail | None:
     """A cluster's members and graph, or None when neither the store nor this replica knows it."""
-    assignment = await guard.engine.store.clusters()
+    assignment = await guard.clusters()
     in_store = [a for a, c in assignment.items() if c == cluster]
     activity = guard.activity.clusters.get(cluster)
     if not in_store and activity is None:
@@ -199,7 +199,7 @@ async def cluster_detail(guard: Guard, cluster: str) -> ClusterDetail | None:
     since = guard.clock() - guard.engine.config.link_ttl
     edges = tuple(
         EdgeView(link.a, link.b, link.ts)
-        for link in await guard.engine.store.links(since)
+        for link in await guard.links(since)
         if link.a in shown_set and link.b in shown_set
     )
     size = len(in_store) if in_store else (activity.size if activity else len(everyone))
@@ -213,13 +213,12 @@ async def cluster_detail(guard: Guard, cluster: str) -> ClusterDetail | None:
 
 async def account_detail(guard: Guard, account: str) -> AccountDetail | None:
     """An account's verdict, links and recent requests, or None when it is unknown."""
-    store = guard.engine.store
-    assignment = await store.clusters()
+    assignment = await guard.clusters()
     seen = guard.activity.accounts.get(account)
     since = guard.clock() - guard.engine.config.link_ttl
     linked = tuple(
         EdgeView(link.a, link.b, link.ts)
-        for link in await store.links(since)
+        for link in await guard.links(since)
         if account in (link.a, link.b)
     )
     cluster = assignment.get(account, "")

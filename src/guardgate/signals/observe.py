@@ -90,19 +90,14 @@ class Observer:
         peer: str,
         body: dict[str, Any],
         now: float,
+        *,
+        account: str | None = None,
     ) -> Observation:
-        """The observation of one request; `headers` are the raw ASGI header pairs in order."""
-        try:
-            key: tuple[object, ...] | None = (peer, *headers)
-            known = self._by_headers.get(key)  # type: ignore[arg-type]
-        except TypeError:  # header pairs given as lists: nothing to key on
-            key = known = None
-        if known is None:
-            known = self._header_signals(headers, peer)
-            if key is not None:
-                if len(self._by_headers) >= _HEADER_CACHE:
-                    self._by_headers.clear()  # bounded; recomputing is only slower
-                self._by_headers[key] = known
+        """The observation of one request; `headers` are the raw ASGI header pairs in order.
+
+        `account`, when given, is the sender's id already derived from its credentials (the
+        detector process gets the headers with the credentials blanked)."""
+        known = self._headers(headers, peer)
         shape = request_shape(api, body)
         system_hash, system_elicits = self._system(shape.system_text)
         sketch: tuple[int, ...] = ()
@@ -122,7 +117,7 @@ class Observer:
         return Observation(
             ts=now,
             api=api,
-            account=known.account,
+            account=known.account if account is None else account,
             client_ip=known.client_ip,
             ip_prefix=known.ip_prefix,
             model=model if isinstance(model, str) else "",
@@ -144,6 +139,47 @@ class Observer:
             n=n if isinstance(n, int) else 1,
             logprobs=bool(body.get("logprobs") or body.get("top_logprobs")),
         )
+
+    def glance(
+        self,
+        api: ApiKind,
+        headers: list[tuple[bytes, bytes]],
+        peer: str,
+        body: dict[str, Any],
+        now: float,
+    ) -> Observation:
+        """What the request path needs when detection runs in its own process: the sender's
+        account and network, and the model asked for; the body's other signals stay unread."""
+        known = self._headers(headers, peer)
+        model = body.get("model")
+        return Observation(
+            ts=now,
+            api=api,
+            account=known.account,
+            client_ip=known.client_ip,
+            ip_prefix=known.ip_prefix,
+            model=model if isinstance(model, str) else "",
+            stream=body.get("stream") is True,
+            user_agent=known.user_agent,
+            header_order_hash=known.header_order_hash,
+            sdk_tuple=known.sdk_tuple,
+            tls_fingerprint=known.tls_fingerprint,
+        )
+
+    def _headers(self, headers: list[tuple[bytes, bytes]], peer: str) -> _HeaderSignals:
+        """The header signals of one header list and peer, computed once per distinct pair."""
+        try:
+            key: tuple[object, ...] | None = (peer, *headers)
+            known = self._by_headers.get(key)  # type: ignore[arg-type]
+        except TypeError:  # header pairs given as lists: nothing to key on
+            key = known = None
+        if known is None:
+            known = self._header_signals(headers, peer)
+            if key is not None:
+                if len(self._by_headers) >= _HEADER_CACHE:
+                    self._by_headers.clear()  # bounded; recomputing is only slower
+                self._by_headers[key] = known
+        return known
 
     def _prompt(self, text: str) -> tuple[tuple[int, ...], str, bool, str]:
         """`(sketch, template_hash, elicits_reasoning, capability without tools)` of a prompt."""

@@ -1,0 +1,186 @@
+"""Detection in a process of its own (`GUARDGATE_DETECTION=process`): the request path hands the
+signals over and keeps serving, whatever the detector does."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.admin.admin_client import TOKEN, admin
+from tests.admin.attack_traffic import attack, simulate
+from tests.gateway import GG_SECRET, running_mock, running_sidecar
+
+from guardgate.guard import Guard
+from guardgate.model import ApiKind, Tier
+from guardgate.protocols.endpoints import api_for_path
+from guardgate.settings import load_settings
+
+BODY = {"model": "m", "messages": [{"role": "user", "content": "Think step by step: 2+2?"}]}
+
+
+def _guard(**overrides: Any) -> Guard:
+    return Guard(load_settings(secret=GG_SECRET, detection="process", **overrides))
+
+
+async def _observe(guard: Guard, key: str, ip: str = "203.0.113.7") -> str:
+    headers = [(b"content-type", b"application/json"), (b"authorization", f"Bearer {key}".encode())]
+    raw = json.dumps(BODY).encode()
+    obs, verdict = await guard.observe(ApiKind.OPENAI_CHAT, headers, ip, BODY, raw)
+    assert verdict.account == obs.account
+    return obs.account
+
+
+async def _until(check: Any, seconds: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def test_verdicts_come_back_and_the_key_stays_in_the_server() -> None:
+    guard = _guard()
+    detector = guard.detector
+    assert detector is not None
+    sent: list[Any] = []
+    submit = detector.submit
+
+    def spy(*args: Any) -> None:
+        sent.append(args)
+        submit(*args)
+
+    detector.submit = spy  # type: ignore[method-assign]
+    await guard.start()
+    try:
+        accounts = [await _observe(guard, f"sk-detector-{i}") for i in range(5)]
+        await _until(lambda: detector.judged == 5)
+        for account in accounts:
+            verdict = detector.verdict(account)
+            assert verdict.account == account and verdict.cluster
+        # The detector gets the account id; the raw key never leaves this process.
+        assert all(b"sk-detector" not in value for args in sent for _, value in args[1])
+        assert {args[5] for args in sent} == set(accounts)
+        assert await guard.clusters() == await detector.call("clusters")
+    finally:
+        await guard.close()
+    assert detector.pid is None
+
+
+async def test_a_killed_detector_is_counted_and_restarted() -> None:
+    guard = _guard()
+    detector = guard.detector
+    assert detector is not None
+    await guard.start()
+    try:
+        await _observe(guard, "sk-before")
+        await _until(lambda: detector.judged == 1)
+        first = detector.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        await _until(lambda: detector.faults.counts["detector"] >= 1)
+        # Requests are still answered (with the verdicts known) while it is down.
+        account = await _observe(guard, "sk-during")
+        assert guard.policy(detector.verdict(account)).verdict.tier is Tier.NORMAL
+        await _until(lambda: detector.pid not in (None, first))
+        assert detector.restarts == 1
+        await _observe(guard, "sk-after")
+        await _until(lambda: detector.judged >= 2)
+        assert isinstance(await guard.clusters(), dict)
+    finally:
+        await guard.close()
+
+
+async def test_a_stalled_detector_costs_dropped_signals_not_memory() -> None:
+    guard = _guard()
+    detector = guard.detector
+    assert detector is not None
+    detector._backlog = 256 * 1024  # a small queue, to fill it quickly
+    await guard.start()
+    pid = detector.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        for i in range(20_000):
+            await _observe(guard, f"sk-flood-{i % 50}")
+            if i % 100 == 99:
+                await asyncio.sleep(0.006)  # let the queued frames go out
+        assert detector.dropped > 0
+        assert detector.faults.counts["detector_backlog"] > 0
+        buffered = detector._writer.transport.get_write_buffer_size()  # type: ignore[union-attr]
+        assert buffered < 2 * 256 * 1024 + 1024 * 1024
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    try:
+        await _until(lambda: detector.judged == 50)
+    finally:
+        await guard.close()
+
+
+@pytest.mark.timeout(300)
+def test_a_sidecar_with_a_detector_process_finds_the_farm(tmp_path: Path) -> None:
+    sim = simulate(tmp_path)
+    farm = sim.members_of("hydra_farm")
+    with (
+        running_mock() as mock,
+        running_sidecar(
+            mock.url, admin_token=TOKEN, trusted_proxies="127.0.0.1/32", detection="process"
+        ) as gate,
+    ):
+        attack(gate.url, sim)
+        with admin(gate.url) as ops:
+            listed = ops.get("clusters").json()["clusters"]
+            details = [ops.get(f"clusters/{c['cluster']}").json() for c in listed]
+            found = max(details, key=lambda d: len({m["account"] for m in d["members"]} & farm))
+            members = {m["account"] for m in found["members"]}
+            assert len(members & farm) >= len(farm) // 2
+            # The sidecar applied the detector's verdicts: they name the farm's cluster.
+            account = ops.get(f"accounts/{next(iter(members & farm))}").json()
+            assert account["cluster"] == found["summary"]["cluster"]
+
+
+async def test_the_detector_process_reaches_the_verdicts_of_inline_detection(
+    tmp_path: Path,
+) -> None:
+    """The same simulated day, with its own timestamps, through both: the same tier, cluster and
+    reasons for every account, and scores within the detector's reporting step."""
+    sim = simulate(tmp_path)
+    clock = [0.0]
+    inline = Guard(load_settings(secret=GG_SECRET, detection="inline"), clock=lambda: clock[0])
+    process = Guard(load_settings(secret=GG_SECRET, detection="process"), clock=lambda: clock[0])
+    assert process.detector is not None
+    await inline.start()
+    await process.start()
+    expected = {}
+    try:
+        for rec in sim.lines:
+            clock[0] = float(rec["ts"])  # type: ignore[arg-type]
+            api = api_for_path(str(rec["path"]))
+            assert api is not None
+            headers = [(k.lower().encode(), v.encode()) for k, v in dict(rec["headers"]).items()]  # type: ignore[call-overload]
+            body: dict[str, Any] = rec["body"]  # type: ignore[assignment]
+            raw = json.dumps(body).encode()
+            peer = str(rec["ip"])
+            _obs, verdict = await inline.observe(api, headers, peer, body, raw)
+            await inline.engine.drain()
+            expected[verdict.account] = verdict
+            await process.observe(api, headers, peer, body, raw)
+        await process.detector.call("clusters")  # answered after every request was observed
+        got = {a: process.detector.verdict(a) for a in expected}
+    finally:
+        await inline.close()
+        await process.close()
+    flagged = [a for a, v in expected.items() if v.tier is not Tier.NORMAL]
+    assert flagged, "the simulated day flags nobody: nothing to compare"
+    for account, want in expected.items():
+        have = got[account]
+        assert (have.tier, have.cluster, have.cluster_size, have.reasons) == (
+            want.tier,
+            want.cluster,
+            want.cluster_size,
+            want.reasons,
+        )
+        assert abs(have.score - want.score) < 0.01
