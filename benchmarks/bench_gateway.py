@@ -4,10 +4,11 @@ target in its own process, loaded with `wrk` on loopback.
     python benchmarks/bench_gateway.py [--duration 8] [--connections 32] [--repeats 1]
 
 Groups, each against its own baseline (ratio = target req/s / baseline req/s):
-- `bare app` (the fastest possible upstream): + middleware (memory; Redis), the sidecar in front
+- `bare app` (the fastest possible upstream): + middleware (memory, detection inline; memory,
+  detection in a detector process: `GUARDGATE_DETECTION=process`; Redis), the sidecar in front
   of it, LiteLLM's proxy in front of it (when `/tmp/litellm-venv` or `--litellm` has it);
 - `mock upstream` (a Starlette app writing real answers, an LLM server's HTTP layer): +
-  middleware (memory; Redis), the sidecar in front of it;
+  middleware (the same three), the sidecar in front of it;
 - `starlette route` (the same answers from a Starlette endpoint): + slowapi (checked to limit).
 
 For each target: throughput at `--connections` (non-stream and SSE stream), p50/p99 latency at
@@ -316,8 +317,10 @@ def main() -> None:
                 continue
             with target(base_kind) as base:
                 results.append(measure(base_name, base_name, base, args))
-                with target(mounted) as t:
+                with target(mounted, env={"GUARDGATE_DETECTION": "inline"}) as t:
                     results.append(measure("+ middleware (memory)", base_name, t, args))
+                with target(mounted, env={"GUARDGATE_DETECTION": "process"}) as t:
+                    results.append(measure("+ middleware (memory, detector)", base_name, t, args))
                 if redis_env is not None:
                     with target(mounted, env=redis_env) as t:
                         results.append(measure("+ middleware (Redis)", base_name, t, args))
@@ -342,7 +345,7 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     """The side-by-side table."""
     bases = {r.name: r for r in results if r.name == r.baseline}
     head = (
-        f"{'target':<28}{'req/s':>8}{'ratio':>7}{'stream/s':>9}{'ratio':>7}"
+        f"{'target':<34}{'req/s':>8}{'ratio':>7}{'stream/s':>9}{'ratio':>7}"
         f"{'p50 ms':>8}{'+p50':>7}{'p99 ms':>8}{'+p99':>7}{'CPU µs/req':>11}{'RSS MB':>8}"
     )
     print("\n" + head)
@@ -358,7 +361,7 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
             else f"{'broken':>9}{'':>7}"
         )
         print(
-            f"{r.name:<28}{r.rps:>8.0f}{r.rps / b.rps:>7.2f}{stream}"
+            f"{r.name:<34}{r.rps:>8.0f}{r.rps / b.rps:>7.2f}{stream}"
             f"{r.p50_ms:>8.2f}{r.p50_ms - b.p50_ms:>+7.2f}"
             f"{r.p99_ms:>8.2f}{r.p99_ms - b.p99_ms:>+7.2f}{r.cpu_us:>11.0f}{r.rss_mb:>8.0f}"
         )
