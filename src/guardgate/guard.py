@@ -112,9 +112,9 @@ class Guard:
             obs = self.observer.observe(api, headers, peer, data, now)
             obs = self._with_prompt_tokens(obs, data)
             return obs, await self.engine.observe(obs)
-        obs = self._with_prompt_tokens(self.observer.glance(api, headers, peer, data, now), data)
+        obs, blanked = self.observer.glance(api, headers, peer, data, now)
+        obs = self._with_prompt_tokens(obs, data)
         # The raw key stays in this process: the detector gets the account id instead.
-        blanked = self.observer.accounts.without_credentials(headers)
         detector.submit(api, blanked, peer, body, now, obs.account)
         return obs, detector.verdict(obs.account)
 

@@ -47,7 +47,7 @@ _DECODER = json.JSONDecoder()
 _USAGE_KEY = b'"usage"'
 
 
-def _usage_member(body: bytearray) -> dict[str, Any] | None:
+def _usage_member(body: bytes) -> dict[str, Any] | None:
     """The object after the body's last `"usage":` key, without parsing the rest of the body
     (every format writes its usage last, after the content); None when that is not a plain
     object member, and the whole body must be parsed instead."""
@@ -71,6 +71,21 @@ def _int(value: Any) -> int | None:
 class UsageMeter:
     """Meters one response; feed it every body chunk, then call `finish()` once."""
 
+    __slots__ = (
+        "_chunks",
+        "_completion",
+        "_oversize",
+        "_pending",
+        "_prompt",
+        "_size",
+        "_sse",
+        "_texts",
+        "api",
+        "count",
+        "counter",
+        "streaming",
+    )
+
     def __init__(
         self, api: ApiKind, counter: TokenCounter, *, streaming: bool, count: bool = True
     ) -> None:
@@ -83,7 +98,9 @@ class UsageMeter:
         # bytes since the last event boundary wait here, and decoding starts from them.
         self._pending: bytes | None = b"" if streaming and not count else None
         self._sse = SSEDecoder() if streaming and count else None
-        self._body = bytearray()
+        # The body's chunks as they came (held, not copied) and their total size.
+        self._chunks: list[bytes] = []
+        self._size = 0
         self._oversize = 0
         self._texts: list[str] = []
         self._prompt: int | None = None
@@ -100,10 +117,11 @@ class UsageMeter:
         if self._sse is not None:
             for event in self._sse.decode(chunk):
                 self._event(event.data)
-        elif self._oversize or len(self._body) + len(chunk) > _MAX_JSON_BYTES:
+        elif self._oversize or self._size + len(chunk) > _MAX_JSON_BYTES:
             self._oversize += len(chunk)
         else:
-            self._body += chunk
+            self._chunks.append(chunk)
+            self._size += len(chunk)
 
     def finish(self) -> Usage:
         """The usage of the response so far (the whole response when it ended normally)."""
@@ -111,19 +129,11 @@ class UsageMeter:
             for event in self._sse.flush():
                 self._event(event.data)
         elif self._oversize:
-            size = len(self._body) + self._oversize
+            size = self._size + self._oversize
             return Usage(completion_tokens=-(-size // _BYTES_PER_TOKEN))
-        elif self._body and (self.count or _USAGE in self._body):
-            usage = None if self.count else _usage_member(self._body)
-            if usage is not None:
-                self._usage(usage)
-            else:
-                try:
-                    payload = json.loads(self._body)
-                except (ValueError, UnicodeDecodeError):
-                    payload = None
-                if isinstance(payload, dict):
-                    self._document(payload)
+        elif self._chunks:
+            chunks = self._chunks
+            self._document_bytes(chunks[0] if len(chunks) == 1 else b"".join(chunks))
         if self._completion is not None:
             return Usage(self._completion, self._prompt, reported=True)
         if not self.count:
@@ -146,6 +156,21 @@ class UsageMeter:
         self._pending = None
         self._sse = SSEDecoder()
         return pending
+
+    def _document_bytes(self, body: bytes) -> None:
+        if not self.count:
+            if _USAGE not in body:
+                return
+            usage = _usage_member(body)
+            if usage is not None:
+                self._usage(usage)
+                return
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return
+        if isinstance(payload, dict):
+            self._document(payload)
 
     # --- reported figures ------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ class DetectorProcess:
         self.restarts = 0
         self._backlog = backlog_bytes
         self._verdicts: dict[str, Verdict] = {}
-        self._batch: list[tuple[str, list[tuple[bytes, bytes]], str, bytes, float, str]] = []
+        self._batch: list[tuple[str, Sequence[tuple[bytes, bytes]], str, bytes, float, str]] = []
         self._writer: asyncio.StreamWriter | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -109,7 +110,7 @@ class DetectorProcess:
     def submit(
         self,
         api: ApiKind,
-        headers: list[tuple[bytes, bytes]],
+        headers: Sequence[tuple[bytes, bytes]],
         peer: str,
         body: bytes,
         ts: float,

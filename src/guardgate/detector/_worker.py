@@ -9,7 +9,7 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from guardgate.detector._frames import encode, read_frame
@@ -28,7 +28,7 @@ _SCORE_STEP = 0.01
 _REMEMBERED = 1_000_000
 """Accounts whose last sent verdict is remembered (beyond it, verdicts are sent again)."""
 
-Item = tuple[str, list[tuple[bytes, bytes]], str, bytes, float, str]
+Item = tuple[str, Sequence[tuple[bytes, bytes]], str, bytes, float, str]
 """One request as the parent sends it: api, headers (credentials blanked), peer, body, request
 time, account id."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 
 
 class AccountHasher:
@@ -27,7 +28,7 @@ class AccountHasher:
         self._cache[identity] = digest
         return digest
 
-    def identity(self, headers: list[tuple[bytes, bytes]]) -> bytes:
+    def identity(self, headers: Sequence[tuple[bytes, bytes]]) -> bytes:
         """The raw identity in the request headers: operator header, bearer token or x-api-key."""
         bearer = b""
         api_key = b""
@@ -44,12 +45,14 @@ class AccountHasher:
             return b"k:" + api_key
         return b""
 
-    def without_credentials(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    def without_credentials(
+        self, headers: Sequence[tuple[bytes, bytes]]
+    ) -> list[tuple[bytes, bytes]]:
         """The headers with the values that carry an identity blanked (names and order kept)."""
         secret = self._credentials
         return [(name, b"") if name in secret else (name, value) for name, value in headers]
 
-    def account_of(self, headers: list[tuple[bytes, bytes]]) -> str:
+    def account_of(self, headers: Sequence[tuple[bytes, bytes]]) -> str:
         """The account id of a request ('anonymous' when it carries no identity)."""
         ident = self.identity(headers)
         return self.hash(ident) if ident else "anonymous"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,8 @@ class _HeaderSignals:
     header_order_hash: str
     sdk_tuple: str
     tls_fingerprint: str
+    credential_free: tuple[tuple[bytes, bytes], ...]
+    """The headers with the values that carry an identity blanked (for the detector process)."""
 
 
 def _system_hash(text: str) -> str:
@@ -86,7 +89,7 @@ class Observer:
     def observe(
         self,
         api: ApiKind,
-        headers: list[tuple[bytes, bytes]],
+        headers: Sequence[tuple[bytes, bytes]],
         peer: str,
         body: dict[str, Any],
         now: float,
@@ -143,16 +146,17 @@ class Observer:
     def glance(
         self,
         api: ApiKind,
-        headers: list[tuple[bytes, bytes]],
+        headers: Sequence[tuple[bytes, bytes]],
         peer: str,
         body: dict[str, Any],
         now: float,
-    ) -> Observation:
+    ) -> tuple[Observation, tuple[tuple[bytes, bytes], ...]]:
         """What the request path needs when detection runs in its own process: the sender's
-        account and network, and the model asked for; the body's other signals stay unread."""
+        account and network, and the model asked for (the body's other signals stay unread);
+        with the headers whose credentials are blanked, for the detector."""
         known = self._headers(headers, peer)
         model = body.get("model")
-        return Observation(
+        obs = Observation(
             ts=now,
             api=api,
             account=known.account,
@@ -165,8 +169,9 @@ class Observer:
             sdk_tuple=known.sdk_tuple,
             tls_fingerprint=known.tls_fingerprint,
         )
+        return obs, known.credential_free
 
-    def _headers(self, headers: list[tuple[bytes, bytes]], peer: str) -> _HeaderSignals:
+    def _headers(self, headers: Sequence[tuple[bytes, bytes]], peer: str) -> _HeaderSignals:
         """The header signals of one header list and peer, computed once per distinct pair."""
         try:
             key: tuple[object, ...] | None = (peer, *headers)
@@ -208,7 +213,7 @@ class Observer:
             self._by_system[key] = known
         return known
 
-    def _header_signals(self, headers: list[tuple[bytes, bytes]], peer: str) -> _HeaderSignals:
+    def _header_signals(self, headers: Sequence[tuple[bytes, bytes]], peer: str) -> _HeaderSignals:
         """What the headers and the peer say, in one pass over the headers."""
         xff: str | None = None
         fwd: str | None = None
@@ -247,4 +252,5 @@ class Observer:
             if stainless
             else "",
             tls_fingerprint=tls,
+            credential_free=tuple(self.accounts.without_credentials(headers)),
         )
