@@ -9,6 +9,9 @@ Groups, each against its own baseline (ratio = target req/s / baseline req/s):
   of it, LiteLLM's proxy in front of it (when `/tmp/litellm-venv` or `--litellm` has it);
 - `mock upstream` (a Starlette app writing real answers, an LLM server's HTTP layer): +
   middleware (the same three), the sidecar in front of it;
+- `FastAPI app` (an OpenAI-compatible app with pydantic request and response models, as vLLM's
+  and SGLang's frontends are built, with the middleware added by `app.add_middleware`): the same
+  rows;
 - `starlette route` (the same answers from a Starlette endpoint): + slowapi (checked to limit).
 
 For each target: throughput at `--connections` (non-stream and SSE stream), p50/p99 latency at
@@ -303,15 +306,18 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--litellm", type=Path, default=LITELLM, help="the litellm CLI")
-    parser.add_argument("--only", default="", help="comma-separated groups: bare,mock,slowapi")
+    parser.add_argument(
+        "--only", default="", help="comma-separated groups: bare,mock,fastapi,slowapi"
+    )
     args = parser.parse_args()
-    groups = set(args.only.split(",")) if args.only else {"bare", "mock", "slowapi"}
+    groups = set(args.only.split(",")) if args.only else {"bare", "mock", "fastapi", "slowapi"}
     results: list[Result] = []
     with redis_server() as redis_url:
         redis_env = {"GUARDGATE_REDIS_URL": redis_url} if redis_url else None
         for base_kind, base_name, mounted in (
             ("bare", "bare app", "middleware"),
             ("mock", "mock upstream", "middleware-mock"),
+            ("fastapi", "FastAPI app", "middleware-fastapi"),
         ):
             if base_kind not in groups:
                 continue

@@ -113,6 +113,73 @@ def starlette_app() -> object:
     return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
 
 
+def fastapi_app() -> object:
+    """An OpenAI-compatible FastAPI app: pydantic request and response models, as the frontends
+    of vLLM and SGLang are built (without their tokenisation, scheduling and detokenisation)."""
+    from typing import Any, Literal
+
+    from fastapi import FastAPI
+    from fastapi.responses import StreamingResponse
+    from pydantic import BaseModel
+
+    class ChatMessage(BaseModel):
+        role: Literal["system", "user", "assistant", "tool", "developer"]
+        content: str | list[dict[str, Any]] | None = None
+        name: str | None = None
+
+    class ChatRequest(BaseModel):
+        model: str
+        messages: list[ChatMessage]
+        max_tokens: int | None = None
+        temperature: float | None = None
+        top_p: float | None = None
+        stream: bool = False
+        n: int = 1
+        stop: str | list[str] | None = None
+        logprobs: bool = False
+        tools: list[dict[str, Any]] | None = None
+        user: str | None = None
+
+    class AssistantMessage(BaseModel):
+        role: Literal["assistant"] = "assistant"
+        content: str
+        reasoning_content: str | None = None
+
+    class Choice(BaseModel):
+        index: int
+        message: AssistantMessage
+        finish_reason: str
+
+    class Usage(BaseModel):
+        prompt_tokens: int
+        completion_tokens: int
+        total_tokens: int
+
+    class ChatResponse(BaseModel):
+        id: str
+        object: Literal["chat.completion"] = "chat.completion"
+        created: int
+        model: str
+        choices: list[Choice]
+        usage: Usage
+
+    answer = json.loads(_COMPLETION)
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions", response_model=None)
+    async def chat(request: ChatRequest) -> object:
+        if request.stream:
+
+            async def events() -> Any:
+                for piece in _STREAM:
+                    yield piece
+
+            return StreamingResponse(events(), media_type="text/event-stream")
+        return ChatResponse(**{**answer, "model": request.model})
+
+    return app
+
+
 def main() -> None:
     kind, port = sys.argv[1], int(sys.argv[2])
     app: object
@@ -124,6 +191,8 @@ def main() -> None:
         app = create_mock_upstream()
     elif kind == "starlette":
         app = starlette_app()
+    elif kind == "fastapi":
+        app = fastapi_app()
     elif kind == "slowapi":
         # The well-known peer for the rate-limit part: slowapi's pure-ASGI middleware limiting
         # per API key, in front of a Starlette route.
@@ -140,11 +209,19 @@ def main() -> None:
         # Added inside Starlette (slowapi reads the app from the scope Starlette sets).
         limited.add_middleware(SlowAPIASGIMiddleware)  # type: ignore[attr-defined]
         app = limited
-    elif kind in ("middleware", "middleware-mock"):
+    elif kind in ("middleware", "middleware-mock", "middleware-fastapi"):
         from guardgate.middleware import GuardgateMiddleware
         from guardgate.testing import create_mock_upstream
 
-        app = GuardgateMiddleware(bare_app if kind == "middleware" else create_mock_upstream())
+        if kind == "middleware":
+            app = GuardgateMiddleware(bare_app)
+        elif kind == "middleware-mock":
+            app = GuardgateMiddleware(create_mock_upstream())
+        else:
+            fastapi = fastapi_app()
+            # As an operator mounts it: `app.add_middleware(GuardgateMiddleware)`.
+            fastapi.add_middleware(GuardgateMiddleware)  # type: ignore[attr-defined]
+            app = fastapi
     elif kind == "sidecar":
         from guardgate.settings import load_settings
         from guardgate.sidecar import create_app

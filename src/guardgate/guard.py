@@ -40,6 +40,7 @@ logger = logging.getLogger("guardgate")
 Clock = Callable[[], float]
 TierListener = Callable[[Verdict, Tier], None]
 _TIER_MEMORY = 200_000
+_DECISION_MEMORY = 8192
 
 
 class Guard:
@@ -65,6 +66,7 @@ class Guard:
         """Recent verdicts seen by this replica, for the admin API."""
         self._started = False
         self._last_tier: dict[str, Tier] = {}
+        self._decisions: dict[Verdict, Decision] = {}
         self.tier_listener: TierListener | None = None
         """Called with (verdict, previous tier) when an account changes tier."""
 
@@ -215,6 +217,16 @@ class Guard:
 
     def policy(self, verdict: Verdict) -> Decision:
         """Map a verdict to what to do, quotas aside; enforcement only maps, it does not detect."""
+        # An account's verdict repeats from request to request (with a detector process it is
+        # the very same object): its decision is made once.
+        decision = self._decisions.get(verdict)
+        if decision is None:
+            if len(self._decisions) >= _DECISION_MEMORY:
+                self._decisions.clear()
+            decision = self._decisions[verdict] = self._policy(verdict)
+        return decision
+
+    def _policy(self, verdict: Verdict) -> Decision:
         if verdict.tier is Tier.BLOCKED:
             return Decision(
                 verdict=verdict,
