@@ -166,7 +166,6 @@ def fastapi_app() -> object:
     answer = json.loads(_COMPLETION)
     app = FastAPI()
 
-    @app.post("/v1/chat/completions", response_model=None)
     async def chat(request: ChatRequest) -> object:
         if request.stream:
 
@@ -177,6 +176,9 @@ def fastapi_app() -> object:
             return StreamingResponse(events(), media_type="text/event-stream")
         return ChatResponse(**{**answer, "model": request.model})
 
+    # This module's annotations are strings, which FastAPI resolves in module globals only.
+    chat.__annotations__ = {"request": ChatRequest, "return": object}
+    app.post("/v1/chat/completions", response_model=None)(chat)
     return app
 
 

@@ -78,6 +78,24 @@ def test_chat_stream_usage_chunk_wins_at_every_split() -> None:
         assert _meter(ApiKind.OPENAI_CHAT, raw, streaming=True, split=split) == Usage(2, 5, True)
 
 
+def test_uncounted_stream_finds_usage_at_every_split_and_event_by_event() -> None:
+    """Without counting, whole events without usage are skipped unread; split anywhere, or
+    sent one event a chunk as servers do, the usage event is still found."""
+    raw = _sse(
+        _chat_chunk({"content": "Hello"}),
+        _chat_chunk({"content": " world"}),
+        {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2}},
+        "[DONE]",
+    )
+    events = [e + b"\n\n" for e in raw.split(b"\n\n")[:-1]]
+    cuts = [[raw[:i], raw[i:j], raw[j:]] for i in range(1, len(raw), 7) for j in (i + 1, i + 40)]
+    for chunks in [events, *cuts]:
+        meter = UsageMeter(ApiKind.OPENAI_CHAT, COUNTER, streaming=True, count=False)
+        for chunk in chunks:
+            meter.feed(chunk)
+        assert meter.finish() == Usage(2, 5, True)
+
+
 def test_stream_cut_early_is_charged_for_what_was_sent() -> None:
     text = "One two three four five six seven eight nine ten."
     words = text.split(" ")

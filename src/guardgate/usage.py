@@ -142,6 +142,8 @@ class UsageMeter:
 
     def _scan(self, chunk: bytes) -> bytes:
         """Hold stream bytes back until an event may carry usage; then what to decode from."""
+        if not self._pending and chunk.endswith(_BOUNDARIES) and _USAGE not in chunk:
+            return b""  # whole events without usage (how servers send a stream): nothing held
         pending = self._pending + chunk if self._pending else chunk
         if _USAGE not in pending and len(pending) <= _MAX_PENDING:
             cut = 0
