@@ -4,11 +4,11 @@ target in its own process, loaded with `wrk` on loopback.
     python benchmarks/bench_gateway.py [--duration 8] [--connections 32] [--repeats 1]
 
 Groups, each against its own baseline (ratio = target req/s / baseline req/s):
-- `bare app` (the fastest possible upstream): + middleware (memory, detection inline; memory,
-  detection in a detector process: `GUARDGATE_DETECTION=process`; Redis), the sidecar in front
+- `bare app` (the fastest possible upstream): + middleware (memory or Redis state, each with
+  detection inline and in a detector process: `GUARDGATE_DETECTION=process`), the sidecar in front
   of it, LiteLLM's proxy in front of it (when `/tmp/litellm-venv` or `--litellm` has it);
 - `mock upstream` (a Starlette app writing real answers, an LLM server's HTTP layer): +
-  middleware (the same three), the sidecar in front of it;
+  middleware (the same four), the sidecar in front of it;
 - `FastAPI app` (an OpenAI-compatible app with pydantic request and response models, as vLLM's
   and SGLang's frontends are built, with the middleware added by `app.add_middleware`): the same
   rows;
@@ -328,8 +328,12 @@ def main() -> None:
                 with target(mounted, env={"GUARDGATE_DETECTION": "process"}) as t:
                     results.append(measure("+ middleware (memory, detector)", base_name, t, args))
                 if redis_env is not None:
-                    with target(mounted, env=redis_env) as t:
+                    with target(mounted, env={**redis_env, "GUARDGATE_DETECTION": "inline"}) as t:
                         results.append(measure("+ middleware (Redis)", base_name, t, args))
+                    detector_env = {**redis_env, "GUARDGATE_DETECTION": "process"}
+                    with target(mounted, env=detector_env) as t:
+                        row = "+ middleware (Redis, detector)"
+                        results.append(measure(row, base_name, t, args))
                 with target("sidecar", base.url) as t:
                     results.append(measure("sidecar in front", base_name, t, args))
                 if base_kind == "bare":
