@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from guardgate.testing import free_port, running_redis
 
@@ -77,6 +78,8 @@ class Result:
     p99_ms: float
     cpu_us: float
     rss_mb: float
+    unjudged: float | None = None
+    """Share of guarded requests whose signals a detector process dropped (it fell behind)."""
 
 
 @dataclass
@@ -277,11 +280,41 @@ def measure(name: str, baseline: str, t: Target, args: argparse.Namespace) -> Re
         p99.append(single.p99_ms)
     med = statistics.median
     result = Result(
-        name, baseline, med(rps), med(stream), med(p50), med(p99), med(cpu), rss_mb(t.pid)
+        name,
+        baseline,
+        med(rps),
+        med(stream),
+        med(p50),
+        med(p99),
+        med(cpu),
+        rss_mb(t.pid),
+        unjudged_share(t.url),
     )
     spread = (max(rps) - min(rps)) / med(rps) if len(rps) > 1 else 0.0
     print(f"  {name}: {result.rps:.0f} req/s (spread {spread:.0%})", flush=True)
     return result
+
+
+def unjudged_share(url: str) -> float | None:
+    """From guardgate's own metrics: the share of requests whose signals no detector judged
+    (None for a target that is not guardgate)."""
+    try:
+        answer = httpx.get(url + "/_guardgate/metrics", timeout=5)
+    except httpx.TransportError:
+        return None
+    if answer.status_code != 200 or not answer.headers["content-type"].startswith("text/plain"):
+        return None
+    requests = dropped = 0.0
+    for family in text_string_to_metric_families(answer.text):
+        for sample in family.samples:
+            if sample.name == "guardgate_requests_total":
+                requests += sample.value
+            elif sample.name == "guardgate_faults_total" and sample.labels["kind"] in (
+                "detector",
+                "detector_backlog",
+            ):
+                dropped += sample.value
+    return dropped / requests if requests else None
 
 
 def slowapi_limits() -> bool:
@@ -357,6 +390,7 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     head = (
         f"{'target':<34}{'req/s':>8}{'ratio':>7}{'stream/s':>9}{'ratio':>7}"
         f"{'p50 ms':>8}{'+p50':>7}{'p99 ms':>8}{'+p99':>7}{'CPU µs/req':>11}{'RSS MB':>8}"
+        f"{'unjudged':>9}"
     )
     print("\n" + head)
     for r in results:
@@ -374,11 +408,13 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
             f"{r.name:<34}{r.rps:>8.0f}{r.rps / b.rps:>7.2f}{stream}"
             f"{r.p50_ms:>8.2f}{r.p50_ms - b.p50_ms:>+7.2f}"
             f"{r.p99_ms:>8.2f}{r.p99_ms - b.p99_ms:>+7.2f}{r.cpu_us:>11.0f}{r.rss_mb:>8.0f}"
+            f"{'' if r.unjudged is None else f'{r.unjudged:.1%}':>9}"
         )
     print(
         f"\n(wrk -t1 -c{args.connections} -d{args.duration:g}s per throughput figure, SSE for "
         f"stream/s, -c1 for latency; median of {args.repeats}; {os.cpu_count()} cores; "
-        "CPU µs/req: the target's process tree only, a sidecar's upstream excluded)"
+        "CPU µs/req: the target's process tree only, a sidecar's upstream excluded; unjudged: "
+        "requests whose signals a detector process dropped because it was behind)"
     )
 
 

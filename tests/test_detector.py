@@ -7,6 +7,9 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ from guardgate.guard import Guard
 from guardgate.model import ApiKind, Tier
 from guardgate.protocols.endpoints import api_for_path
 from guardgate.settings import load_settings
+from guardgate.testing import running_redis
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "Think step by step: 2+2?"}]}
 
@@ -109,7 +113,7 @@ async def test_a_stalled_detector_costs_dropped_signals_not_memory() -> None:
             if i % 100 == 99:
                 await asyncio.sleep(0.006)  # let the queued frames go out
         assert detector.dropped > 0
-        assert detector.faults.counts["detector_backlog"] > 0
+        assert detector.faults.counts["detector_backlog"] == detector.dropped
         buffered = detector._writer.transport.get_write_buffer_size()  # type: ignore[union-attr]
         assert buffered < 2 * 256 * 1024 + 1024 * 1024
     finally:
@@ -184,3 +188,73 @@ async def test_the_detector_process_reaches_the_verdicts_of_inline_detection(
             want.reasons,
         )
         assert abs(have.score - want.score) < 0.01
+
+
+async def test_close_is_prompt_with_a_backlog_and_redis_gone() -> None:
+    """Redis hangs under a flood: the detector judges slowly (each call waits for its timeout)
+    and falls behind; shutting down still takes seconds, not the time its backlog would."""
+    with running_redis() as redis:
+        guard = _guard(redis_url=redis.url, redis_timeout=0.2)
+        detector = guard.detector
+        assert detector is not None
+        await guard.start()
+        await _observe(guard, "sk-first")
+        await _until(lambda: detector.judged == 1)
+        hung = redis._process.pid
+        os.kill(hung, signal.SIGSTOP)
+        for i in range(5000):
+            await _observe(guard, f"sk-slow-{i % 40}")
+            if i % 500 == 499:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.5)
+        assert detector.pid is not None
+        started = time.monotonic()
+        try:
+            await guard.close()
+        finally:
+            os.kill(hung, signal.SIGCONT)
+        assert time.monotonic() - started < 4
+        assert detector.pid is None
+
+
+def test_a_detector_whose_server_died_exits(tmp_path: Path) -> None:
+    """The server killed mid-flood (no shutdown): its detector judges what reached the socket
+    and exits."""
+    script = tmp_path / "server.py"
+    script.write_text(
+        "import asyncio, json, os, sys\n"
+        "from guardgate.guard import Guard\n"
+        "from guardgate.model import ApiKind\n"
+        "from guardgate.settings import load_settings\n"
+        "async def main():\n"
+        "    guard = Guard(load_settings(secret='x' * 32, detection='process'))\n"
+        "    await guard.start()\n"
+        "    print(guard.detector.pid, flush=True)\n"
+        "    body = {'model': 'm', 'messages': [{'role': 'user', 'content': 'hi'}]}\n"
+        "    raw = json.dumps(body).encode()\n"
+        "    for i in range(60000):\n"
+        "        headers = [(b'authorization', f'Bearer sk-{i}'.encode())]\n"
+        "        await guard.observe(ApiKind.OPENAI_CHAT, headers, '198.51.100.1', body, raw)\n"
+        "        if i % 1000 == 999:\n"
+        "            await asyncio.sleep(0.006)\n"
+        "    os._exit(0)\n"
+        "asyncio.run(main())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True
+    )
+    child = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 2.5
+    while _alive(child):
+        assert time.monotonic() < deadline, "the orphaned detector is still running"
+        time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by init) counts as gone.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(") ")[1][0] != "Z"

@@ -27,11 +27,12 @@ class FaultCounter:
         elif n % 1000 == 0:
             logger.error("guardgate fault (%s): %d so far", kind, n)
 
-    def note(self, kind: str, logger: logging.Logger, what: str) -> None:
-        """Count one fault of `kind` that raised nothing; `what` says what happened."""
-        self.counts[kind] += 1
+    def note(self, kind: str, logger: logging.Logger, what: str, count: int = 1) -> None:
+        """Count `count` faults of `kind` that raised nothing (requests a fault touched); `what`
+        says what happened. Logged at the first and at every thousandth."""
+        before = self.counts[kind]
+        self.counts[kind] = n = before + count
         if self._metrics is not None:
-            self._metrics.fault(kind)
-        n = self.counts[kind]
-        if n == 1 or n % 1000 == 0:
+            self._metrics.fault(kind, count)
+        if before == 0 or before // 1000 != n // 1000:
             logger.error("guardgate fault (%s): %s (%d so far)", kind, what, n)

@@ -119,9 +119,9 @@ class Metrics(Collector):
         if count > 0:
             self._tokens[(kind,)] += count
 
-    def fault(self, kind: str) -> None:
-        """Count one of guardgate's own faults."""
-        self.counts["guardgate_faults"][(kind,)] += 1
+    def fault(self, kind: str, count: int = 1) -> None:
+        """Count one of guardgate's own faults (or `count` requests touched by one)."""
+        self.counts["guardgate_faults"][(kind,)] += count
 
     def tier_change(self, old: str, new: str) -> None:
         """Count one account changing tier."""

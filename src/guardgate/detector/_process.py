@@ -21,8 +21,8 @@ from guardgate.settings import GuardgateSettings
 logger = logging.getLogger("guardgate")
 
 BACKLOG_BYTES = 16 * 1024 * 1024
-"""Signals queued for the detector beyond which new ones are dropped (counted as the fault
-`detector_backlog`) rather than let the verdicts fall ever further behind the traffic."""
+"""Signals queued for the detector beyond which new ones are dropped (each request counted as
+the fault `detector_backlog`) rather than let the verdicts fall ever further behind."""
 FLUSH_EVERY = 0.005
 """Seconds signals wait to be sent in one frame: a write per request would cost the server more
 than the rest of the request path; a few milliseconds are nothing to a verdict."""
@@ -32,6 +32,7 @@ _VERDICTS = 2_000_000
 an active account's verdict again within seconds)."""
 _RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 _CALL_TIMEOUT = 30.0
+_EXIT_WAIT = 5.0
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
@@ -96,11 +97,15 @@ class DetectorProcess:
         if writer is not None:
             with contextlib.suppress(OSError, RuntimeError):
                 writer.write_eof()
-        if process is not None:
+        if process is not None and process.returncode is None:
+            # Stop it now: it writes the links it holds and exits, leaving any backlog unjudged
+            # (a shutdown must not wait for it).
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
             try:
-                await asyncio.wait_for(process.wait(), 15)
+                await asyncio.wait_for(process.wait(), _EXIT_WAIT)
             except TimeoutError:
-                logger.error("guardgate detector did not exit in 15 s; killing it")
+                logger.error("guardgate detector did not exit in %g s; killing it", _EXIT_WAIT)
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
                 await process.wait()
@@ -253,6 +258,8 @@ class DetectorProcess:
     def _lose(self, count: int, *, backlog: bool = False) -> None:
         self.dropped += count
         if backlog:
-            self.faults.note("detector_backlog", logger, "the detector is behind: signals dropped")
+            what = "the detector is behind: requests' signals dropped"
+            self.faults.note("detector_backlog", logger, what, count)
         else:
-            self.faults.note("detector", logger, "the detector is not running: signals dropped")
+            what = "the detector is not running: requests' signals dropped"
+            self.faults.note("detector", logger, what, count)

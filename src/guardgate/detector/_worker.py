@@ -17,6 +17,7 @@ from guardgate.engine import Engine
 from guardgate.model import ApiKind, DetectionMode, Verdict
 from guardgate.settings import GuardgateSettings
 from guardgate.signals import Observer
+from guardgate.store import MemoryStore
 
 logger = logging.getLogger("guardgate")
 
@@ -27,6 +28,8 @@ _SCORE_STEP = 0.01
 """A score change smaller than this alone is not worth a message."""
 _REMEMBERED = 1_000_000
 """Accounts whose last sent verdict is remembered (beyond it, verdicts are sent again)."""
+_REDIS_WINDOW = 64
+"""Requests judged concurrently with Redis state."""
 
 Item = tuple[str, Sequence[tuple[bytes, bytes]], str, bytes, float, str]
 """One request as the parent sends it: api, headers (credentials blanked), peer, body, request
@@ -40,7 +43,13 @@ class Detector:
         self.observer = Observer(settings)
         self.engine = Engine(settings)
         self.failures = 0
+        self.stopping = False
+        """Set when the process must end: the requests not judged yet are left."""
         self._sent: dict[str, tuple[Verdict, float]] = {}
+        # In memory, requests are judged one by one, background work finished in between, as
+        # replay judges them. Against Redis each judgement waits on round trips: a window of
+        # requests is judged concurrently (as concurrent requests are inline) to keep up.
+        self._window = 1 if isinstance(self.engine.store, MemoryStore) else _REDIS_WINDOW
 
     async def start(self) -> None:
         """Open the engine's store."""
@@ -51,32 +60,51 @@ class Detector:
         await self.engine.close()
 
     async def observe(self, items: list[Item]) -> list[Verdict]:
-        """Run the engine on each request in order; the verdicts the parent should learn."""
+        """Run the engine on the requests in order; the verdicts the parent should learn."""
         updates: dict[str, Verdict] = {}
-        sent = self._sent
-        for api, headers, peer, body, ts, account in items:
-            try:
-                data = json.loads(body)
-                if not isinstance(data, dict):
-                    continue  # the parent answered 400; nothing to observe
-                obs = self.observer.observe(ApiKind(api), headers, peer, data, ts, account=account)
-                verdict = await self.engine.observe(obs)
-                # Background work (re-clustering) finishes before the next request is judged,
-                # as in replay: nothing waits on this process, and its verdicts are then the
-                # ones replay gives for the same traffic.
-                await self.engine.drain()
-            except Exception:
-                self.failures += 1
-                if self.failures == 1 or self.failures % 1000 == 0:
-                    logger.exception("guardgate detector: a request could not be observed")
-                continue
-            last = sent.get(account)
-            if last is None or _differs(last[0], verdict) or ts - last[1] >= RESEND_AFTER:
-                if len(sent) >= _REMEMBERED:
-                    sent.clear()  # bounded; forgetting only sends verdicts again
-                sent[account] = (verdict, ts)
-                updates[account] = verdict
+        window = self._window
+        for start in range(0, len(items), window):
+            if self.stopping:
+                break
+            chunk = items[start : start + window]
+            if window == 1:
+                verdicts = [await self._judge(chunk[0])]
+            else:
+                verdicts = await asyncio.gather(*(self._judge(item) for item in chunk))
+            # Background work (re-clustering) finishes before the next requests are judged.
+            await self.engine.drain()
+            for item, verdict in zip(chunk, verdicts, strict=True):
+                if verdict is not None and self._news(verdict, item[4]):
+                    updates[verdict.account] = verdict
         return list(updates.values())
+
+    async def _judge(self, item: Item) -> Verdict | None:
+        api, headers, peer, body, ts, account = item
+        try:
+            data = json.loads(body)
+            if not isinstance(data, dict):
+                return None  # the parent answered 400; nothing to observe
+            obs = self.observer.observe(ApiKind(api), headers, peer, data, ts, account=account)
+            return await self.engine.observe(obs)
+        except Exception:
+            self.failures += 1
+            if self.failures == 1 or self.failures % 1000 == 0:
+                logger.exception(
+                    "guardgate detector: a request could not be observed (%d so far)",
+                    self.failures,
+                )
+            return None
+
+    def _news(self, verdict: Verdict, ts: float) -> bool:
+        """Whether the parent should hear of `verdict` (remembered as told if so)."""
+        sent = self._sent
+        last = sent.get(verdict.account)
+        if last is not None and not _differs(last[0], verdict) and ts - last[1] < RESEND_AFTER:
+            return False
+        if len(sent) >= _REMEMBERED:
+            sent.clear()  # bounded; forgetting only sends verdicts again
+        sent[verdict.account] = (verdict, ts)
+        return True
 
     async def call(self, method: str, args: tuple[Any, ...]) -> Any:
         """The admin API's reads and actions on the engine's state."""
@@ -102,7 +130,8 @@ def _differs(old: Verdict, new: Verdict) -> bool:
 
 
 async def serve(sock: socket.socket) -> None:
-    """Serve one parent until it closes the socket."""
+    """Serve one parent until it closes the socket (or dies: the kernel closes it, and what
+    is left to read is at most the socket's buffer) or stops this process (SIGTERM)."""
     reader, writer = await asyncio.open_unix_connection(sock=sock)
     first = await read_frame(reader)
     if not (isinstance(first, tuple) and first[0] == "settings"):
@@ -110,12 +139,25 @@ async def serve(sock: socket.socket) -> None:
     settings: GuardgateSettings = first[1]
     logging.basicConfig(level=first[2], format="%(asctime)s %(name)s %(levelname)s %(message)s")
     detector = Detector(settings.model_copy(update={"detection": DetectionMode.INLINE}))
+    loop = asyncio.get_running_loop()
+    reading = asyncio.current_task()
+    assert reading is not None
+
+    def stop() -> None:
+        # Leave the requests still queued: a server that is shutting down waits for this
+        # process, and judging a backlog would only delay it.
+        detector.stopping = True
+        reading.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, stop)
     await detector.start()
     try:
         while (message := await read_frame(reader)) is not None:
             assert isinstance(message, tuple)
             if message[0] == "observe":
                 updates = await detector.observe(message[1])
+                if detector.stopping:
+                    break
                 if updates:
                     writer.write(encode(("verdicts", updates)))
                     await writer.drain()
@@ -128,6 +170,9 @@ async def serve(sock: socket.socket) -> None:
                     result = ("result", call_id, False, f"{type(exc).__name__}: {exc}")
                 writer.write(encode(result))
                 await writer.drain()
+    except asyncio.CancelledError:
+        if not detector.stopping:
+            raise
     finally:
         await detector.close()
         writer.close()
@@ -135,10 +180,9 @@ async def serve(sock: socket.socket) -> None:
 
 def main() -> None:
     """Entry point: the socket's file descriptor is the only argument."""
-    # The parent decides when this process ends (it closes the socket): a Ctrl-C or a SIGTERM
-    # sent to the whole process group must not lose the links it has yet to write.
+    # The server stops this process (SIGTERM, handled in `serve`); a Ctrl-C meant for the
+    # server reaches its whole process group, and must not end the detector before it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     sock = socket.socket(fileno=int(sys.argv[1]))
     loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
     try:
