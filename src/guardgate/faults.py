@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 
 from guardgate.metrics import Metrics
+
+_NOTE_EVERY = 60.0
+"""Seconds between log lines for one kind of fault counted with `note`."""
 
 
 class FaultCounter:
@@ -14,6 +18,7 @@ class FaultCounter:
 
     def __init__(self, metrics: Metrics | None = None) -> None:
         self.counts: Counter[str] = Counter()
+        self._logged: dict[str, float] = {}
         self._metrics = metrics
 
     def record(self, kind: str, logger: logging.Logger) -> None:
@@ -29,10 +34,12 @@ class FaultCounter:
 
     def note(self, kind: str, logger: logging.Logger, what: str, count: int = 1) -> None:
         """Count `count` faults of `kind` that raised nothing (requests a fault touched); `what`
-        says what happened. Logged at the first and at every thousandth."""
-        before = self.counts[kind]
-        self.counts[kind] = n = before + count
+        says what happened. Logged at the first, then at most once a minute per kind."""
+        self.counts[kind] += count
         if self._metrics is not None:
             self._metrics.fault(kind, count)
-        if before == 0 or before // 1000 != n // 1000:
-            logger.error("guardgate fault (%s): %s (%d so far)", kind, what, n)
+        now = time.monotonic()
+        last = self._logged.get(kind)
+        if last is None or now - last >= _NOTE_EVERY:
+            self._logged[kind] = now
+            logger.error("guardgate fault (%s): %s (%d so far)", kind, what, self.counts[kind])
