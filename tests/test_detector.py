@@ -72,6 +72,7 @@ async def test_verdicts_come_back_and_the_key_stays_in_the_server() -> None:
     finally:
         await guard.close()
     assert detector.pid is None
+    assert not detector.faults.counts, "a normal shutdown is no fault"
 
 
 async def test_a_killed_detector_is_counted_and_restarted() -> None:

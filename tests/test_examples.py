@@ -90,7 +90,8 @@ def _vllm_style_app(dotted: str) -> object:
     return app
 
 
-def test_vllm_middleware_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("detection", ["inline", "process"])
+def test_vllm_middleware_flag(monkeypatch: pytest.MonkeyPatch, detection: str) -> None:
     pytest.importorskip("fastapi")
     doc = (EXAMPLES / "vllm.md").read_text()
     assert "--middleware guardgate.GuardgateMiddleware" in doc
@@ -101,6 +102,7 @@ def test_vllm_middleware_flag(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setenv("GUARDGATE_ADMIN_TOKEN", TOKEN)
     monkeypatch.setenv("GUARDGATE_ACCOUNT_RPM", "2")
+    monkeypatch.setenv("GUARDGATE_DETECTION", detection)
     with ServerThread(_vllm_style_app("guardgate.GuardgateMiddleware")) as server:
         with openai.OpenAI(
             base_url=server.url + "/v1", api_key="sk-vllm-user", max_retries=0

@@ -211,7 +211,8 @@ class DetectorProcess:
                         else:
                             future.set_exception(DetectorError(value))
         except Exception:
-            self.faults.record("detector", logger)
+            if self._running:  # a reset while closing is the detector being stopped
+                self.faults.record("detector", logger)
         finally:
             if self._writer is writer:
                 self._writer = None

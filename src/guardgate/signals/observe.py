@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from guardgate.model import ApiKind, Observation
+from guardgate.model import ApiKind, DetectionMode, Observation
 from guardgate.settings import GuardgateSettings
 from guardgate.signals.account import AccountHasher
 from guardgate.signals.config import SignalConfig
@@ -54,7 +54,8 @@ class _HeaderSignals:
     sdk_tuple: str
     tls_fingerprint: str
     credential_free: tuple[tuple[bytes, bytes], ...]
-    """The headers with the values that carry an identity blanked (for the detector process)."""
+    """The headers with the values that carry an identity blanked (only when a detector process
+    gets them: `GUARDGATE_DETECTION=process`)."""
 
 
 def _system_hash(text: str) -> str:
@@ -82,6 +83,7 @@ class Observer:
         skip.update(self._edge)
         self._skip = frozenset(skip)
         self._by_headers: dict[tuple[object, ...], _HeaderSignals] = {}
+        self._feeds_detector = settings.detection is DetectionMode.PROCESS
         # Keyed by the text's hash, not the text: no prompt is held in memory.
         self._by_prompt: dict[tuple[int, int], tuple[tuple[int, ...], str, bool, str]] = {}
         self._by_system: dict[tuple[int, int], tuple[str, bool]] = {}
@@ -252,5 +254,7 @@ class Observer:
             if stainless
             else "",
             tls_fingerprint=tls,
-            credential_free=tuple(self.accounts.without_credentials(headers)),
+            credential_free=tuple(self.accounts.without_credentials(headers))
+            if self._feeds_detector
+            else (),
         )

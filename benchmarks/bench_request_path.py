@@ -1,0 +1,174 @@
+"""Request-path benchmark: what the middleware adds per request in process, with the detector
+process (`GUARDGATE_DETECTION=process`), in front of the bare app and of the mock upstream, and
+what each part of the request path costs (each removed in turn).
+
+    python benchmarks/bench_request_path.py [--requests 8000] [--repeats 7]
+
+One request (the gateway benchmark's) is driven through the ASGI app in a loop, without a server:
+added µs = (middleware + app) - app, median of `--repeats` side-by-side runs. The parts are
+removed by replacing them with their first result (a look-up of a cached value), which tells how
+much of the added cost each one is; guardgate does not run that way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from targets import bare_app
+
+from guardgate import exchange
+from guardgate.middleware import GuardgateMiddleware
+from guardgate.settings import load_settings
+from guardgate.testing import create_mock_upstream
+
+BODY = json.dumps(
+    {
+        "model": "mock-reasoning-content",
+        "messages": [
+            {"role": "system", "content": "You are a careful assistant."},
+            {"role": "user", "content": "What is 17 * 23? Think it through."},
+        ],
+        "max_tokens": 256,
+        "temperature": 0.2,
+    }
+).encode()
+HEADERS = [
+    (b"host", b"127.0.0.1:8080"),
+    (b"content-type", b"application/json"),
+    (b"authorization", b"Bearer sk-bench-0001"),
+    (b"content-length", str(len(BODY)).encode()),
+]
+App = Callable[..., Any]
+
+
+async def drive(app: App, n: int) -> float:
+    """µs per request of `app` over `n` requests (the loop yields every 8, as a server would)."""
+
+    async def send(message: Any) -> None:
+        pass
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": BODY, "more_body": False}
+
+    started = time.perf_counter()
+    for i in range(n):
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/v1/chat/completions",
+            "headers": list(HEADERS),
+            "client": ("127.0.0.1", 50000),
+            "query_string": b"",
+            "http_version": "1.1",
+            "scheme": "http",
+            "server": ("127.0.0.1", 8080),
+            "root_path": "",
+        }
+        await app(scope, receive, send)
+        if i % 8 == 7:
+            await asyncio.sleep(0)
+    return (time.perf_counter() - started) / n * 1e6
+
+
+def _cached(obj: Any, name: str) -> None:
+    """Replace the coroutine method `name` of `obj` by its first result."""
+    real = getattr(obj, name)
+    memo: list[Any] = []
+
+    async def first(*args: Any, **kwargs: Any) -> Any:
+        if not memo:
+            memo.append(await real(*args, **kwargs))
+        return memo[0]
+
+    setattr(obj, name, first)
+
+
+def _no_metering(mw: GuardgateMiddleware) -> None:
+    async def settle(self: exchange.Exchange) -> None:
+        pass
+
+    exchange.Exchange._watch = lambda self, message: None  # type: ignore[method-assign]
+    exchange.Exchange._settle = settle  # type: ignore[method-assign]
+
+
+def _no_json(mw: GuardgateMiddleware) -> None:
+    parsed = json.loads(BODY)
+    vars(exchange)["json"] = types.SimpleNamespace(loads=lambda body: parsed, dumps=json.dumps)
+
+
+def _no_metrics(mw: GuardgateMiddleware) -> None:
+    mw.metrics.request = lambda *args: None  # type: ignore[method-assign]
+    mw.metrics.tokens = lambda *args: None  # type: ignore[method-assign]
+    mw.metrics.added_latency = types.SimpleNamespace(observe=lambda seconds: None)  # type: ignore[assignment]
+
+
+PARTS: dict[str, Callable[[GuardgateMiddleware], None]] = {
+    "signals hand-over (observe)": lambda mw: _cached(mw.guard, "observe"),
+    "decision and activity record (admit)": lambda mw: _cached(mw.guard, "admit"),
+    "JSON parse": _no_json,
+    "metrics": _no_metrics,
+    "usage metering": _no_metering,
+}
+
+
+async def added(app: App, part: str | None, args: argparse.Namespace) -> float:
+    """Median µs the middleware adds to `app`, with `part` removed when given."""
+    watch, settle, parser = (
+        exchange.Exchange._watch,
+        exchange.Exchange._settle,
+        vars(exchange)["json"],
+    )
+    mw = GuardgateMiddleware(app, load_settings(detection="process"))
+    await mw.guard.start()
+    try:
+        if part == "all":
+            for remove in PARTS.values():
+                remove(mw)
+        elif part is not None:
+            PARTS[part](mw)
+        for _ in range(2):
+            await drive(mw, 2000)
+            await drive(app, 2000)
+        runs = []
+        for _ in range(args.repeats):
+            bare = await drive(app, args.requests)
+            runs.append(await drive(mw, args.requests) - bare)
+        return statistics.median(runs)
+    finally:
+        await mw.guard.close()
+        exchange.Exchange._watch, exchange.Exchange._settle = watch, settle  # type: ignore[method-assign]
+        vars(exchange)["json"] = parser
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=8000)
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    os.environ.setdefault("GUARDGATE_SECRET", "bench-secret-0123456789")
+    apps: dict[str, App] = {"bare app": bare_app, "mock upstream": create_mock_upstream()}
+    for name, app in apps.items():
+        app_us = await drive(app, args.requests)
+        print(f"{name} ({app_us:.0f} µs a request alone): the middleware adds", flush=True)
+        whole = await added(app, None, args)
+        print(f"  {whole:6.1f} µs  (detector process; nothing removed)", flush=True)
+        for part in (*PARTS, "all"):
+            cost = await added(app, part, args)
+            label = "every part above" if part == "all" else part
+            print(f"  {cost:6.1f} µs  without {label}: it costs {whole - cost:.1f}", flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
