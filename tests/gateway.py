@@ -36,7 +36,7 @@ def running_sidecar(upstream: str, **overrides: Any) -> Iterator[ServerThread]:
 
 
 _VOLATILE = re.compile(
-    rb'"(id|created|created_at|item_id|call_id|system_fingerprint|request_id)":\s*("[^"]*"|\d+)'
+    rb'"(id|created|created_at|completed_at|item_id|call_id|system_fingerprint|request_id)":\s*("[^"]*"|\d+)'
 )
 
 
