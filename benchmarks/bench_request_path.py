@@ -26,6 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_gateway import BODY as GATEWAY_BODY
 from targets import bare_app
 
 from guardgate import exchange
@@ -33,17 +34,7 @@ from guardgate.middleware import GuardgateMiddleware
 from guardgate.settings import load_settings
 from guardgate.testing import create_mock_upstream
 
-BODY = json.dumps(
-    {
-        "model": "mock-reasoning-content",
-        "messages": [
-            {"role": "system", "content": "You are a careful assistant."},
-            {"role": "user", "content": "What is 17 * 23? Think it through."},
-        ],
-        "max_tokens": 256,
-        "temperature": 0.2,
-    }
-).encode()
+BODY = json.dumps(GATEWAY_BODY).encode()
 HEADERS = [
     (b"host", b"127.0.0.1:8080"),
     (b"content-type", b"application/json"),
