@@ -7,7 +7,8 @@ what each part of the request path costs (each removed in turn).
 One request (the gateway benchmark's) is driven through the ASGI app in a loop, without a server:
 added µs = (middleware + app) - app, median of `--repeats` side-by-side runs. The parts are
 removed by replacing them with their first result (a look-up of a cached value), which tells how
-much of the added cost each one is; guardgate does not run that way.
+much of the added cost each one is; guardgate does not run that way. Last, the verdict lag: how
+long a new account's first request takes to come back judged from the detector under load.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from bench_gateway import BODY as GATEWAY_BODY
 from targets import bare_app
 
 from guardgate import exchange
+from guardgate.guard import Guard
 from guardgate.middleware import GuardgateMiddleware
+from guardgate.model import ApiKind
 from guardgate.settings import load_settings
 from guardgate.testing import create_mock_upstream
 
@@ -143,6 +146,43 @@ async def added(app: App, part: str | None, args: argparse.Namespace) -> float:
         vars(exchange)["json"] = parser
 
 
+async def verdict_lag(rate: int = 2000, samples: int = 50) -> list[float]:
+    """Milliseconds from a new account's first request to its verdict from the detector, while
+    other accounts send about `rate` requests a second (sorted)."""
+    guard = Guard(load_settings(detection="process"))
+    await guard.start()
+    detector = guard.detector
+    assert detector is not None
+    body = json.loads(BODY)
+
+    async def observe(key: str) -> None:
+        headers = [(b"authorization", f"Bearer {key}".encode())]
+        await guard.observe(ApiKind.OPENAI_CHAT, headers, "198.51.100.9", body, BODY)
+
+    async def load() -> None:
+        sent = 0
+        while True:
+            for _ in range(rate // 100):
+                await observe(f"sk-load-{sent % 50}")
+                sent += 1
+            await asyncio.sleep(0.01)
+
+    background = asyncio.create_task(load())
+    await asyncio.sleep(1)
+    lags = []
+    for i in range(samples):
+        judged = detector.judged
+        started = time.perf_counter()
+        await observe(f"sk-new-{i}")
+        while detector.judged == judged:  # noqa: ASYNC110 - a count the reader task raises
+            await asyncio.sleep(0.0005)
+        lags.append((time.perf_counter() - started) * 1000)
+        await asyncio.sleep(0.02)
+    background.cancel()
+    await guard.close()
+    return sorted(lags)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=8000)
@@ -159,6 +199,12 @@ async def main() -> None:
             cost = await added(app, part, args)
             label = "every part above" if part == "all" else part
             print(f"  {cost:6.1f} µs  without {label}: it costs {whole - cost:.1f}", flush=True)
+    lags = await verdict_lag()
+    print(
+        f"verdict lag (a new account's first request to its verdict, other accounts sending "
+        f"~2000 requests/s): median {statistics.median(lags):.1f} ms, "
+        f"p90 {lags[int(len(lags) * 0.9)]:.1f} ms, max {lags[-1]:.1f} ms"
+    )
 
 
 if __name__ == "__main__":
