@@ -174,6 +174,47 @@ async def test_prompt_opened_think_without_a_closing_tag_is_released_as_answer()
     assert accumulate(out).choices[0].message.content == "No tags at all."
 
 
+async def test_prompt_opened_think_cut_by_max_tokens_stays_reasoning() -> None:
+    """An answer cut by max_tokens before its `</think>` (finish_reason "length"): what came was
+    all thought, and asking for short answers must not be a way to harvest the trace."""
+    body = sse(
+        (None, chunk({"role": "assistant", "content": ""})),
+        (None, chunk({"content": "Seventeen times twenty is "})),
+        (None, chunk({"content": "three hundred and forty"})),
+        (None, chunk({}, "length")),
+        (None, "[DONE]"),
+    )
+    out = await assert_split_invariant(CHAT, STRIP, body, streaming=True, think_open=True)
+    assert b"Seventeen" not in out and b"three hundred" not in out
+    assert b'"finish_reason":"length"' in out  # the SDKs' accumulators raise on it themselves
+    summarised = await run(CHAT, SUMMARISE, [body], streaming=True, think_open=True)
+    assert b"Seventeen times twenty" not in summarised
+    assert b"Summary:" in summarised
+
+
+async def test_a_lost_closing_tag_before_a_tool_call_does_not_release_the_trace() -> None:
+    """The event carrying `</think>` arrives corrupt (it passes as received, unreadable to any
+    client): the text held for that choice stays reasoning when a tool call follows."""
+    call = {"index": 0, "id": "call_1", "type": "function"}
+    call["function"] = {"name": "add", "arguments": '{"a":1}'}
+    body = sse(
+        (None, chunk({"role": "assistant", "content": ""})),
+        (None, chunk({"content": "Seventeen times twenty. "})),
+        (None, chunk({"content": "</th"})),
+        (None, chunk({"content": "ink>Calling add."})),
+        (None, chunk({"tool_calls": [call]}, "tool_calls")),
+        (None, "[DONE]"),
+    )
+    events = body.split(b"\n\n")
+    at = next(i for i, event in enumerate(events) if b'"content":"</th"' in event)
+    events[at] = events[at].replace(b'"choices"', b'\xff"choices"', 1)  # no longer JSON
+    broken = b"\n\n".join(events)
+    assert broken != body
+    out = await run(CHAT, STRIP, [broken], streaming=True, think_open=True)
+    assert b"Seventeen" not in out
+    assert b'"name":"add"' in out
+
+
 async def test_summarise_inline_think_keeps_tags_around_a_summary() -> None:
     out = await run(CHAT, SUMMARISE, [think_stream(opening=True)], streaming=True)
     content = accumulate(out).choices[0].message.content

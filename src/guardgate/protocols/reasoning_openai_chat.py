@@ -144,6 +144,8 @@ class ChatStreamTransformer(StreamTransformer):
         self._choices: dict[int, _ChoiceState] = {}
         self._template: JsonObject | None = None
         self._ended = False
+        self._corrupt = False
+        """An event could not be read: a tag in it is lost to the choices' splitters."""
 
     def _state(self, index: int) -> _ChoiceState:
         state = self._choices.get(index)
@@ -158,6 +160,7 @@ class ChatStreamTransformer(StreamTransformer):
         chunk = load_json_object(event.data)
         choices = chunk.get("choices") if chunk is not None else None
         if chunk is None or not isinstance(choices, list):
+            self._corrupt = self._corrupt or chunk is None
             return await self.on_unexpected(frame)
         self._template = chunk
         before: list[bytes] = []
@@ -198,7 +201,11 @@ class ChatStreamTransformer(StreamTransformer):
         else:
             new = None
         if finishing or delta.get("tool_calls"):
-            released = await state.think.release_undecided()
+            # Text still waiting for a first tag is answer, unless the answer was cut by
+            # max_tokens mid-thought or the stream lost events (a `</think>` among them): then
+            # it is reasoning, as at the end of a stream that broke off.
+            cut = choice.get("finish_reason") == "length"
+            released = await state.think.release_undecided(as_reasoning=cut or self._corrupt)
             if finishing:
                 released += await state.think.finish()
                 state.finished = True

@@ -17,7 +17,8 @@ text in arbitrary pieces and says which parts are reasoning and which are answer
   text ends without any tag it is reasoning if the prompt really opened the span
   (`unclosed_is_reasoning`: an answer cut by `max_tokens` or a broken stream mid-thought must not
   hand out the trace), else answer (a whole body checked for a bare `</think>` on spec). It is
-  released as answer when `release_undecided` is called or it grows past `max_undecided` chars.
+  released as answer when `release_undecided` is called (as reasoning when the caller knows the
+  answer was cut mid-thought) or it grows past `max_undecided` chars.
 - Inside a span opened by an explicit `<think>`, reasoning is handed on as it comes (to be
   dropped or summarised); only the few characters that could be the start of `</think>` wait.
 """
@@ -143,10 +144,17 @@ class ThinkSplitter:
                 self._held = ""
                 return parts
 
-    def release_undecided(self) -> list[TextPart]:
-        """Give up waiting for a tag: undecided text becomes answer (e.g. a tool call began)."""
+    def release_undecided(self, *, as_reasoning: bool = False) -> list[TextPart]:
+        """Give up waiting for a tag: undecided text becomes answer (e.g. a tool call began), or
+        reasoning when `as_reasoning` (the answer was cut mid-thought, or a tag was lost)."""
         if not self.undecided:
             return []
+        if as_reasoning:
+            parts: list[TextPart] = []
+            self._emit(parts, self._take_undecided(self._held), reasoning=True, closed=True)
+            self._held = ""
+            self._mode = _Mode.ANSWER
+            return parts
         self._held = self._take_undecided(self._held)
         self._mode = _Mode.ANSWER
         return self.feed("")
@@ -226,9 +234,9 @@ class ThinkTextFilter:
         """The answer text that can be handed out now."""
         return await self._apply(self._splitter.feed(text))
 
-    async def release_undecided(self) -> str:
-        """Release text held while waiting for a first tag, as answer."""
-        return await self._apply(self._splitter.release_undecided())
+    async def release_undecided(self, *, as_reasoning: bool = False) -> str:
+        """Release text held while waiting for a first tag, as answer (or as reasoning)."""
+        return await self._apply(self._splitter.release_undecided(as_reasoning=as_reasoning))
 
     async def finish(self) -> str:
         """All remaining text, at the end of the answer."""
