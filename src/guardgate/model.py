@@ -1,13 +1,16 @@
 """Values that cross module boundaries: what a request tells, what the engine concludes, what to do.
 
-Every value here is a frozen dataclass or an enum so that it can be logged, replayed and compared
-without hidden state.
+Every value here is a `record` (a frozen dataclass to the type checker, cheap to build: see
+`guardgate.records`) or an enum, so that it can be logged, replayed and compared without hidden
+state.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import StrEnum
+
+from guardgate.records import record
 
 
 class ApiKind(StrEnum):
@@ -65,7 +68,7 @@ class FailMode(StrEnum):
     CLOSED = "closed"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Observation:
     """What one request tells about its sender. Never holds a raw API key or prompt text."""
 
@@ -102,7 +105,7 @@ class Observation:
     prompt_tokens: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Verdict:
     """The engine's conclusion about the sender of one request."""
 
@@ -114,7 +117,7 @@ class Verdict:
     cluster_size: int = 1
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Decision:
     """What to do with one request, derived from a verdict and the settings."""
 

@@ -24,6 +24,7 @@ from typing import IO, Any
 from guardgate.guard import Guard
 from guardgate.model import Decision, Tier
 from guardgate.protocols.endpoints import api_for_path
+from guardgate.records import record
 from guardgate.settings import load_settings
 
 
@@ -31,7 +32,7 @@ class MalformedLine(ValueError):
     """A replay line that is not one request in the replay format."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReplayRecord:
     """One parsed replay line."""
 

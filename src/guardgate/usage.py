@@ -12,11 +12,11 @@ it parses no event but those that mention `usage` and never runs the tokenizer.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from guardgate.model import ApiKind
 from guardgate.protocols.sse import SSEDecoder
+from guardgate.records import record
 from guardgate.tokens import TokenCounter
 
 __all__ = ["Usage", "UsageMeter"]
@@ -32,7 +32,7 @@ _BOUNDARIES = (b"\n\n", b"\r\r", b"\n\r\n")
 _MAX_PENDING = 64 * 1024
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Usage:
     """The tokens one answered request cost."""
 

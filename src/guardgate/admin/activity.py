@@ -13,13 +13,14 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from guardgate.model import Decision, Observation, Tier, Verdict
+from guardgate.records import record
 
 _BUCKET = 60.0
 """Seconds per point of a cluster's score history."""
 _SEVERITY = {Tier.TRUSTED: 0, Tier.NORMAL: 1, Tier.SUSPECT: 2, Tier.EXTRACTOR: 3, Tier.BLOCKED: 4}
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RequestRecord:
     """One request as the admin API shows it (no prompt, no key)."""
 
@@ -32,7 +33,7 @@ class RequestRecord:
     ip_prefix: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ScorePoint:
     """A cluster's highest score and its request count in one minute."""
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from guardgate.linking.clusters import assign
 from guardgate.linking.config import LinkingConfig
@@ -14,6 +13,7 @@ from guardgate.linking.evidence import evidence_values
 from guardgate.linking.graph import LinkGraph
 from guardgate.linking.pairs import PairEvidence, PairScorer
 from guardgate.model import Observation
+from guardgate.records import record
 from guardgate.store import Link, Store
 from guardgate.store._base import cluster_sizes, link_key
 
@@ -22,7 +22,7 @@ _MAX_PENDING = 20_000
 _MAX_RECENT = 200_000
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Membership:
     """The cluster of a request's sender, as far as is known now."""
 
@@ -34,7 +34,7 @@ class Membership:
     """True when the cluster comes from this request's links, before re-clustering confirms."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReclusterResult:
     """What one re-clustering did."""
 

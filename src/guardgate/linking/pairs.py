@@ -15,10 +15,10 @@ and parameters but all use the farm's own phrasings.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from guardgate.linking.config import LinkingConfig
 from guardgate.linking.evidence import Kind
+from guardgate.records import record
 from guardgate.store import Touch
 
 # Slots of the per-candidate accumulator.
@@ -36,7 +36,7 @@ _PRESENT_BIT = {
 _KINDS_IN = [bin(mask).count("1") for mask in range(1 << len(Kind))]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PairEvidence:
     """Why two accounts are (or are not) linked: weight per kind, and the verdict."""
 

@@ -26,8 +26,9 @@ text in arbitrary pieces and says which parts are reasoning and which are answer
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from enum import Enum
+
+from guardgate.records import record
 
 __all__ = ["CLOSE_TAG", "OPEN_TAG", "TextPart", "ThinkSplitter", "ThinkTextFilter"]
 
@@ -45,7 +46,7 @@ class _Mode(Enum):
     ANSWER = 3
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TextPart:
     """A piece of text and whether it is reasoning. `closed` marks the last piece of a reasoning
     span (its `</think>` was seen, or the text ended); on that piece, `opened` tells whether the

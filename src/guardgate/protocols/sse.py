@@ -12,7 +12,8 @@ byte for byte and re-encode only the events it changes.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from guardgate.records import record
 
 __all__ = ["SSEDecoder", "SSEEvent", "SSEFrame", "SSEFrameDecoder", "encode_event"]
 
@@ -21,7 +22,7 @@ _TEXT_LINE_END = re.compile(r"\r\n|\r|\n")
 _BOM = b"\xef\xbb\xbf"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SSEEvent:
     """One dispatched server-sent event.
 
@@ -35,7 +36,7 @@ class SSEEvent:
     retry: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SSEFrame:
     """The bytes of one event block up to and including its blank line, and the parsed event.
 

@@ -14,7 +14,6 @@ import logging
 import time
 import uuid
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from typing import Any
 
 from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
@@ -24,6 +23,7 @@ from guardgate.model import ApiKind, FailMode, Verdict
 from guardgate.quota._backend import QuotaBackend, build_backend
 from guardgate.quota._headers import WindowState, rate_limit_headers, sliding_wait
 from guardgate.quota._plan import Dimension, Limit, QuotaPlan, QuotaPlanner
+from guardgate.records import record
 from guardgate.settings import GuardgateSettings
 
 logger = logging.getLogger("guardgate")
@@ -33,7 +33,7 @@ _UNBOUNDED = 10**15
 _CONCURRENCY_RETRY = 1.0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class QuotaTicket:
     """What is left to do once the answer has ended: charge its tokens, release its lease."""
 
@@ -44,7 +44,7 @@ class QuotaTicket:
     lease: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class QuotaOutcome:
     """The result of one quota check."""
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from guardgate.model import ApiKind
+from guardgate.records import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WindowState:
     """What a 429 tells about one dimension (requests or tokens)."""
 

@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from guardgate.records import record
 from guardgate.scoring.features import (
     INDICATOR_TEXT,
     INDICATORS,
@@ -66,7 +67,7 @@ EXTRA_TEXT: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Score:
     """A score and the contributions behind it."""
 

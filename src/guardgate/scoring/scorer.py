@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from guardgate.model import Observation, Tier
+from guardgate.records import record
 from guardgate.scoring.features import INDICATORS, AccountState, slots_active
 from guardgate.scoring.model import Score, ScoringModel
 from guardgate.scoring.state import FeatureStore, MemoryFeatureStore
@@ -21,7 +21,7 @@ from guardgate.scoring.tiers import TierThresholds
 logger = logging.getLogger("guardgate")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ClusterScore:
     """The score of one cluster from its members' pooled features."""
 
@@ -30,7 +30,7 @@ class ClusterScore:
     score: Score
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Judgement:
     """The scorer's conclusion on one request's sender."""
 

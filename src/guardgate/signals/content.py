@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import re
 import zlib
-from dataclasses import dataclass
+
+from guardgate.records import record
 
 _FENCED = re.compile(r"```.*?(?:```|$)|~~~.*?(?:~~~|$)", re.DOTALL)
 _INLINE_CODE = re.compile(r"`[^`\n]{1,200}`")
@@ -102,7 +103,7 @@ _MASK64 = (1 << 64) - 1
 _EMPTY = _MASK64
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ContentFeatures:
     """The content features of one prompt."""
 

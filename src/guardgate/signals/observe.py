@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from guardgate.model import ApiKind, DetectionMode, Observation
+from guardgate.records import record
 from guardgate.settings import GuardgateSettings
 from guardgate.signals.account import AccountHasher
 from guardgate.signals.config import SignalConfig
@@ -42,7 +42,7 @@ runs and templated apps repeat them). A 64-bit SipHash with its per-process key 
 chance about once in 2**64 / 4096 look-ups."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class _HeaderSignals:
     """The signals one header list and peer give, whatever the body."""
 

@@ -8,10 +8,10 @@ reversed into the prompt.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from typing import Any
 
 from guardgate.model import ApiKind
+from guardgate.records import record
 
 # Keys that carry content or routing, not sampling choices; `model` is left out on purpose:
 # farms move to each new model within a day, and the same script then sends another model name.
@@ -42,7 +42,7 @@ def short_hash(data: str) -> str:
     return hashlib.blake2b(data.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RequestShape:
     """What the body of one request says about the software that built it, and its prompt."""
 

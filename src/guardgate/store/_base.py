@@ -27,6 +27,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from guardgate.records import record
+
 
 @dataclass(frozen=True, slots=True)
 class StoreLimits:
@@ -46,7 +48,7 @@ class StoreLimits:
     """Most links kept per account (the most recently confirmed)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Posting:
     """Who else used one evidence value recently."""
 
@@ -57,7 +59,7 @@ class Posting:
     """The most recent other accounts that used it, newest first."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Touch:
     """What the store answers when one request's evidence is recorded."""
 
@@ -71,7 +73,7 @@ class Touch:
     """Cluster ids of the accounts in `postings` that are in a cluster."""
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@record(order=True)
 class Link:
     """Two accounts found alike enough to belong to one actor, at time `ts`."""
 
@@ -80,7 +82,7 @@ class Link:
     ts: float
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LinkChanges:
     """The links changed since a cursor (or all live links), for incremental re-clustering."""
 
