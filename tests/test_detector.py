@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.admin.admin_client import TOKEN, admin
+from tests.admin.admin_client import TOKEN, admin, chat
 from tests.admin.attack_traffic import attack, simulate
 from tests.gateway import GG_SECRET, running_mock, running_sidecar
 
@@ -145,6 +145,36 @@ def test_a_sidecar_with_a_detector_process_finds_the_farm(tmp_path: Path) -> Non
             # The sidecar applied the detector's verdicts: they name the farm's cluster.
             account = ops.get(f"accounts/{next(iter(members & farm))}").json()
             assert account["cluster"] == found["summary"]["cluster"]
+            # The detector keeps the activity record.
+            assert account["requests"] > 0 and account["recent"]
+            assert found["summary"]["requests"] > 0 and found["summary"]["history"]
+
+
+def test_the_activity_record_shows_the_decisions_the_server_took() -> None:
+    """With a detector process the detector records, but the server decides: an operator
+    override applied by the server is what the admin API shows for the request."""
+    with (
+        running_mock() as mock,
+        running_sidecar(mock.url, admin_token=TOKEN, detection="process") as gate,
+        admin(gate.url) as ops,
+    ):
+        key = "sk-activity-0001"
+        account = ops.post("accounts/lookup", json={"api_key": key}).json()["account"]
+        assert chat(gate.url, key).status_code == 200
+        ops.put(f"overrides/account/{account}", json={"tier": "blocked", "note": "test"})
+        assert chat(gate.url, key).status_code == 403
+        deadline = time.monotonic() + 20
+        while (seen := ops.get(f"accounts/{account}")).status_code != 200 or len(
+            seen.json()["recent"]
+        ) < 2:
+            assert time.monotonic() < deadline, "the detector never recorded both requests"
+            time.sleep(0.05)
+        newest, first = seen.json()["recent"][:2]
+        assert (first["tier"], first["actions"]) == ("normal", [])
+        assert (newest["tier"], newest["actions"]) == ("blocked", ["blocked"])
+        assert seen.json()["engine_tier"] == "normal" and seen.json()["tier"] == "blocked"
+        clusters = ops.get("clusters").json()["clusters"]
+        assert all(c["requests"] >= 1 for c in clusters)
 
 
 async def test_the_detector_process_reaches_the_verdicts_of_inline_detection(

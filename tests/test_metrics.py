@@ -3,9 +3,12 @@ with what guardgate decided."""
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from tests.admin.admin_client import TOKEN, admin, chat
 from tests.gateway import running_mock, running_sidecar
@@ -144,3 +147,43 @@ def test_redis_faults_are_counted_and_fail_open() -> None:
 def test_metrics_path_setting() -> None:
     with running_mock() as mock, running_sidecar(mock.url, metrics_path="") as gate:
         assert httpx.get(gate.url + METRICS).status_code == 404
+
+
+@pytest.mark.parametrize("detection", ["inline", "process"])
+def test_completion_tokens_are_the_upstreams_usage(detection: str) -> None:
+    """Without a quota, `guardgate_tokens_total{kind="completion"}` adds the usage the upstream
+    reported, for JSON answers and streams; with a detector process, it reads the JSON ones."""
+    with (
+        running_mock() as mock,
+        running_sidecar(mock.url, detection=detection) as gate,
+    ):
+        key = f"sk-tokens-{uuid.uuid4().hex}"
+        reported = 0
+        for _ in range(3):
+            res = chat(gate.url, key)
+            assert res.status_code == 200
+            reported += res.json()["usage"]["completion_tokens"]
+        body = {
+            "model": "mock-reasoning-content",
+            "messages": [{"role": "user", "content": "count to three"}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        with httpx.stream(
+            "POST",
+            gate.url + "/v1/chat/completions",
+            json=body,
+            headers={"authorization": f"Bearer {key}"},
+            timeout=10,
+        ) as res:
+            events = [line[6:] for line in res.iter_lines() if line.startswith("data: {")]
+        usage = [json.loads(e)["usage"] for e in events if json.loads(e).get("usage")]
+        reported += usage[-1]["completion_tokens"]
+        assert reported > 0
+        deadline = time.monotonic() + 10
+        while (got := value(scrape(gate.url), "guardgate_tokens_total", kind="completion")) < (
+            reported
+        ):
+            assert time.monotonic() < deadline, f"{got} of {reported} completion tokens counted"
+            time.sleep(0.02)
+        assert got == reported

@@ -61,6 +61,7 @@ class Exchange:
         "api",
         "chunked",
         "decision",
+        "held",
         "meter",
         "mw",
         "prompt_tokens",
@@ -87,6 +88,8 @@ class Exchange:
         self.verdict: Verdict | None = None
         self.ticket: QuotaTicket | None = None
         self.meter: UsageMeter | None = None
+        self.held: list[bytes] | None = None
+        """A JSON answer's chunks, held for the detector process to read its usage."""
         self.prompt_tokens = 0
         self.chunked = False
         """The request came with `Transfer-Encoding` (its body is replayed whole, unchunked)."""
@@ -123,7 +126,7 @@ class Exchange:
     ) -> None:
         mw = self.mw
         guard = mw.guard
-        tier = decision.verdict.tier.value
+        tier = decision.verdict.tier  # a StrEnum: its own label value
         if guard.shadow:
             if decision.actions:
                 _audit(decision, shadow=True)
@@ -138,7 +141,7 @@ class Exchange:
                 mw.metrics.rate_limited(
                     self.api.value, decision.actions[0] if decision.actions else ""
                 )
-            mw.metrics.request(self.api.value, tier, _REJECTED.get(status, "rejected"))
+            mw.metrics.request(self.api, tier, _REJECTED.get(status, "rejected"))
             headers = decision.rate_limit_headers
             if decision.retry_after is not None:
                 headers = (("retry-after", str(max(1, round(decision.retry_after)))), *headers)
@@ -166,12 +169,12 @@ class Exchange:
             _audit(decision, shadow=False)
         if policy is not ReasoningPolicy.PASS:
             self.think_open = mw.think_open_model(data.get("model")) or _prompt_opens_think(data)
-        mw.metrics.request(self.api.value, tier, "shadow" if guard.shadow else "forwarded")
+        mw.metrics.request(self.api, tier, "shadow" if guard.shadow else "forwarded")
         mw.metrics.added_latency.observe(time.perf_counter() - started)
         await self._forward(body, policy, rewritten=rewritten)
 
     async def _bad_request(self, message: str) -> None:
-        self.mw.metrics.request(self.api.value, "unknown", "bad_request")
+        self.mw.metrics.request(self.api, "unknown", "bad_request")
         await send_error(self.send, self.api, 400, message)
 
     async def _decide(self, data: dict[str, Any], body: bytes) -> Decision | None:
@@ -179,12 +182,13 @@ class Exchange:
         scope = self.scope
         try:
             client = scope.get("client")
-            obs, verdict = await guard.observe(
-                self.api, scope["headers"], client[0] if client else "", data, body
-            )
-            self.prompt_tokens = obs.prompt_tokens
-            decision, self.ticket = await guard.admit(verdict, obs)
-            self.verdict = verdict
+            peer = client[0] if client else ""
+            decision = guard.admit_now(self.api, scope["headers"], peer, body)
+            if decision is None:
+                decision, self.ticket, self.prompt_tokens = await guard.admit_request(
+                    self.api, scope["headers"], peer, data, body
+                )
+            self.verdict = decision.verdict
             return decision
         except Exception:
             self.mw.faults.record("engine", logger)
@@ -283,38 +287,52 @@ class Exchange:
     def _watch(self, message: Message) -> None:
         """Meter the upstream's answer as it passes (before any transform)."""
         try:
-            if message["type"] == "http.response.start":
+            if message["type"] == "http.response.body":
+                if self.held is not None:
+                    self.held.append(message.get("body", b""))
+                elif self.meter is not None:
+                    self.meter.feed(message.get("body", b""))
+            elif message["type"] == "http.response.start":
                 content_type = b""
                 for name, value in message.get("headers", ()):
                     if name == b"content-type":
                         content_type = value
                     elif name == b"content-encoding" and value not in (b"identity", b""):
                         return
-                if message["status"] == 200:
-                    # Without a quota to charge, completion tokens only feed the metric: the
-                    # upstream's own figures do, at a fraction of the parsing and counting.
-                    self.meter = UsageMeter(
-                        self.api,
-                        self.mw.guard.tokens,
-                        streaming=content_type.startswith(b"text/event-stream"),
-                        count=self.ticket is not None,
-                    )
-            elif message["type"] == "http.response.body" and self.meter is not None:
-                self.meter.feed(message.get("body", b""))
+                if message["status"] != 200:
+                    return
+                streaming = content_type.startswith(b"text/event-stream")
+                if not streaming and self.ticket is None and self.mw.guard.detector is not None:
+                    # Only the metric wants this answer's usage: the detector reads it.
+                    self.held = []
+                    return
+                # Without a quota to charge, completion tokens only feed the metric: the
+                # upstream's own figures do, at a fraction of the parsing and counting.
+                self.meter = UsageMeter(
+                    self.api,
+                    self.mw.guard.tokens,
+                    streaming=streaming,
+                    count=self.ticket is not None,
+                )
         except Exception:
             self.mw.faults.record("usage", logger)
-            self.meter = None
+            self.meter = self.held = None
 
     async def _settle(self) -> None:
         """Charge what the answer cost and release its stream lease, even when the exchange was
         cancelled (a client disconnect): the work runs in its own task."""
         guard = self.mw.guard
+        metrics = self.mw.metrics
+        if self.held is not None:
+            if guard.detector is not None:
+                guard.detector.meter(self.api, self.held)
+            metrics.tokens("prompt", self.prompt_tokens)
+            return
         try:
             usage = self.meter.finish() if self.meter is not None else Usage(0)
         except Exception:
             self.mw.faults.record("usage", logger)
             usage = Usage(0)
-        metrics = self.mw.metrics
         metrics.tokens("prompt", self.prompt_tokens)
         metrics.tokens("completion", usage.completion_tokens)
         if self.ticket is None:

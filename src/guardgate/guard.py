@@ -8,11 +8,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from typing import Any
 
-from guardgate.admin.activity import ActivityLog
+from guardgate.admin.activity import AccountActivity, ActivityLog, ClusterActivity
 from guardgate.detector import DetectorProcess
 from guardgate.engine import Engine
 from guardgate.hardening.sealing import Sealer
@@ -61,9 +61,11 @@ class Guard:
         self.shadow = settings.mode is Mode.SHADOW
         self.tokens = TokenCounter(settings.tokenizer_encoding)
         self.quotas = QuotaEnforcer(settings)
+        self._quotas = self.quotas.enabled
         self.overrides: OverrideBook = override_book_from_settings(settings, clock=clock)
         self.activity = ActivityLog()
-        """Recent verdicts seen by this replica, for the admin API."""
+        """Recent verdicts handed out by this replica, for the admin API (inline; a detector
+        process keeps its own: read both through `cluster_activity` and `account_activity`)."""
         self._started = False
         self._last_tier: dict[str, Tier] = {}
         self._decisions: dict[Verdict, Decision] = {}
@@ -79,7 +81,7 @@ class Guard:
             else:
                 await self.engine.start()
             await self.overrides.start()
-            if self.quotas.enabled:
+            if self._quotas:
                 # Loading the encoding takes a moment: do it now, off the event loop.
                 await asyncio.to_thread(self.tokens.load)
 
@@ -94,6 +96,67 @@ class Guard:
             await self.quotas.close()
             await self.overrides.close()
 
+    def admit_now(
+        self,
+        api: ApiKind,
+        headers: list[tuple[bytes, bytes]],
+        peer: str,
+        body: bytes,
+    ) -> Decision | None:
+        """The request path's fast lane, with a detector process and no quota: the decision on a
+        request from its sender's latest verdict, without waiting on anything (the signals are
+        queued for the detector). None when the request must take `admit_request`."""
+        detector = self.detector
+        if detector is None or self._quotas or not self._started:
+            return None
+        sender = self.observer.sender(headers, peer)
+        verdict = detector.verdict(sender.account)
+        decision = self.policy(self.overrides.apply(verdict))
+        self._note_tier(decision.verdict)
+        # The raw key stays in this process: the detector gets the account id instead.
+        detector.submit(
+            api,
+            sender.credential_free,
+            peer,
+            body,
+            self.clock(),
+            sender.account,
+            decision,
+            verdict.tier,
+        )
+        return decision
+
+    async def admit_request(
+        self,
+        api: ApiKind,
+        headers: list[tuple[bytes, bytes]],
+        peer: str,
+        data: dict[str, Any],
+        body: bytes,
+    ) -> tuple[Decision, QuotaTicket | None, int]:
+        """Observe one request (`data` is its parsed `body`) and decide on it, counted against
+        its quotas: the decision, the ticket to `settle` once the answer has ended (when there is
+        one) and the prompt tokens counted for a token quota (else 0)."""
+        detector = self.detector
+        if detector is None:
+            obs, verdict = await self.observe(api, headers, peer, data, body)
+            decision, ticket = await self.admit(verdict, obs)
+            return decision, ticket, obs.prompt_tokens
+        if not self._started:
+            await self.start()
+        now = self.clock()
+        sender = self.observer.sender(headers, peer)
+        verdict = detector.verdict(sender.account)
+        prompt_tokens = self._prompt_tokens(api, data)
+        decision, ticket = await self._admit(
+            self.overrides.apply(verdict), api, prompt_tokens, hold_stream=True
+        )
+        self._note_tier(decision.verdict)
+        detector.submit(
+            api, sender.credential_free, peer, body, now, sender.account, decision, verdict.tier
+        )
+        return decision, ticket, prompt_tokens
+
     async def observe(
         self,
         api: ApiKind,
@@ -104,27 +167,57 @@ class Guard:
     ) -> tuple[Observation, Verdict]:
         """Observe one request (`data` is its parsed `body`) and the verdict on its sender.
 
-        Inline, the verdict includes this request; with a detector process, the request's
-        signals are queued for it and the verdict is the latest one it sent."""
+        Inline, the verdict includes this request. With a detector process, the request's
+        signals are queued for it (undecided: `admit_request` queues them with the decision)
+        and the verdict is the latest one it sent."""
         if not self._started:
             await self.start()
         now = self.clock()
         detector = self.detector
         if detector is None:
             obs = self.observer.observe(api, headers, peer, data, now)
-            obs = self._with_prompt_tokens(obs, data)
+            prompt_tokens = self._prompt_tokens(api, data)
+            if prompt_tokens:
+                obs = replace(obs, prompt_tokens=prompt_tokens)
             return obs, await self.engine.observe(obs)
-        obs, blanked = self.observer.glance(api, headers, peer, data, now)
-        obs = self._with_prompt_tokens(obs, data)
-        # The raw key stays in this process: the detector gets the account id instead.
-        detector.submit(api, blanked, peer, body, now, obs.account)
-        return obs, detector.verdict(obs.account)
+        sender = self.observer.sender(headers, peer)
+        detector.submit(api, sender.credential_free, peer, body, now, sender.account)
+        model = data.get("model")
+        obs = Observation(
+            ts=now,
+            api=api,
+            account=sender.account,
+            client_ip=sender.client_ip,
+            ip_prefix=sender.ip_prefix,
+            model=model if isinstance(model, str) else "",
+            prompt_tokens=self._prompt_tokens(api, data),
+        )
+        return obs, detector.verdict(sender.account)
 
-    def _with_prompt_tokens(self, obs: Observation, data: dict[str, Any]) -> Observation:
+    def _prompt_tokens(self, api: ApiKind, data: dict[str, Any]) -> int:
         # Only a token quota needs the prompt counted before the answer says it.
-        if self.quotas.enabled and not obs.prompt_tokens:
-            return replace(obs, prompt_tokens=self.tokens.prompt_tokens(obs.api, data))
-        return obs
+        return self.tokens.prompt_tokens(api, data) if self._quotas else 0
+
+    async def cluster_activity(
+        self, clusters: Collection[str] | None = None
+    ) -> dict[str, ClusterActivity]:
+        """This replica's record of the given clusters (all, without member lists, when none
+        are given), for the admin API."""
+        if self.detector is not None:
+            found: dict[str, ClusterActivity] = await self.detector.call(
+                "cluster_activity", clusters
+            )
+            return found
+        return self.activity.cluster_entries(clusters)
+
+    async def account_activity(self, accounts: Collection[str]) -> dict[str, AccountActivity]:
+        """This replica's record of the given accounts, for the admin API."""
+        if self.detector is not None:
+            found: dict[str, AccountActivity] = await self.detector.call(
+                "account_activity", list(accounts)
+            )
+            return found
+        return self.activity.account_entries(accounts)
 
     async def clusters(self) -> dict[str, str]:
         """Every clustered account's cluster id (for the admin API)."""
@@ -167,8 +260,11 @@ class Guard:
         The ticket, when there is one, must be passed to `settle` once the answer has ended.
         An operator override replaces the verdict's tier first.
         """
-        decision, ticket = await self._admit(self.overrides.apply(verdict), obs, hold_stream)
-        self.activity.record(obs, decision, engine_tier=verdict.tier)
+        decision, ticket = await self._admit(
+            self.overrides.apply(verdict), obs.api, obs.prompt_tokens, hold_stream=hold_stream
+        )
+        if self.detector is None:
+            self.activity.record(obs, decision, engine_tier=verdict.tier)
         self._note_tier(decision.verdict)
         return decision, ticket
 
@@ -188,14 +284,12 @@ class Guard:
             self.tier_listener(verdict, old)
 
     async def _admit(
-        self, verdict: Verdict, obs: Observation, hold_stream: bool
+        self, verdict: Verdict, api: ApiKind, prompt_tokens: int, *, hold_stream: bool
     ) -> tuple[Decision, QuotaTicket | None]:
         decision = self.policy(verdict)
-        if decision.rejected or not self.quotas.enabled:
+        if decision.rejected or not self._quotas:
             return decision, None
-        outcome = await self.quotas.check(
-            verdict, obs.api, obs.prompt_tokens, hold_stream=hold_stream
-        )
+        outcome = await self.quotas.check(verdict, api, prompt_tokens, hold_stream=hold_stream)
         if outcome.allowed:
             if outcome.failed_open:
                 decision = replace(decision, actions=(*decision.actions, "quota_fail_open"))

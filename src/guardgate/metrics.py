@@ -103,7 +103,8 @@ class Metrics(Collector):
         self.registry.register(self)
 
     def request(self, api: str, tier: str, decision: str) -> None:
-        """Count one request to an LLM endpoint and what was decided for it."""
+        """Count one request to an LLM endpoint and what was decided for it (`api` and `tier`
+        may be the StrEnum members themselves: their `.value` costs more than the count)."""
         self._requests[api, tier, decision] += 1
 
     def rate_limited(self, api: str, limit: str) -> None:
@@ -131,7 +132,11 @@ class Metrics(Collector):
         """The families as Prometheus reads them (called by the registry on a scrape)."""
         for name, help_text, labels in _FAMILIES:
             family = CounterMetricFamily(name, help_text, labels=labels)
+            merged: Counter[tuple[str, ...]] = Counter()
             for values, total in list(self.counts[name].items()):
+                # The request path counts with StrEnum members as label values: plain here.
+                merged[tuple(str(v) for v in values)] += total
+            for values, total in merged.items():
                 family.add_metric(values, total)
             yield family
         latency = self.added_latency

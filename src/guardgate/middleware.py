@@ -20,7 +20,7 @@ from guardgate.faults import FaultCounter
 from guardgate.guard import Guard
 from guardgate.metrics import CONTENT_TYPE_LATEST, Metrics
 from guardgate.model import Tier, Verdict
-from guardgate.protocols.endpoints import api_for_path
+from guardgate.protocols.endpoints import api_paths
 from guardgate.settings import GuardgateSettings, load_settings
 
 audit = logging.getLogger("guardgate.audit")
@@ -50,9 +50,16 @@ class GuardgateMiddleware:
         guard.quotas.faults = self.faults
         if guard.detector is not None:
             guard.detector.faults = self.faults
+            guard.detector.on_tokens = self._completion_tokens
         self._prefix = self.settings.path_prefix
         self._metrics_path = self.settings.metrics_path
         self.admin = AdminApp(guard)
+        # The LLM endpoints' paths (none under the admin prefix, which keeps its own).
+        self._apis = {
+            path: api
+            for path, api in api_paths(self._prefix).items()
+            if not self.admin.handles(path)
+        }
         self._think_patterns = [p.lower() for p in self.settings.think_open_models]
         self._think_models: dict[str, bool] = {}
 
@@ -69,21 +76,25 @@ class GuardgateMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            if self.admin.handles(scope["path"]):
-                await self.admin(scope, receive, send)
-                return
+            path = scope["path"]
             if scope["method"] == "POST":
-                api = api_for_path(scope["path"], self._prefix)
+                api = self._apis.get(path)
                 if api is not None:
                     await Exchange(self, api, scope, receive, send).run()
                     return
-            elif scope["path"] == self._metrics_path and self._metrics_path:
+            if self.admin.handles(path):
+                await self.admin(scope, receive, send)
+                return
+            if path == self._metrics_path and self._metrics_path and scope["method"] != "POST":
                 await self._send_metrics(send)
                 return
         elif scope["type"] == "lifespan":
             await self.app(scope, self._lifespan_receive(receive), send)
             return
         await self.app(scope, receive, send)
+
+    def _completion_tokens(self, count: int) -> None:
+        self.metrics.tokens("completion", count)
 
     def _tier_changed(self, verdict: Verdict, old: Tier) -> None:
         self.metrics.tier_change(old.value, verdict.tier.value)

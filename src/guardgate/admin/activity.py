@@ -10,7 +10,8 @@ a per-minute score history of each cluster. Memory is bounded by `max_accounts` 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
 
 from guardgate.model import Decision, Observation, Tier, Verdict
 from guardgate.records import record
@@ -96,6 +97,19 @@ class ActivityLog:
         self.accounts_per_cluster = accounts_per_cluster
         self.accounts: OrderedDict[str, AccountActivity] = OrderedDict()
         self.clusters: OrderedDict[str, ClusterActivity] = OrderedDict()
+
+    def cluster_entries(
+        self, clusters: Collection[str] | None = None
+    ) -> dict[str, ClusterActivity]:
+        """The given clusters' entries (those known); all of them, without their member lists,
+        when none are given (what a list of clusters shows)."""
+        if clusters is None:
+            return {c: replace(e, accounts=OrderedDict()) for c, e in self.clusters.items()}
+        return {c: self.clusters[c] for c in clusters if c in self.clusters}
+
+    def account_entries(self, accounts: Collection[str]) -> dict[str, AccountActivity]:
+        """The given accounts' entries (those known)."""
+        return {a: self.accounts[a] for a in accounts if a in self.accounts}
 
     def record(self, obs: Observation, decision: Decision, *, engine_tier: Tier) -> None:
         """Remember the decision on one request (its verdict's tier is the one in force) and the

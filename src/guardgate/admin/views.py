@@ -151,7 +151,7 @@ async def top_clusters(guard: Guard, limit: int) -> list[ClusterSummary]:
     """The clusters most worth an operator's look: highest score first, then largest."""
     assignment = await guard.clusters()
     members = _members_by_cluster(assignment)
-    activity = guard.activity.clusters
+    activity = await guard.cluster_activity()
     ids = set(members) | set(activity)
     summaries = [
         _summary(
@@ -183,13 +183,13 @@ async def cluster_detail(guard: Guard, cluster: str) -> ClusterDetail | None:
     """A cluster's members and graph, or None when neither the store nor this replica knows it."""
     assignment = await guard.clusters()
     in_store = [a for a, c in assignment.items() if c == cluster]
-    activity = guard.activity.clusters.get(cluster)
+    activity = (await guard.cluster_activity([cluster])).get(cluster)
     if not in_store and activity is None:
         return None
-    accounts = guard.activity.accounts
     # The store's membership is authoritative (and shared); this replica's record only stands in
     # for a cluster the store does not hold (yet).
     everyone = set(in_store) if in_store else set(activity.accounts if activity else ())
+    accounts = await guard.account_activity(everyone)
     # The most recently active members first, so a capped graph shows the live part.
     ordered = sorted(
         everyone, key=lambda a: (-(accounts[a].last_seen if a in accounts else 0.0), a)
@@ -214,7 +214,7 @@ async def cluster_detail(guard: Guard, cluster: str) -> ClusterDetail | None:
 async def account_detail(guard: Guard, account: str) -> AccountDetail | None:
     """An account's verdict, links and recent requests, or None when it is unknown."""
     assignment = await guard.clusters()
-    seen = guard.activity.accounts.get(account)
+    seen = (await guard.account_activity([account])).get(account)
     since = guard.clock() - guard.engine.config.link_ttl
     linked = tuple(
         EdgeView(link.a, link.b, link.ts)

@@ -9,13 +9,14 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from guardgate.detector._frames import encode, read_frame
+from guardgate.detector._worker import Item
 from guardgate.faults import FaultCounter
-from guardgate.model import ApiKind, Tier, Verdict
+from guardgate.model import ApiKind, Decision, Tier, Verdict
 from guardgate.settings import GuardgateSettings
 
 logger = logging.getLogger("guardgate")
@@ -27,6 +28,10 @@ FLUSH_EVERY = 0.005
 """Seconds signals wait to be sent in one frame: a write per request would cost the server more
 than the rest of the request path; a few milliseconds are nothing to a verdict."""
 _FLUSH_AT = 512
+_DOCUMENT_MAX = 64 * 1024
+_DOCUMENT_TAIL = 16 * 1024
+"""A JSON answer longer than `_DOCUMENT_MAX` is sent as its last `_DOCUMENT_TAIL` bytes: its usage
+is written last."""
 _VERDICTS = 2_000_000
 """Accounts whose latest verdict is kept (beyond it the table starts again; the detector sends
 an active account's verdict again within seconds)."""
@@ -58,7 +63,11 @@ class DetectorProcess:
         self.restarts = 0
         self._backlog = backlog_bytes
         self._verdicts: dict[str, Verdict] = {}
-        self._batch: list[tuple[str, Sequence[tuple[bytes, bytes]], str, bytes, float, str]] = []
+        self._batch: list[Item] = []
+        self._documents: list[tuple[str, bytes]] = []
+        self.on_tokens: Callable[[int], None] | None = None
+        """Called with the completion tokens of the answers passed to `meter`, as the detector
+        reads them (the middleware adds them to its metrics)."""
         self._writer: asyncio.StreamWriter | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -120,17 +129,33 @@ class DetectorProcess:
         body: bytes,
         ts: float,
         account: str,
+        decision: Decision | None = None,
+        engine_tier: Tier = Tier.NORMAL,
     ) -> None:
-        """Queue one request's signals for the detector (never waits)."""
+        """Queue one request's signals for the detector (never waits), with the decision taken
+        on it and the tier before any override (for the activity record the detector keeps)."""
         if self._writer is None:
             self._lose(1)
             return
         batch = self._batch
-        if not batch:
+        if not batch and not self._documents:
             asyncio.get_running_loop().call_later(FLUSH_EVERY, self._flush)
-        batch.append((api.value, headers, peer, body, ts, account))
+        batch.append((api.value, headers, peer, body, ts, account, decision, engine_tier))
         if len(batch) >= _FLUSH_AT:
             self._flush()
+
+    def meter(self, api: ApiKind, chunks: list[bytes]) -> None:
+        """Have the detector read the usage the upstream reported in a JSON answer (its
+        `chunks`), for the metrics (`on_tokens`); never waits. Answers are lost, uncounted,
+        while the detector is not running or is behind."""
+        if self._writer is None:
+            return
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if len(body) > _DOCUMENT_MAX:
+            body = body[-_DOCUMENT_TAIL:]
+        if not self._batch and not self._documents:
+            asyncio.get_running_loop().call_later(FLUSH_EVERY, self._flush)
+        self._documents.append((api.value, body))
 
     def verdict(self, account: str) -> Verdict:
         """The latest verdict on `account`; an account the detector has not judged yet is a
@@ -202,6 +227,9 @@ class DetectorProcess:
                     for verdict in message[1]:
                         table[verdict.account] = verdict
                     self._failures = 0
+                elif message[0] == "tokens":
+                    if self.on_tokens is not None:
+                        self.on_tokens(message[1])
                 elif message[0] == "result":
                     _, call_id, ok, value = message
                     future = self._calls.pop(call_id, None)
@@ -244,19 +272,21 @@ class DetectorProcess:
             self._stopped(-1)
 
     def _flush(self) -> None:
-        batch = self._batch
-        if not batch:
+        batch, documents = self._batch, self._documents
+        if not batch and not documents:
             return
-        self._batch = []
+        self._batch, self._documents = [], []
         writer = self._writer
         if writer is None:
             self._lose(len(batch))
         elif writer.transport.get_write_buffer_size() > self._backlog:
             self._lose(len(batch), backlog=True)
         else:
-            writer.write(encode(("observe", batch)))
+            writer.write(encode(("observe", batch, documents)))
 
     def _lose(self, count: int, *, backlog: bool = False) -> None:
+        if not count:
+            return
         self.dropped += count
         if backlog:
             what = "the detector is behind: requests' signals dropped"

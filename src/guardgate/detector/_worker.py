@@ -12,12 +12,15 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from guardgate.admin.activity import ActivityLog
 from guardgate.detector._frames import encode, read_frame
 from guardgate.engine import Engine
-from guardgate.model import ApiKind, DetectionMode, Verdict
+from guardgate.model import ApiKind, Decision, DetectionMode, Tier, Verdict
 from guardgate.settings import GuardgateSettings
 from guardgate.signals import Observer
 from guardgate.store import MemoryStore
+from guardgate.tokens import TokenCounter
+from guardgate.usage import UsageMeter
 
 logger = logging.getLogger("guardgate")
 
@@ -31,9 +34,10 @@ _REMEMBERED = 1_000_000
 _REDIS_WINDOW = 64
 """Requests judged concurrently with Redis state."""
 
-Item = tuple[str, Sequence[tuple[bytes, bytes]], str, bytes, float, str]
+Item = tuple[str, Sequence[tuple[bytes, bytes]], str, bytes, float, str, Decision | None, Tier]
 """One request as the parent sends it: api, headers (credentials blanked), peer, body, request
-time, account id."""
+time, account id, the decision the parent enforced (None when it did not decide: a test's
+`Guard.observe`) and the tier the verdict it decided on had before any operator override."""
 
 
 class Detector:
@@ -42,6 +46,11 @@ class Detector:
     def __init__(self, settings: GuardgateSettings) -> None:
         self.observer = Observer(settings)
         self.engine = Engine(settings)
+        self.tokens = TokenCounter(settings.tokenizer_encoding)
+        """Unused: answers are metered without counting (the upstream's figures only)."""
+        self.activity = ActivityLog()
+        """The parent's activity record (it decides, this process records): the admin API reads
+        it from here."""
         self.failures = 0
         self.stopping = False
         """Set when the process must end: the requests not judged yet are left."""
@@ -79,13 +88,17 @@ class Detector:
         return list(updates.values())
 
     async def _judge(self, item: Item) -> Verdict | None:
-        api, headers, peer, body, ts, account = item
+        api, headers, peer, body, ts, account, decision, engine_tier = item
         try:
             data = json.loads(body)
             if not isinstance(data, dict):
                 return None  # the parent answered 400; nothing to observe
             obs = self.observer.observe(ApiKind(api), headers, peer, data, ts, account=account)
-            return await self.engine.observe(obs)
+            verdict = await self.engine.observe(obs)
+            if decision is None:
+                decision, engine_tier = Decision(verdict), verdict.tier
+            self.activity.record(obs, decision, engine_tier=engine_tier)
+            return verdict
         except Exception:
             self.failures += 1
             if self.failures == 1 or self.failures % 1000 == 0:
@@ -94,6 +107,19 @@ class Detector:
                     self.failures,
                 )
             return None
+
+    def meter(self, documents: list[tuple[str, bytes]]) -> int:
+        """The completion tokens the upstream reported in these JSON answers."""
+        total = 0
+        for api, body in documents:
+            try:
+                meter = UsageMeter(ApiKind(api), self.tokens, streaming=False, count=False)
+                meter.feed(body)
+                total += meter.finish().completion_tokens
+            except Exception:
+                self.failures += 1
+                logger.exception("guardgate detector: an answer's usage could not be read")
+        return total
 
     def _news(self, verdict: Verdict, ts: float) -> bool:
         """Whether the parent should hear of `verdict` (remembered as told if so)."""
@@ -116,6 +142,10 @@ class Detector:
         if method == "recluster":
             await engine.recluster(*args)
             return None
+        if method == "cluster_activity":
+            return self.activity.cluster_entries(*args)
+        if method == "account_activity":
+            return self.activity.account_entries(*args)
         raise ValueError(f"unknown detector call {method!r}")
 
 
@@ -160,6 +190,10 @@ async def serve(sock: socket.socket) -> None:
                     break
                 if updates:
                     writer.write(encode(("verdicts", updates)))
+                tokens = detector.meter(message[2])
+                if tokens:
+                    writer.write(encode(("tokens", tokens)))
+                if updates or tokens:
                     await writer.drain()
             elif message[0] == "call":
                 _, call_id, method, args = message

@@ -29,6 +29,13 @@ def api_for_path(path: str, prefix: str = "") -> ApiKind | None:
     return _SUFFIXES.get(path)
 
 
+def api_paths(prefix: str = "") -> dict[str, ApiKind]:
+    """Every path `api_for_path` maps to an API, with that API (a look-up table)."""
+    return {
+        f"{prefix}{suffix}{tail}": api for suffix, api in _SUFFIXES.items() for tail in ("", "/")
+    }
+
+
 def api_for_error(path: str) -> ApiKind:
     """The API whose error format suits a path, defaulting to OpenAI's for unknown paths."""
     return ApiKind.ANTHROPIC_MESSAGES if "/v1/messages" in path else ApiKind.OPENAI_CHAT

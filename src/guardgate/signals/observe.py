@@ -43,8 +43,8 @@ chance about once in 2**64 / 4096 look-ups."""
 
 
 @record
-class _HeaderSignals:
-    """The signals one header list and peer give, whatever the body."""
+class Sender:
+    """Who sent a request: the signals its header list and peer give, whatever the body."""
 
     account: str
     client_ip: str
@@ -82,7 +82,7 @@ class Observer:
         skip = set(_PROXY_ADDED)
         skip.update(self._edge)
         self._skip = frozenset(skip)
-        self._by_headers: dict[tuple[object, ...], _HeaderSignals] = {}
+        self._by_headers: dict[tuple[object, ...], Sender] = {}
         self._feeds_detector = settings.detection is DetectionMode.PROCESS
         # Keyed by the text's hash, not the text: no prompt is held in memory.
         self._by_prompt: dict[tuple[int, int], tuple[tuple[int, ...], str, bool, str]] = {}
@@ -145,35 +145,13 @@ class Observer:
             logprobs=bool(body.get("logprobs") or body.get("top_logprobs")),
         )
 
-    def glance(
-        self,
-        api: ApiKind,
-        headers: Sequence[tuple[bytes, bytes]],
-        peer: str,
-        body: dict[str, Any],
-        now: float,
-    ) -> tuple[Observation, tuple[tuple[bytes, bytes], ...]]:
-        """What the request path needs when detection runs in its own process: the sender's
-        account and network, and the model asked for (the body's other signals stay unread);
-        with the headers whose credentials are blanked, for the detector."""
-        known = self._headers(headers, peer)
-        model = body.get("model")
-        obs = Observation(
-            ts=now,
-            api=api,
-            account=known.account,
-            client_ip=known.client_ip,
-            ip_prefix=known.ip_prefix,
-            model=model if isinstance(model, str) else "",
-            stream=body.get("stream") is True,
-            user_agent=known.user_agent,
-            header_order_hash=known.header_order_hash,
-            sdk_tuple=known.sdk_tuple,
-            tls_fingerprint=known.tls_fingerprint,
-        )
-        return obs, known.credential_free
+    def sender(self, headers: Sequence[tuple[bytes, bytes]], peer: str) -> Sender:
+        """The sender of a request with these headers from this peer (the request path's part of
+        observing when a detector process observes the rest: its account, and the headers with
+        their credentials blanked for the detector)."""
+        return self._headers(headers, peer)
 
-    def _headers(self, headers: Sequence[tuple[bytes, bytes]], peer: str) -> _HeaderSignals:
+    def _headers(self, headers: Sequence[tuple[bytes, bytes]], peer: str) -> Sender:
         """The header signals of one header list and peer, computed once per distinct pair."""
         try:
             key: tuple[object, ...] | None = (peer, *headers)
@@ -215,7 +193,7 @@ class Observer:
             self._by_system[key] = known
         return known
 
-    def _header_signals(self, headers: Sequence[tuple[bytes, bytes]], peer: str) -> _HeaderSignals:
+    def _header_signals(self, headers: Sequence[tuple[bytes, bytes]], peer: str) -> Sender:
         """What the headers and the peer say, in one pass over the headers."""
         xff: str | None = None
         fwd: str | None = None
@@ -244,7 +222,7 @@ class Observer:
             tls = edge.get("ja4") or edge.get("ja3", "")
             if "h2" in edge:
                 tls = f"{tls}|{edge['h2']}"
-        return _HeaderSignals(
+        return Sender(
             account=self.accounts.account_of(headers),
             client_ip=client_ip,
             ip_prefix=ip_prefix(client_ip),
