@@ -34,6 +34,9 @@ _PENDING: set[asyncio.Future[None]] = set()
 """Settlements in flight, held so that a cancelled exchange's settlement is not collected."""
 _SEALED = SEAL_PREFIX.encode()
 _REJECTED = {429: "rate_limited", 403: "blocked", 503: "unavailable"}
+_PASS = ReasoningPolicy.PASS
+"""Module constants: an enum member read through its class costs ~0.1 µs on Python 3.11."""
+_decode_json = json.JSONDecoder().decode
 
 
 async def send_error(
@@ -100,7 +103,9 @@ class Exchange:
             return
         started = time.perf_counter()
         try:
-            data = json.loads(body)
+            # JSON in HTTP is UTF-8 (RFC 8259): decoding it first skips `json.loads`'s encoding
+            # detection, a third of the parse here. A BOM or another encoding is a 400.
+            data = _decode_json(body.decode())
         except (ValueError, UnicodeDecodeError, RecursionError):
             # RecursionError: nesting deeper than the json module parses (a few lines of "[").
             # The body must be read to be guarded; what cannot be parsed cannot be judged, and
@@ -150,7 +155,7 @@ class Exchange:
 
         policy = decision.reasoning_policy
         rewritten = False
-        if policy is not ReasoningPolicy.PASS or decision.drop_logprobs or _SEALED in body:
+        if policy is not _PASS or decision.drop_logprobs or _SEALED in body:
             try:
                 data, changed = rewrite_request(
                     self.api,
@@ -167,7 +172,7 @@ class Exchange:
                 rewritten = True
         if decision.actions and not guard.shadow:
             _audit(decision, shadow=False)
-        if policy is not ReasoningPolicy.PASS:
+        if policy is not _PASS:
             self.think_open = mw.think_open_model(data.get("model")) or _prompt_opens_think(data)
         mw.metrics.request(self.api, tier, "shadow" if guard.shadow else "forwarded")
         mw.metrics.added_latency.observe(time.perf_counter() - started)
@@ -250,7 +255,7 @@ class Exchange:
     ) -> None:
         """Call the app with `body` replayed, transforming its response under `policy`."""
         scope = self.scope
-        transform = policy is not None and policy is not ReasoningPolicy.PASS
+        transform = policy is not None and policy is not _PASS
         # A transformed or metered response must arrive uncompressed.
         plain = transform or self.ticket is not None
         if rewritten or plain or self.chunked:

@@ -41,6 +41,7 @@ Clock = Callable[[], float]
 TierListener = Callable[[Verdict, Tier], None]
 _TIER_MEMORY = 200_000
 _DECISION_MEMORY = 8192
+_NORMAL = Tier.NORMAL
 
 
 class Guard:
@@ -274,7 +275,7 @@ class Guard:
         account = verdict.account
         if not account:
             return
-        old = self._last_tier.get(account, Tier.NORMAL)
+        old = self._last_tier.get(account, _NORMAL)
         if old is verdict.tier:
             return
         if len(self._last_tier) >= _TIER_MEMORY:

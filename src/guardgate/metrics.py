@@ -105,7 +105,9 @@ class Metrics(Collector):
     def request(self, api: str, tier: str, decision: str) -> None:
         """Count one request to an LLM endpoint and what was decided for it (`api` and `tier`
         may be the StrEnum members themselves: their `.value` costs more than the count)."""
-        self._requests[api, tier, decision] += 1
+        key = (api, tier, decision)
+        requests = self._requests
+        requests[key] = requests.get(key, 0) + 1
 
     def rate_limited(self, api: str, limit: str) -> None:
         """Count one 429 answered by guardgate."""
