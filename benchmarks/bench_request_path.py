@@ -5,10 +5,11 @@ what each part of the request path costs (each removed in turn).
     python benchmarks/bench_request_path.py [--requests 500] [--repeats 40]
 
 One request (the gateway benchmark's) is driven through the ASGI app in a loop, without a server:
-added µs = (middleware + app) - app, the fastest of `--repeats` short runs of each, side by side. The parts are
-removed by replacing them with their first result (a look-up of a cached value), which tells how
-much of the added cost each one is; guardgate does not run that way. Last, the verdict lag: how
-long a new account's first request takes to come back judged from the detector under load.
+added µs = (middleware + app) - app, the fastest of `--repeats` short runs of each, side by side.
+The parts are removed by replacing them with their first result (a look-up of a cached value),
+which tells how much of the added cost each one is; guardgate does not run that way. Last, the
+verdict lag: how long a new account's first request takes to come back judged from the detector
+under load.
 """
 
 from __future__ import annotations

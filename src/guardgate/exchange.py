@@ -179,7 +179,7 @@ class Exchange:
         await self._forward(body, policy, rewritten=rewritten)
 
     async def _bad_request(self, message: str) -> None:
-        self.mw.metrics.request(self.api, "unknown", "bad_request")
+        self.mw.metrics.request(self.api, None, "bad_request")
         await send_error(self.send, self.api, 400, message)
 
     async def _decide(self, data: dict[str, Any], body: bytes) -> Decision | None:
@@ -224,10 +224,12 @@ class Exchange:
                 self.chunked = True
         chunks: list[bytes] = []
         size = 0
-        deadline = asyncio.get_running_loop().time() + settings.body_read_timeout
+        deadline = 0.0  # set when the first wait begins
         try:
             while True:
-                message = await _receive_by(self.receive, deadline)
+                message, deadline = await _receive_by(
+                    self.receive, deadline, settings.body_read_timeout
+                )
                 if message["type"] == "http.disconnect":
                     return None
                 chunk = message.get("body", b"")
@@ -396,13 +398,14 @@ class Exchange:
         )
         if self.transformer is None:
             return message
-        self.mw.metrics.hardened(self.api.value, decision.reasoning_policy.value)
+        self.mw.metrics.hardened(self.api._value_, decision.reasoning_policy._value_)
         headers = [(k, v) for k, v in message.get("headers", ()) if k != b"content-length"]
         return {**message, "headers": headers}
 
 
-async def _receive_by(receive: Receive, deadline: float) -> Message:
-    """The next ASGI message, or TimeoutError past `deadline` (event-loop time).
+async def _receive_by(receive: Receive, deadline: float, within: float) -> tuple[Message, float]:
+    """The next ASGI message, or TimeoutError past `deadline` (event-loop time; 0 for `within`
+    seconds from the first wait), with the deadline in force.
 
     A message already there (a body that came with the headers: nearly every request) needs no
     timer, and a timer costs ~5 µs a request: the receive coroutine is stepped once, and only
@@ -414,11 +417,15 @@ async def _receive_by(receive: Receive, deadline: float) -> Message:
             waiting_on = awaitable.send(None)
         except StopIteration as done:
             message: Message = done.value
-            return message
+            return message, deadline
+        if not deadline:
+            deadline = asyncio.get_running_loop().time() + within
         async with asyncio.timeout_at(deadline):
-            return await _Resumed(awaitable, waiting_on)
+            return await _Resumed(awaitable, waiting_on), deadline
+    if not deadline:
+        deadline = asyncio.get_running_loop().time() + within
     async with asyncio.timeout_at(deadline):
-        return await awaitable
+        return await awaitable, deadline
 
 
 class _Resumed:

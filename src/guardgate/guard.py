@@ -70,6 +70,7 @@ class Guard:
         self._started = False
         self._last_tier: dict[str, Tier] = {}
         self._decisions: dict[Verdict, Decision] = {}
+        self._last_decision = Decision(Verdict("", "", 0.0, Tier.NORMAL))
         self.tier_listener: TierListener | None = None
         """Called with (verdict, previous tier) when an account changes tier."""
 
@@ -313,12 +314,16 @@ class Guard:
     def policy(self, verdict: Verdict) -> Decision:
         """Map a verdict to what to do, quotas aside; enforcement only maps, it does not detect."""
         # An account's verdict repeats from request to request (with a detector process it is
-        # the very same object): its decision is made once.
+        # the very same object, found by identity before hashing it): its decision is made once.
+        last = self._last_decision
+        if last.verdict is verdict:
+            return last
         decision = self._decisions.get(verdict)
         if decision is None:
             if len(self._decisions) >= _DECISION_MEMORY:
                 self._decisions.clear()
             decision = self._decisions[verdict] = self._policy(verdict)
+        self._last_decision = decision
         return decision
 
     def _policy(self, verdict: Verdict) -> Decision:

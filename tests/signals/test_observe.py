@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import astuple
 from typing import Any
 
-from guardgate.model import ApiKind
+from guardgate.model import ApiKind, DetectionMode
 from guardgate.settings import GuardgateSettings
 from guardgate.signals import Observer
 from guardgate.signals.config import SignalConfig
@@ -191,6 +191,47 @@ def test_one_observer_gives_each_header_list_and_peer_its_own_signals() -> None:
     assert observer.observe(ApiKind.OPENAI_CHAT, as_lists, "203.0.113.7", chat_body(), 1.0) == (
         observer.observe(ApiKind.OPENAI_CHAT, SDK_HEADERS, "203.0.113.7", chat_body(), 1.0)
     )
+
+
+def test_a_sender_is_remembered_across_per_request_header_values() -> None:
+    """A client's content-length, retry count and trace ids change from request to request: they
+    give no signal, so its sender is computed once; any value that gives one is told apart."""
+    observer = Observer(SETTINGS.model_copy(update={"detection": DetectionMode.PROCESS}))
+
+    def sent(length: int, retry: int, extra: tuple[tuple[bytes, bytes], ...] = ()) -> Any:
+        return observer.sender(
+            [
+                *SDK_HEADERS,
+                (b"x-stainless-retry-count", str(retry).encode()),
+                (b"traceparent", f"00-{length:032x}-{retry:016x}-01".encode()),
+                (b"content-length", str(length).encode()),
+                *extra,
+            ],
+            "203.0.113.7",
+        )
+
+    first = sent(218, 0)
+    assert sent(4096, 1) is first
+    # The detector gets every header name, in order, but only the values that give signals.
+    assert [name for name, _ in first.credential_free][-3:] == [
+        b"x-stainless-retry-count",
+        b"traceparent",
+        b"content-length",
+    ]
+    kept = {name for name, value in first.credential_free if value}
+    assert kept == {name for name, _ in SDK_HEADERS} - {b"authorization", b"content-type"}
+    assert KEY.encode() not in b"".join(value for _, value in first.credential_free)
+    for extra in (
+        ((b"user-agent", b"curl/8.0"),),
+        ((b"x-forwarded-for", b"198.51.100.4"),),
+        ((b"x-api-key", b"sk-another"),),
+        ((b"x-ja4", b"t13d1516h2_8daaf6152771_02713d6af862"),),
+    ):
+        assert sent(218, 0, extra) is not first
+    other_key = observer.sender(
+        [(b"authorization", b"Bearer sk-other"), *SDK_HEADERS[1:]], "203.0.113.7"
+    )
+    assert other_key.account != first.account
 
 
 def test_remembered_prompt_features_follow_tools_and_system_prompt() -> None:

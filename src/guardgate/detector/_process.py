@@ -140,7 +140,7 @@ class DetectorProcess:
         batch = self._batch
         if not batch and not self._documents:
             asyncio.get_running_loop().call_later(FLUSH_EVERY, self._flush)
-        batch.append((api.value, headers, peer, body, ts, account, decision, engine_tier))
+        batch.append((api._value_, headers, peer, body, ts, account, decision, engine_tier))
         if len(batch) >= _FLUSH_AT:
             self._flush()
 
@@ -155,7 +155,7 @@ class DetectorProcess:
             body = body[-_DOCUMENT_TAIL:]
         if not self._batch and not self._documents:
             asyncio.get_running_loop().call_later(FLUSH_EVERY, self._flush)
-        self._documents.append((api.value, body))
+        self._documents.append((api._value_, body))
 
     def verdict(self, account: str) -> Verdict:
         """The latest verdict on `account`; an account the detector has not judged yet is a

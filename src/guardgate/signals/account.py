@@ -15,7 +15,6 @@ class AccountHasher:
         self._key = hmac.new(secret, b"guardgate/account/v1", hashlib.sha256).digest()
         self._header = account_header.lower().encode()
         self._cache: dict[bytes, str] = {}
-        self._credentials = frozenset({b"authorization", b"x-api-key", self._header} - {b""})
 
     def hash(self, identity: bytes) -> str:
         """The account id for a raw identity (24 hex chars of HMAC-SHA256)."""
@@ -44,13 +43,6 @@ class AccountHasher:
         if api_key:
             return b"k:" + api_key
         return b""
-
-    def without_credentials(
-        self, headers: Sequence[tuple[bytes, bytes]]
-    ) -> list[tuple[bytes, bytes]]:
-        """The headers with the values that carry an identity blanked (names and order kept)."""
-        secret = self._credentials
-        return [(name, b"") if name in secret else (name, value) for name, value in headers]
 
     def account_of(self, headers: Sequence[tuple[bytes, bytes]]) -> str:
         """The account id of a request ('anonymous' when it carries no identity)."""

@@ -33,8 +33,10 @@ _PROXY_ADDED = frozenset(
 _PROXY_PREFIXES = (b"x-forwarded-", b"cf-", b"x-amzn-", b"x-envoy-", b"x-cloud-trace")
 _DIGITS = re.compile(r"\d+")
 _HEADER_CACHE = 4096
-"""Distinct header lists (with peer) remembered: a client sends the same headers on every
-request, so it pays for their signals (HMAC, client IP, hashes) once."""
+"""Distinct senders remembered: a client sends the same headers on every request, so it pays
+for their signals (HMAC, client IP, hashes) once. A sender is keyed on its peer, its header
+names in order and the values that give signals; other values (`content-length`, retry counts,
+trace ids) change from request to request and say nothing about the sender."""
 
 _TEXT_CACHE = 4096
 """Distinct prompts and system prompts whose features are remembered (retries, evaluation
@@ -54,8 +56,8 @@ class Sender:
     sdk_tuple: str
     tls_fingerprint: str
     credential_free: tuple[tuple[bytes, bytes], ...]
-    """The headers with the values that carry an identity blanked (only when a detector process
-    gets them: `GUARDGATE_DETECTION=process`)."""
+    """The headers with every value blanked but those that give signals other than the account
+    (only when a detector process gets them: `GUARDGATE_DETECTION=process`)."""
 
 
 def _system_hash(text: str) -> str:
@@ -82,6 +84,11 @@ class Observer:
         skip = set(_PROXY_ADDED)
         skip.update(self._edge)
         self._skip = frozenset(skip)
+        # The headers whose values give signals: the rest only by their names.
+        told = {b"x-forwarded-for", b"forwarded", b"user-agent", *_STAINLESS, *self._edge}
+        credentials = {b"authorization", b"x-api-key", settings.account_header.lower().encode()}
+        self._told = frozenset(told)
+        self._valued = frozenset(told | credentials) - {b""}
         self._by_headers: dict[tuple[object, ...], Sender] = {}
         self._feeds_detector = settings.detection is DetectionMode.PROCESS
         # Keyed by the text's hash, not the text: no prompt is held in memory.
@@ -153,8 +160,12 @@ class Observer:
 
     def _headers(self, headers: Sequence[tuple[bytes, bytes]], peer: str) -> Sender:
         """The header signals of one header list and peer, computed once per distinct pair."""
+        valued = self._valued
         try:
-            key: tuple[object, ...] | None = (peer, *headers)
+            key: tuple[object, ...] | None = (
+                peer,
+                *[pair if pair[0] in valued else pair[0] for pair in headers],
+            )
             known = self._by_headers.get(key)  # type: ignore[arg-type]
         except TypeError:  # header pairs given as lists: nothing to key on
             key = known = None
@@ -232,7 +243,9 @@ class Observer:
             if stainless
             else "",
             tls_fingerprint=tls,
-            credential_free=tuple(self.accounts.without_credentials(headers))
+            credential_free=tuple(
+                (name, value if name in self._told else b"") for name, value in headers
+            )
             if self._feeds_detector
             else (),
         )
