@@ -343,6 +343,8 @@ def main() -> None:
         "--only", default="", help="comma-separated groups: bare,mock,fastapi,slowapi"
     )
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("bench_gateway needs wrk on the PATH (apt-get install wrk)")
     groups = set(args.only.split(",")) if args.only else {"bare", "mock", "fastapi", "slowapi"}
     results: list[Result] = []
     with redis_server() as redis_url:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +20,8 @@ from tests.admin.admin_client import TOKEN, admin, chat
 from tests.admin.attack_traffic import attack, simulate
 from tests.gateway import GG_SECRET, running_mock, running_sidecar
 
+from guardgate.detector._frames import encode
+from guardgate.detector._worker import Detector, serve
 from guardgate.guard import Guard
 from guardgate.model import ApiKind, Tier
 from guardgate.protocols.endpoints import api_for_path
@@ -289,3 +293,40 @@ def _alive(pid: int) -> bool:
     # A zombie (exited, not yet reaped by init) counts as gone.
     with open(f"/proc/{pid}/stat") as stat:
         return stat.read().split(") ")[1][0] != "Z"
+
+
+async def test_a_detector_whose_server_left_mid_answer_ends_quietly() -> None:
+    """The server closed the socket with calls still queued (it stopped): answering them finds
+    the socket gone, and the detector ends without an error."""
+    parent, child = socket.socketpair()
+    settings = load_settings(secret=GG_SECRET, detection="inline")
+    parent.sendall(encode(("settings", settings, logging.WARNING)))
+    for call_id in range(20):
+        parent.sendall(encode(("call", call_id, "cluster_activity", ())))
+    parent.close()
+    await asyncio.wait_for(serve(child), 20)
+
+
+async def test_a_stopping_detector_drops_what_it_was_judging_without_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """At SIGTERM the store closes under the requests still being judged (with Redis: 'Connection
+    closed by server'): dropped by design, not an error with a traceback in the log. The same
+    failure while running is counted and logged."""
+    detector = Detector(load_settings(secret=GG_SECRET, detection="inline"))
+    await detector.start()
+
+    async def closed(obs: Any) -> Any:
+        raise ConnectionError("Connection closed by server.")
+
+    detector.engine.observe = closed  # type: ignore[method-assign]
+    headers = [(b"authorization", b"")]
+    item = (ApiKind.OPENAI_CHAT.value, headers, "203.0.113.7", json.dumps(BODY).encode(), 1.0)
+    item += ("acct", None, None)
+    detector.stopping = True
+    assert await detector._judge(item) is None
+    assert detector.failures == 0 and "could not be observed" not in caplog.text
+    detector.stopping = False
+    assert await detector._judge(item) is None
+    assert detector.failures == 1 and "could not be observed" in caplog.text
+    await detector.close()

@@ -100,6 +100,10 @@ class Detector:
             self.activity.record(obs, decision, engine_tier=engine_tier)
             return verdict
         except Exception:
+            if self.stopping:
+                # Stopping (SIGTERM): the requests still being judged are dropped by design,
+                # and the store they wait on closes under them.
+                return None
             self.failures += 1
             if self.failures == 1 or self.failures % 1000 == 0:
                 logger.exception(
@@ -207,6 +211,8 @@ async def serve(sock: socket.socket) -> None:
     except asyncio.CancelledError:
         if not detector.stopping:
             raise
+    except ConnectionError:
+        pass  # the parent went away while this process answered it: nobody is left to tell
     finally:
         await detector.close()
         writer.close()
