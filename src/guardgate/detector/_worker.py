@@ -4,13 +4,14 @@ them in order and sends back the verdicts that changed; answers the admin API's 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 import socket
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import orjson
 
 from guardgate.admin.activity import ActivityLog
 from guardgate.detector._frames import encode, read_frame
@@ -90,7 +91,7 @@ class Detector:
     async def _judge(self, item: Item) -> Verdict | None:
         api, headers, peer, body, ts, account, decision, engine_tier = item
         try:
-            data = json.loads(body)
+            data = orjson.loads(body)
             if not isinstance(data, dict):
                 return None  # the parent answered 400; nothing to observe
             obs = self.observer.observe(ApiKind(api), headers, peer, data, ts, account=account)
