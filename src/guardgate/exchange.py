@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Coroutine, Generator
+from collections.abc import Awaitable, Coroutine, Generator
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any
 
@@ -414,20 +414,18 @@ async def _receive_by(receive: Receive, deadline: float, within: float) -> tuple
     when it has to wait is the rest awaited under the deadline.
     """
     awaitable = receive()
+    rest: Awaitable[Message] = awaitable
     if isinstance(awaitable, CoroutineType):
         try:
             waiting_on = awaitable.send(None)
         except StopIteration as done:
             message: Message = done.value
             return message, deadline
-        if not deadline:
-            deadline = asyncio.get_running_loop().time() + within
-        async with asyncio.timeout_at(deadline):
-            return await _Resumed(awaitable, waiting_on), deadline
+        rest = _Resumed(awaitable, waiting_on)
     if not deadline:
         deadline = asyncio.get_running_loop().time() + within
     async with asyncio.timeout_at(deadline):
-        return await awaitable, deadline
+        return await rest, deadline
 
 
 class _Resumed:
