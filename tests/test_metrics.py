@@ -126,7 +126,7 @@ def test_redis_faults_are_counted_and_fail_open() -> None:
     with (
         running_redis() as redis,
         running_mock() as mock,
-        running_sidecar(mock.url, redis_url=redis.url, redis_timeout=0.2) as gate,
+        running_sidecar(mock.url, redis_url=redis.url, redis_timeout=1.0) as gate,
     ):
         assert chat(gate.url, "sk-fault-test").status_code == 200
         assert (
