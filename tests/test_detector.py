@@ -330,3 +330,32 @@ async def test_a_stopping_detector_drops_what_it_was_judging_without_an_error(
     assert await detector._judge(item) is None
     assert detector.failures == 1 and "could not be observed" in caplog.text
     await detector.close()
+
+
+async def test_a_sigterm_while_the_detector_closes_does_not_cut_the_close(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server shutting down closes the socket, then sends SIGTERM: the signal finds the
+    detector already closing its store (a Redis pool's disconnect), which must finish."""
+    entered, release, finished = asyncio.Event(), asyncio.Event(), []
+    close = Detector.close
+
+    async def slow_close(self: Detector) -> None:
+        entered.set()
+        await release.wait()
+        await close(self)
+        finished.append(True)
+
+    monkeypatch.setattr(Detector, "close", slow_close)
+    parent, child = socket.socketpair()
+    parent.sendall(encode(("settings", load_settings(secret=GG_SECRET), logging.WARNING)))
+    parent.shutdown(socket.SHUT_WR)
+    served = asyncio.create_task(serve(child))
+    await asyncio.wait_for(entered.wait(), 20)
+    os.kill(os.getpid(), signal.SIGTERM)  # the handler `serve` installed on this loop
+    await asyncio.sleep(0.05)
+    release.set()
+    await asyncio.wait_for(served, 20)
+    assert finished
+    asyncio.get_running_loop().remove_signal_handler(signal.SIGTERM)
+    parent.close()

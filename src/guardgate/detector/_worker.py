@@ -177,12 +177,14 @@ async def serve(sock: socket.socket) -> None:
     loop = asyncio.get_running_loop()
     reading = asyncio.current_task()
     assert reading is not None
+    closing = False
 
     def stop() -> None:
         # Leave the requests still queued: a server that is shutting down waits for this
         # process, and judging a backlog would only delay it.
         detector.stopping = True
-        reading.cancel()
+        if not closing:  # a server shutting down closes the socket, then sends SIGTERM
+            reading.cancel()
 
     loop.add_signal_handler(signal.SIGTERM, stop)
     await detector.start()
@@ -215,6 +217,7 @@ async def serve(sock: socket.socket) -> None:
     except ConnectionError:
         pass  # the parent went away while this process answered it: nobody is left to tell
     finally:
+        closing = True
         await detector.close()
         writer.close()
 
