@@ -15,6 +15,8 @@ class AccountHasher:
         self._key = hmac.new(secret, b"guardgate/account/v1", hashlib.sha256).digest()
         self._header = account_header.lower().encode()
         self._cache: dict[bytes, str] = {}
+        self.identity_headers = frozenset({b"authorization", b"x-api-key", self._header} - {b""})
+        """The headers `identity` reads: a request's account follows from their values alone."""
 
     def hash(self, identity: bytes) -> str:
         """The account id for a raw identity (24 hex chars of HMAC-SHA256)."""

@@ -86,9 +86,8 @@ class Observer:
         self._skip = frozenset(skip)
         # The headers whose values give signals: the rest only by their names.
         told = {b"x-forwarded-for", b"forwarded", b"user-agent", *_STAINLESS, *self._edge}
-        credentials = {b"authorization", b"x-api-key", settings.account_header.lower().encode()}
         self._told = frozenset(told)
-        self._valued = frozenset(told | credentials) - {b""}
+        self._valued = self._told | self.accounts.identity_headers
         self._by_headers: dict[tuple[object, ...], Sender] = {}
         self._feeds_detector = settings.detection is DetectionMode.PROCESS
         # Keyed by the text's hash, not the text: no prompt is held in memory.
