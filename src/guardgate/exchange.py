@@ -22,7 +22,7 @@ from guardgate.model import ApiKind, Decision, FailMode, ReasoningPolicy, Tier, 
 from guardgate.protocols.endpoints import error_body
 from guardgate.protocols.reasoning import ResponseTransformer, response_transformer, rewrite_request
 from guardgate.quota import QuotaTicket
-from guardgate.usage import Usage, UsageMeter
+from guardgate.usage import Usage, UsageMeter, reported_completion_tokens
 
 if TYPE_CHECKING:
     from guardgate.middleware import GuardgateMiddleware
@@ -332,10 +332,18 @@ class Exchange:
         cancelled (a client disconnect): the work runs in its own task."""
         guard = self.mw.guard
         metrics = self.mw.metrics
-        if self.held is not None:
-            if guard.detector is not None:
-                guard.detector.meter(self.api, self.held)
-            metrics.tokens("prompt", self.prompt_tokens)
+        held = self.held
+        if held is not None:
+            # Usage read off the answer's bytes; only an answer that must be parsed for it goes
+            # to the detector process.
+            answer = held[0] if len(held) == 1 else b"".join(held)
+            completion = reported_completion_tokens(self.api, answer)
+            if completion is not None:
+                metrics.tokens("completion", completion)
+            elif guard.detector is not None:
+                guard.detector.meter(self.api, [answer])
+            if self.prompt_tokens:
+                metrics.tokens("prompt", self.prompt_tokens)
             return
         try:
             usage = self.meter.finish() if self.meter is not None else Usage(0)

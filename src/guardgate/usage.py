@@ -12,6 +12,7 @@ it parses no event but those that mention `usage` and never runs the tokenizer.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from guardgate.model import ApiKind
@@ -62,6 +63,44 @@ def _usage_member(body: bytes) -> dict[str, Any] | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return value if isinstance(value, dict) else None
+
+
+_COMPLETION_KEY = {
+    api: b'"output_tokens"'
+    if api.is_anthropic or api is ApiKind.OPENAI_RESPONSES
+    else b'"completion_tokens"'
+    for api in ApiKind
+}
+_OBJECT_OPENS = re.compile(rb"[ \t\r\n]*:[ \t\r\n]*\{")
+_SAME_OBJECT = re.compile(rb"[^{}]*(?:\{[^{}]*\}[^{}]*)*")
+"""Members of one object, with objects at most one level deeper among them (usage details)."""
+_MEMBER_VALUE = re.compile(rb"[ \t\r\n]*:[ \t\r\n]*(\d{1,15})[ \t\r\n]*[,}]")
+
+
+def reported_completion_tokens(api: ApiKind, body: bytes) -> int | None:
+    """The completion tokens a whole JSON answer reports in its usage, read off the bytes
+    without parsing the answer (1.5 µs for a chat completion here, a `UsageMeter` 4.7); None
+    when the figure is not plainly a member of the last `"usage"` object: parse the answer.
+
+    Every format writes its usage last, as an object whose members are counts and objects of
+    counts. A key inside a string value has its quotes escaped, so it is never taken for one.
+    """
+    at = body.rfind(_USAGE_KEY)
+    if at < 0:
+        return 0  # no usage reported: what parsing would find too
+    if not at or body[at - 1] == 0x5C:  # an escaped quote: inside a string
+        return None
+    opened = _OBJECT_OPENS.match(body, at + len(_USAGE_KEY))
+    if opened is None:
+        return None
+    key = _COMPLETION_KEY[api]
+    found = body.find(key, opened.end())
+    if found < 0 or body[found - 1] == 0x5C:
+        return None
+    if _SAME_OBJECT.fullmatch(body, opened.end(), found) is None:
+        return None  # the usage object closed before the key, or nests deeper
+    value = _MEMBER_VALUE.match(body, found + len(key))
+    return int(value[1]) if value is not None else None
 
 
 def _int(value: Any) -> int | None:
