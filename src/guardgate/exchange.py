@@ -95,7 +95,7 @@ class Exchange:
         self.ticket: QuotaTicket | None = None
         self.meter: UsageMeter | None = None
         self.held: list[bytes] | None = None
-        """A JSON answer's chunks, held for the detector process to read its usage."""
+        """A JSON answer's chunks, held to read its usage off them once it has ended."""
         self.prompt_tokens = 0
         self.chunked = False
         """The request came with `Transfer-Encoding` (its body is replayed whole, unchunked)."""
@@ -312,7 +312,8 @@ class Exchange:
                     return
                 streaming = content_type.startswith(b"text/event-stream")
                 if not streaming and self.ticket is None and self.mw.guard.detector is not None:
-                    # Only the metric wants this answer's usage: the detector reads it.
+                    # Only the metric wants this answer's usage: it is read off the bytes at
+                    # the end (or, when it must be parsed, by the detector).
                     self.held = []
                     return
                 # Without a quota to charge, completion tokens only feed the metric: the
