@@ -22,7 +22,7 @@ from guardgate.model import ApiKind, Decision, FailMode, ReasoningPolicy, Tier, 
 from guardgate.protocols.endpoints import error_body
 from guardgate.protocols.reasoning import ResponseTransformer, response_transformer, rewrite_request
 from guardgate.quota import QuotaTicket
-from guardgate.usage import Usage, UsageMeter, reported_completion_tokens
+from guardgate.usage import Usage, UsageMeter
 
 if TYPE_CHECKING:
     from guardgate.middleware import GuardgateMiddleware
@@ -95,7 +95,7 @@ class Exchange:
         self.ticket: QuotaTicket | None = None
         self.meter: UsageMeter | None = None
         self.held: list[bytes] | None = None
-        """A JSON answer's chunks, held to read its usage off them once it has ended."""
+        """A JSON answer's chunks, held for the detector process to read its usage."""
         self.prompt_tokens = 0
         self.chunked = False
         """The request came with `Transfer-Encoding` (its body is replayed whole, unchunked)."""
@@ -312,8 +312,7 @@ class Exchange:
                     return
                 streaming = content_type.startswith(b"text/event-stream")
                 if not streaming and self.ticket is None and self.mw.guard.detector is not None:
-                    # Only the metric wants this answer's usage: it is read off the bytes at
-                    # the end (or, when it must be parsed, by the detector).
+                    # Only the metric wants this answer's usage: the detector reads it.
                     self.held = []
                     return
                 # Without a quota to charge, completion tokens only feed the metric: the
@@ -333,18 +332,10 @@ class Exchange:
         cancelled (a client disconnect): the work runs in its own task."""
         guard = self.mw.guard
         metrics = self.mw.metrics
-        held = self.held
-        if held is not None:
-            # Usage read off the answer's bytes; only an answer that must be parsed for it goes
-            # to the detector process.
-            answer = held[0] if len(held) == 1 else b"".join(held)
-            completion = reported_completion_tokens(self.api, answer)
-            if completion is not None:
-                metrics.tokens("completion", completion)
-            elif guard.detector is not None:
-                guard.detector.meter(self.api, [answer])
-            if self.prompt_tokens:
-                metrics.tokens("prompt", self.prompt_tokens)
+        if self.held is not None:
+            if guard.detector is not None:
+                guard.detector.meter(self.api, self.held)
+            metrics.tokens("prompt", self.prompt_tokens)
             return
         try:
             usage = self.meter.finish() if self.meter is not None else Usage(0)
