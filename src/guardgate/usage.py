@@ -65,12 +65,14 @@ def _usage_member(body: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-_COMPLETION_KEY = {
-    api: b'"output_tokens"'
+_COMPLETION_FIELD = {
+    api: "output_tokens"
     if api.is_anthropic or api is ApiKind.OPENAI_RESPONSES
-    else b'"completion_tokens"'
+    else "completion_tokens"
     for api in ApiKind
 }
+"""The usage member that counts the answer's tokens, by format."""
+_COMPLETION_KEY = {api: f'"{name}"'.encode() for api, name in _COMPLETION_FIELD.items()}
 _OBJECT_OPENS = re.compile(rb"[ \t\r\n]*:[ \t\r\n]*\{")
 _SAME_OBJECT = re.compile(rb"[^{}]*(?:\{[^{}]*\}[^{}]*)*")
 """Members of one object, with objects at most one level deeper among them (usage details)."""
@@ -226,10 +228,9 @@ class UsageMeter:
                     _int(usage.get(k)) or 0
                     for k in ("cache_creation_input_tokens", "cache_read_input_tokens")
                 )
-            completion = _int(usage.get("output_tokens"))
         else:
             prompt = _int(usage.get("prompt_tokens"))
-            completion = _int(usage.get("completion_tokens"))
+        completion = _int(usage.get(_COMPLETION_FIELD[self.api]))
         if prompt is not None:
             self._prompt = prompt
         if completion is not None and final:
