@@ -118,14 +118,28 @@ class Exchange:
             await self._bad_request("The request body must be a JSON object.")
             return
 
-        decision = await self._decide(data, body)
-        if decision is None:
-            return
+        scope = self.scope
+        client = scope.get("client")
+        peer = client[0] if client else ""
+        try:
+            decision = self.mw.guard.admit_now(self.api, scope["headers"], peer, body)
+        except Exception:
+            decision = await self._engine_failed()
+            if decision is None:
+                return
+        else:
+            if decision is None:
+                decision = await self._decide(data, body, peer)
+                if decision is None:
+                    return
+            else:
+                self.verdict = decision.verdict
         try:
             await self._respond(body, data, decision, started)
         finally:
-            rejected = self.decision is not None and self.decision.rejected
-            if self.verdict is not None and not rejected:
+            if self.verdict is not None and (
+                self.decision is None or self.decision.reject_status is None
+            ):
                 await self._settle()
 
     async def _respond(
@@ -140,8 +154,7 @@ class Exchange:
             # Shadow changes nothing, but reasoning sealed while enforcing must still be restored.
             decision = Decision(verdict=decision.verdict)
         self.decision = decision
-        if decision.rejected:
-            assert decision.reject_status is not None
+        if decision.reject_status is not None:
             _audit(decision, shadow=False)
             status = decision.reject_status
             if status == 429:
@@ -176,38 +189,37 @@ class Exchange:
             _audit(decision, shadow=False)
         if policy is not _PASS:
             self.think_open = mw.think_open_model(data.get("model")) or _prompt_opens_think(data)
-        mw.metrics.request(self.api, tier, "shadow" if guard.shadow else "forwarded")
-        mw.metrics.added_latency.observe(time.perf_counter() - started)
+        mw.metrics.forwarded(
+            self.api, tier, "shadow" if guard.shadow else "forwarded", time.perf_counter() - started
+        )
         await self._forward(body, policy, rewritten=rewritten)
 
     async def _bad_request(self, message: str) -> None:
         self.mw.metrics.request(self.api, None, "bad_request")
         await send_error(self.send, self.api, 400, message)
 
-    async def _decide(self, data: dict[str, Any], body: bytes) -> Decision | None:
-        guard = self.mw.guard
-        scope = self.scope
+    async def _decide(self, data: dict[str, Any], body: bytes, peer: str) -> Decision | None:
+        """The decision off the fast lane (`Guard.admit_request`: quotas, or no detector
+        process), or None after answering 503 when it failed and the fail mode is closed."""
         try:
-            client = scope.get("client")
-            peer = client[0] if client else ""
-            decision = guard.admit_now(self.api, scope["headers"], peer, body)
-            if decision is None:
-                decision, self.ticket, self.prompt_tokens = await guard.admit_request(
-                    self.api, scope["headers"], peer, data, body
-                )
-            self.verdict = decision.verdict
-            return decision
+            decision, self.ticket, self.prompt_tokens = await self.mw.guard.admit_request(
+                self.api, self.scope["headers"], peer, data, body
+            )
         except Exception:
-            self.mw.faults.record("engine", logger)
-            if guard.settings.fail_mode is FailMode.CLOSED:
-                await send_error(
-                    self.send,
-                    self.api,
-                    503,
-                    "The service is temporarily unavailable; retry shortly.",
-                )
-                return None
-            return Decision(verdict=Verdict("", "", 0.0, Tier.NORMAL), actions=("fail_open",))
+            return await self._engine_failed()
+        self.verdict = decision.verdict
+        return decision
+
+    async def _engine_failed(self) -> Decision | None:
+        """After the engine raised: the fail-open decision, or None after answering 503 (fail
+        mode closed)."""
+        self.mw.faults.record("engine", logger)
+        if self.mw.settings.fail_mode is FailMode.CLOSED:
+            await send_error(
+                self.send, self.api, 503, "The service is temporarily unavailable; retry shortly."
+            )
+            return None
+        return Decision(verdict=Verdict("", "", 0.0, Tier.NORMAL), actions=("fail_open",))
 
     async def _read_body(self) -> bytes | None:
         """The whole request body, or None after answering 413/408 or on a client disconnect."""
@@ -287,9 +299,10 @@ class Exchange:
             await self.mw.app(scope, replay, downstream)
             return
 
-        async def metered(message: Message) -> None:
+        def metered(message: Message) -> Awaitable[None]:
+            # Not a coroutine of its own: the app awaits what `downstream` returns.
             self._watch(message)
-            await downstream(message)
+            return downstream(message)
 
         await self.mw.app(scope, replay, metered)
 
@@ -335,7 +348,8 @@ class Exchange:
         if self.held is not None:
             if guard.detector is not None:
                 guard.detector.meter(self.api, self.held)
-            metrics.tokens("prompt", self.prompt_tokens)
+            if self.prompt_tokens:
+                metrics.tokens("prompt", self.prompt_tokens)
             return
         try:
             usage = self.meter.finish() if self.meter is not None else Usage(0)

@@ -320,6 +320,8 @@ class OverrideBook:
 
     def apply(self, verdict: Verdict) -> Verdict:
         """`verdict` with its tier replaced by the operator's, when an override applies."""
+        if not self._items:
+            return verdict  # none set: the common case, without a call to `lookup`
         override = self.lookup(verdict.account, verdict.cluster)
         if override is None or override.tier is verdict.tier:
             return verdict

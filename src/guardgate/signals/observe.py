@@ -108,7 +108,7 @@ class Observer:
 
         `account`, when given, is the sender's id already derived from its credentials (the
         detector process gets the headers with the credentials blanked)."""
-        known = self._headers(headers, peer)
+        known = self.sender(headers, peer)
         shape = request_shape(api, body)
         system_hash, system_elicits = self._system(shape.system_text)
         sketch: tuple[int, ...] = ()
@@ -154,11 +154,8 @@ class Observer:
     def sender(self, headers: Sequence[tuple[bytes, bytes]], peer: str) -> Sender:
         """The sender of a request with these headers from this peer (the request path's part of
         observing when a detector process observes the rest: its account, and the headers with
-        their credentials blanked for the detector)."""
-        return self._headers(headers, peer)
-
-    def _headers(self, headers: Sequence[tuple[bytes, bytes]], peer: str) -> Sender:
-        """The header signals of one header list and peer, computed once per distinct pair."""
+        their credentials blanked for the detector), worked out once per distinct header list
+        and peer."""
         valued = self._valued
         try:
             key: tuple[object, ...] | None = (
