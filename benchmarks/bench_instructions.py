@@ -26,14 +26,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_gateway import BODY
+from bench_gateway import BODY, _wait_up
 
 from guardgate.testing import free_port
 
@@ -75,25 +72,6 @@ async def load(port: int, requests: int, connections: int) -> None:
     )
 
 
-def _wait_up(url: str, proc: subprocess.Popen[bytes], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            answer = httpx.post(
-                url + "/v1/chat/completions",
-                json=BODY,
-                headers={"authorization": "Bearer sk-bench-0001"},
-                timeout=30,
-            )
-            if answer.status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            raise RuntimeError("target did not start under valgrind")
-        time.sleep(1)
-
-
 def count(kind: str, args: argparse.Namespace, env: dict[str, str]) -> float:
     """Instructions per request of target `kind` under callgrind."""
     port = free_port()
@@ -114,7 +92,7 @@ def count(kind: str, args: argparse.Namespace, env: dict[str, str]) -> float:
             stderr=subprocess.DEVNULL,
         )
         try:
-            _wait_up(f"http://127.0.0.1:{port}", proc, 300)
+            _wait_up(f"http://127.0.0.1:{port}", proc, f"{kind} under valgrind", 300)
             asyncio.run(load(port, args.warmup, args.connections))
             control = ["callgrind_control"]
             subprocess.run([*control, "--zero", str(proc.pid)], check=True, capture_output=True)
