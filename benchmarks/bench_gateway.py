@@ -153,6 +153,16 @@ def _wait_up(url: str, proc: subprocess.Popen[bytes], what: str, seconds: float)
         time.sleep(0.2)
 
 
+def stop(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Terminate `proc`, and kill it if it has not exited within `timeout` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextmanager
 def target(kind: str, *extra: str, env: dict[str, str] | None = None) -> Iterator[Target]:
     """Run one target server (`targets.py KIND`) in its own process."""
@@ -166,8 +176,7 @@ def target(kind: str, *extra: str, env: dict[str, str] | None = None) -> Iterato
         _wait_up(url, proc, kind, 20)
         yield Target(url, proc.pid)
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop(proc, 10)
 
 
 @contextmanager
@@ -211,12 +220,7 @@ def litellm(upstream: str, binary: Path) -> Iterator[Target | None]:
                 return
             yield Target(url, proc.pid)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, 15)
 
 
 @contextmanager

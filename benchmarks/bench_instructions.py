@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_gateway import BODY, _wait_up
+from bench_gateway import BODY, _wait_up, stop
 
 from guardgate.testing import free_port
 
@@ -109,12 +109,7 @@ def count(kind: str, args: argparse.Namespace, env: dict[str, str]) -> float:
                 raise RuntimeError("no instruction total in the callgrind dump")
             return int(match.group(1)) / args.requests
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, 60)
 
 
 def main() -> None:

@@ -105,7 +105,6 @@ def _no_json(mw: GuardgateMiddleware) -> None:
 
 def _no_metrics(mw: GuardgateMiddleware) -> None:
     mw.metrics.request = lambda *args: None  # type: ignore[method-assign]
-    mw.metrics.forwarded = lambda *args: None  # type: ignore[method-assign]
     mw.metrics.tokens = lambda *args: None  # type: ignore[method-assign]
     mw.metrics.added_latency = types.SimpleNamespace(observe=lambda seconds: None)  # type: ignore[assignment]
 

@@ -189,9 +189,8 @@ class Exchange:
             _audit(decision, shadow=False)
         if policy is not _PASS:
             self.think_open = mw.think_open_model(data.get("model")) or _prompt_opens_think(data)
-        mw.metrics.forwarded(
-            self.api, tier, "shadow" if guard.shadow else "forwarded", time.perf_counter() - started
-        )
+        mw.metrics.request(self.api, tier, "shadow" if guard.shadow else "forwarded")
+        mw.metrics.added_latency.observe(time.perf_counter() - started)
         await self._forward(body, policy, rewritten=rewritten)
 
     async def _bad_request(self, message: str) -> None:

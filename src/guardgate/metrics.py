@@ -111,17 +111,6 @@ class Metrics(Collector):
         requests = self._requests
         requests[key] = requests.get(key, 0) + 1
 
-    def forwarded(self, api: StrEnum, tier: StrEnum, decision: str, seconds: float) -> None:
-        """Count one request forwarded (`request`) and the `seconds` guardgate added before
-        forwarding it (`added_latency`), in one call from the request path."""
-        key = (api._value_, tier._value_, decision)
-        requests = self._requests
-        requests[key] = requests.get(key, 0) + 1
-        latency = self.added_latency
-        latency.buckets[bisect_left(_LATENCY_BUCKETS, seconds)] += 1
-        latency.count += 1
-        latency.sum += seconds
-
     def rate_limited(self, api: str, limit: str) -> None:
         """Count one 429 answered by guardgate."""
         self.counts["guardgate_rate_limited"][api, limit] += 1
