@@ -1,7 +1,8 @@
 """Instructions per request in the server process, counted by valgrind's callgrind: the mock
-upstream alone and with the middleware mounted, and the ratio between them.
+upstream alone and with the middleware mounted, and the ratio between them; with `--parts`, also
+in process, with each part of the request path removed in turn.
 
-    python benchmarks/bench_instructions.py [--requests 600] [--connections 8]
+    python benchmarks/bench_instructions.py [--requests 400] [--connections 8] [--parts]
 
 Throughput on a shared 2-core machine drifts from minute to minute (bench_ratio's rounds range
 over ±15%), which hides a change of a few µs a request. An instruction count does not drift: the
@@ -13,6 +14,12 @@ Each target runs under `valgrind --tool=callgrind` (about 50 times slower), is w
 counters zeroed, serves `--requests` requests on `--connections` keep-alive connections, and has
 its counters dumped. The detector process (its own executable, not followed) is not counted: it
 runs on the other core. Needs valgrind (`apt-get install valgrind`).
+
+`--parts` drives `bench_request_path.py`'s loop (no server; uvloop) under callgrind in a process
+of its own for each line: the mock alone, with the middleware, with each of that benchmark's
+parts removed, with all of them removed, and behind a floor middleware that only reads, parses
+and replays the body and wraps `send`. Under valgrind the detector process's frames are sent
+every 0.25 s instead of 5 ms, so that they carry as many requests as at full speed.
 """
 
 from __future__ import annotations
@@ -26,7 +33,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
+
+import orjson
+import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -36,6 +48,7 @@ from guardgate.testing import free_port
 
 HERE = Path(__file__).resolve().parent
 _RAW = json.dumps(BODY).encode()
+_CONTROL = "callgrind_control"
 
 
 def _request(port: int) -> bytes:
@@ -94,32 +107,159 @@ def count(kind: str, args: argparse.Namespace, env: dict[str, str]) -> float:
         try:
             _wait_up(f"http://127.0.0.1:{port}", proc, f"{kind} under valgrind", 300)
             asyncio.run(load(port, args.warmup, args.connections))
-            control = ["callgrind_control"]
-            subprocess.run([*control, "--zero", str(proc.pid)], check=True, capture_output=True)
+            subprocess.run([_CONTROL, "--zero", str(proc.pid)], check=True, capture_output=True)
             asyncio.run(load(port, args.requests, args.connections))
-            subprocess.run([*control, "--dump", str(proc.pid)], check=True, capture_output=True)
-            dumps = sorted(Path(tmp).glob(f"callgrind.out.{proc.pid}.*"))
-            if not dumps:
-                raise RuntimeError("callgrind wrote no dump")
-            if args.keep:
-                shutil.copy(dumps[-1], Path(args.keep) / f"callgrind.{kind}")
-            text = dumps[-1].read_text(errors="replace")
-            match = re.search(r"^(?:summary|totals): *(\d+)", text, re.M)
-            if match is None:
-                raise RuntimeError("no instruction total in the callgrind dump")
-            return int(match.group(1)) / args.requests
+            subprocess.run([_CONTROL, "--dump", str(proc.pid)], check=True, capture_output=True)
+            return _total(Path(tmp), proc.pid, args.keep, kind) / args.requests
         finally:
             stop(proc, 60)
 
 
+def _total(folder: Path, pid: int, keep: str, name: str) -> int:
+    """The instruction total of process `pid`'s last callgrind dump in `folder` (copied into
+    `keep` as `callgrind.NAME` when given)."""
+    dumps = sorted(folder.glob(f"callgrind.out.{pid}.*"))
+    if not dumps:
+        raise RuntimeError("callgrind wrote no dump")
+    if keep:
+        shutil.copy(dumps[-1], Path(keep) / f"callgrind.{name.replace(' ', '_')}")
+    match = re.search(r"^(?:summary|totals): *(\d+)", dumps[-1].read_text(errors="replace"), re.M)
+    if match is None:
+        raise RuntimeError("no instruction total in the callgrind dump")
+    return int(match.group(1))
+
+
+class FloorMiddleware:
+    """The least a body-reading middleware does: read the body, parse it (orjson), replay it to
+    the app, and watch `send` holding the answer's body."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        orjson.loads(body)
+        sent = False
+
+        async def replay() -> Any:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        held: list[bytes] = []
+
+        def watch(message: Any) -> Any:
+            if message["type"] == "http.response.body":
+                held.append(message.get("body", b""))
+            return send(message)
+
+        await self.app(scope, replay, watch)
+
+
+async def _child(part: str, requests: int, warmup: int) -> None:
+    """In the process callgrind runs: drive the mock (behind `part`'s middleware) and have its
+    counters zeroed after the warm-up and dumped after `requests` requests."""
+    import bench_request_path as path
+
+    from guardgate.detector import _process as detector_process
+    from guardgate.middleware import GuardgateMiddleware
+    from guardgate.settings import load_settings
+    from guardgate.testing import create_mock_upstream
+
+    detector_process.FLUSH_EVERY = 0.25
+    app = create_mock_upstream()
+    target: Any = app
+    guard = None
+    if part == "floor":
+        target = FloorMiddleware(app)
+    elif part != "alone":
+        target = GuardgateMiddleware(app, load_settings(detection="process"))
+        guard = target.guard
+        await guard.start()
+        for name, remove in path.PARTS.items():
+            if part in (name, "all"):
+                remove(target)
+    await path.drive(target, warmup)
+    await asyncio.sleep(0.2)
+    pid = str(os.getpid())
+    # Blocking on purpose: nothing on the loop runs while callgrind is told.
+    subprocess.run([_CONTROL, "--zero", pid], check=True, capture_output=True)  # noqa: ASYNC221
+    await path.drive(target, requests)
+    subprocess.run([_CONTROL, "--dump", pid], check=True, capture_output=True)  # noqa: ASYNC221
+    if guard is not None:
+        await guard.close()
+
+
+def count_in_process(part: str, args: argparse.Namespace) -> float:
+    """Instructions per request in process, the mock behind `part` (see `_child`)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                f"--callgrind-out-file={tmp}/callgrind.out.%p",
+                sys.executable,
+                __file__,
+                "--child",
+                part,
+                "--requests",
+                str(args.requests),
+                "--warmup",
+                str(args.warmup),
+            ],
+            env={**os.environ, "GUARDGATE_SECRET": "bench-secret-0123456789"},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        if proc.returncode:
+            raise RuntimeError(f"in-process count of {part!r} failed:\n{proc.stderr[-2000:]}")
+        pids = {int(p.name.split(".")[2]) for p in Path(tmp).glob("callgrind.out.*.*")}
+        if len(pids) != 1:
+            raise RuntimeError(f"expected one process's dump, found {sorted(pids)}")
+        return _total(Path(tmp), pids.pop(), args.keep, f"in-process {part}") / args.requests
+
+
+def parts(args: argparse.Namespace) -> None:
+    """Print what the middleware adds in process, and what each part of it costs."""
+    import bench_request_path as path
+
+    lines = ["alone", "none", *path.PARTS, "all", "floor"]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        counts = dict(zip(lines, pool.map(lambda p: count_in_process(p, args), lines), strict=True))
+    alone, whole = counts["alone"], counts["none"]
+    print(f"\nin process, the mock alone: {alone / 1e3:,.0f} k instructions a request")
+    print(f"  {(whole - alone) / 1e3:6.1f} k  added by the middleware (detector process)")
+    for name in (*path.PARTS, "all"):
+        what = "every part above" if name == "all" else name
+        print(f"  {(whole - counts[name]) / 1e3:6.1f} k  of it: {what}")
+    print(f"  {(counts['floor'] - alone) / 1e3:6.1f} k  added by the floor middleware instead")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=600)
+    parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--detection", choices=("process", "inline"), default="process")
     parser.add_argument("--keep", default="", help="copy the dumps into this folder")
+    parser.add_argument("--parts", action="store_true", help="also count in process, by part")
+    parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        uvloop.run(_child(args.child, args.requests, args.warmup))
+        return
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         sys.exit("bench_instructions needs valgrind (apt-get install valgrind)")
     alone = count("mock", args, {})
@@ -131,6 +271,8 @@ def main() -> None:
         f"({args.detection} detection, memory state); ratio alone/with {alone / guarded:.3f} "
         f"({args.requests} requests on {args.connections} connections, after {args.warmup})"
     )
+    if args.parts:
+        parts(args)
 
 
 if __name__ == "__main__":
