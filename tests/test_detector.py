@@ -20,9 +20,12 @@ from tests.admin.admin_client import TOKEN, admin, chat
 from tests.admin.attack_traffic import attack, simulate
 from tests.gateway import GG_SECRET, running_mock, running_sidecar
 
+from guardgate.deployment import Deployment
+from guardgate.detection import GateRequest, ProcessDetection
+from guardgate.detector import DetectorProcess
 from guardgate.detector._frames import encode
 from guardgate.detector._worker import Detector, serve
-from guardgate.guard import Guard
+from guardgate.detector.calls import ClustersQuery
 from guardgate.model import ApiKind, Tier
 from guardgate.protocols.endpoints import api_for_path
 from guardgate.settings import load_settings
@@ -31,16 +34,23 @@ from guardgate.testing import running_redis
 BODY = {"model": "m", "messages": [{"role": "user", "content": "Think step by step: 2+2?"}]}
 
 
-def _guard(**overrides: Any) -> Guard:
-    return Guard(load_settings(secret=GG_SECRET, detection="process", **overrides))
+def _guard(**overrides: Any) -> Deployment:
+    return Deployment.from_settings(
+        load_settings(secret=GG_SECRET, detection="process", **overrides)
+    )
 
 
-async def _observe(guard: Guard, key: str, ip: str = "203.0.113.7") -> str:
+def _process(deployment: Deployment) -> DetectorProcess:
+    assert isinstance(deployment.detection, ProcessDetection)
+    return deployment.detection.process
+
+
+async def _observe(guard: Deployment, key: str, ip: str = "203.0.113.7") -> str:
+    """One request through the gate (its signals queued for the detector); its account."""
     headers = [(b"content-type", b"application/json"), (b"authorization", f"Bearer {key}".encode())]
     raw = json.dumps(BODY).encode()
-    obs, verdict = await guard.observe(ApiKind.OPENAI_CHAT, headers, ip, BODY, raw)
-    assert verdict.account == obs.account
-    return obs.account
+    admission = await guard.gate.admit(GateRequest(ApiKind.OPENAI_CHAT, headers, ip, raw, BODY))
+    return admission.decision.verdict.account
 
 
 async def _until(check: Any, seconds: float = 20.0) -> None:
@@ -52,8 +62,7 @@ async def _until(check: Any, seconds: float = 20.0) -> None:
 
 async def test_verdicts_come_back_and_the_key_stays_in_the_server() -> None:
     guard = _guard()
-    detector = guard.detector
-    assert detector is not None
+    detector = _process(guard)
     sent: list[Any] = []
     submit = detector.submit
 
@@ -72,7 +81,7 @@ async def test_verdicts_come_back_and_the_key_stays_in_the_server() -> None:
         # The detector gets the account id; the raw key never leaves this process.
         assert all(b"sk-detector" not in value for args in sent for _, value in args[1])
         assert {args[5] for args in sent} == set(accounts)
-        assert await guard.clusters() == await detector.call("clusters")
+        assert await guard.detection.clusters() == await detector.call(ClustersQuery())
     finally:
         await guard.close()
     assert detector.pid is None
@@ -81,8 +90,7 @@ async def test_verdicts_come_back_and_the_key_stays_in_the_server() -> None:
 
 async def test_a_killed_detector_is_counted_and_restarted() -> None:
     guard = _guard()
-    detector = guard.detector
-    assert detector is not None
+    detector = _process(guard)
     await guard.start()
     try:
         await _observe(guard, "sk-before")
@@ -93,20 +101,19 @@ async def test_a_killed_detector_is_counted_and_restarted() -> None:
         await _until(lambda: detector.faults.counts["detector"] >= 1)
         # Requests are still answered (with the verdicts known) while it is down.
         account = await _observe(guard, "sk-during")
-        assert guard.policy(detector.verdict(account)).verdict.tier is Tier.NORMAL
+        assert guard.gate.policy.decide(detector.verdict(account)).verdict.tier is Tier.NORMAL
         await _until(lambda: detector.pid not in (None, first))
         assert detector.restarts == 1
         await _observe(guard, "sk-after")
         await _until(lambda: detector.judged >= 2)
-        assert isinstance(await guard.clusters(), dict)
+        assert isinstance(await guard.detection.clusters(), dict)
     finally:
         await guard.close()
 
 
 async def test_a_stalled_detector_costs_dropped_signals_not_memory() -> None:
     guard = _guard()
-    detector = guard.detector
-    assert detector is not None
+    detector = _process(guard)
     detector._backlog = 256 * 1024  # a small queue, to fill it quickly
     await guard.start()
     pid = detector.pid
@@ -188,9 +195,13 @@ async def test_the_detector_process_reaches_the_verdicts_of_inline_detection(
     reasons for every account, and scores within the detector's reporting step."""
     sim = simulate(tmp_path)
     clock = [0.0]
-    inline = Guard(load_settings(secret=GG_SECRET, detection="inline"), clock=lambda: clock[0])
-    process = Guard(load_settings(secret=GG_SECRET, detection="process"), clock=lambda: clock[0])
-    assert process.detector is not None
+    inline = Deployment.from_settings(
+        load_settings(secret=GG_SECRET, detection="inline"), lambda: clock[0]
+    )
+    process = Deployment.from_settings(
+        load_settings(secret=GG_SECRET, detection="process"), lambda: clock[0]
+    )
+    detector = _process(process)
     await inline.start()
     await process.start()
     expected = {}
@@ -203,12 +214,13 @@ async def test_the_detector_process_reaches_the_verdicts_of_inline_detection(
             body: dict[str, Any] = rec["body"]  # type: ignore[assignment]
             raw = json.dumps(body).encode()
             peer = str(rec["ip"])
-            _obs, verdict = await inline.observe(api, headers, peer, body, raw)
-            await inline.engine.drain()
+            request = GateRequest(api, headers, peer, raw, body)
+            verdict = (await inline.gate.admit(request)).decision.verdict
+            await inline.detection.drain()
             expected[verdict.account] = verdict
-            await process.observe(api, headers, peer, body, raw)
-        await process.detector.call("clusters")  # answered after every request was observed
-        got = {a: process.detector.verdict(a) for a in expected}
+            await process.gate.admit(request)
+        await detector.call(ClustersQuery())  # answered after every request was observed
+        got = {a: detector.verdict(a) for a in expected}
     finally:
         await inline.close()
         await process.close()
@@ -230,8 +242,7 @@ async def test_close_is_prompt_with_a_backlog_and_redis_gone() -> None:
     and falls behind; shutting down still takes seconds, not the time its backlog would."""
     with running_redis() as redis:
         guard = _guard(redis_url=redis.url, redis_timeout=0.2)
-        detector = guard.detector
-        assert detector is not None
+        detector = _process(guard)
         await guard.start()
         await _observe(guard, "sk-first")
         await _until(lambda: detector.judged == 1)
@@ -258,18 +269,20 @@ def test_a_detector_whose_server_died_exits(tmp_path: Path) -> None:
     script = tmp_path / "server.py"
     script.write_text(
         "import asyncio, json, os, sys\n"
-        "from guardgate.guard import Guard\n"
+        "from guardgate.deployment import Deployment\n"
+        "from guardgate.detection import GateRequest\n"
         "from guardgate.model import ApiKind\n"
         "from guardgate.settings import load_settings\n"
         "async def main():\n"
-        "    guard = Guard(load_settings(secret='x' * 32, detection='process'))\n"
+        "    guard = Deployment.from_settings(load_settings(secret='x' * 32, detection='process'))\n"
         "    await guard.start()\n"
-        "    print(guard.detector.pid, flush=True)\n"
+        "    print(guard.detection.process.pid, flush=True)\n"
         "    body = {'model': 'm', 'messages': [{'role': 'user', 'content': 'hi'}]}\n"
         "    raw = json.dumps(body).encode()\n"
         "    for i in range(60000):\n"
         "        headers = [(b'authorization', f'Bearer sk-{i}'.encode())]\n"
-        "        await guard.observe(ApiKind.OPENAI_CHAT, headers, '198.51.100.1', body, raw)\n"
+        "        request = GateRequest(ApiKind.OPENAI_CHAT, headers, '198.51.100.1', raw, body)\n"
+        "        await guard.gate.admit(request)\n"
         "        if i % 1000 == 999:\n"
         "            await asyncio.sleep(0.006)\n"
         "    os._exit(0)\n"

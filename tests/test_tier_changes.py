@@ -8,26 +8,17 @@ import logging
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from guardgate.middleware import GuardgateMiddleware
-from guardgate.model import ApiKind, Observation, Tier, Verdict
-from guardgate.settings import load_settings
+from guardgate.events import Events
+from guardgate.metrics import Metrics
+from guardgate.model import Tier, Verdict
 
 
-async def _noop_app(scope: object, receive: object, send: object) -> None:
-    return None
-
-
-def _obs() -> Observation:
-    return Observation(ts=1.0, api=ApiKind.OPENAI_CHAT, account="acct", client_ip="", ip_prefix="")
-
-
-async def test_tier_changes_counted_and_audited(caplog: pytest.LogCaptureFixture) -> None:
-    mw = GuardgateMiddleware(_noop_app, load_settings())
+def test_tier_changes_counted_and_audited(caplog: pytest.LogCaptureFixture) -> None:
+    events = Events(Metrics())
     tiers = [Tier.NORMAL, Tier.NORMAL, Tier.SUSPECT, Tier.SUSPECT, Tier.EXTRACTOR, Tier.NORMAL]
     with caplog.at_level(logging.INFO, logger="guardgate.audit"):
         for tier in tiers:
-            verdict = Verdict(account="acct", cluster="c-1", score=0.5, tier=tier)
-            await mw.guard.admit(verdict, _obs(), hold_stream=False)
+            events.tier_in_force(Verdict(account="acct", cluster="c-1", score=0.5, tier=tier))
     changes = [
         json.loads(r.getMessage())
         for r in caplog.records
@@ -40,7 +31,7 @@ async def test_tier_changes_counted_and_audited(caplog: pytest.LogCaptureFixture
     ]
     counted = {
         (s.labels["from_tier"], s.labels["to_tier"]): s.value
-        for family in text_string_to_metric_families(mw.metrics.exposition().decode())
+        for family in text_string_to_metric_families(events.metrics.exposition().decode())
         if family.name == "guardgate_tier_changes"
         for s in family.samples
         if s.name.endswith("_total")

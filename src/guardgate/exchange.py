@@ -1,36 +1,36 @@
-"""One guarded request/response: read the body, decide, enforce, forward, transform, settle.
+"""One guarded request/response: read the body, take it through the gate, enforce, forward,
+transform, settle.
 
-`GuardgateMiddleware` makes one `Exchange` per request to an LLM endpoint; all per-request state
-lives here, never on the middleware.
+A door (the middleware) makes one `Exchange` per request to an LLM endpoint; all per-request state
+lives here. What every exchange of one door shares (the app, the gate, the metrics, the hardening
+parts) is a `Doorway`, built once; an exchange never reaches back into the door.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import json
 import logging
 import time
-from collections.abc import Awaitable, Coroutine, Generator
-from types import CoroutineType
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import Any
 
 import orjson
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from guardgate.deployment import Deployment
+from guardgate.detection import GateRequest
+from guardgate.gate import Admission
 from guardgate.hardening.sealing import SEAL_PREFIX, SealError
-from guardgate.model import ApiKind, Decision, FailMode, ReasoningPolicy, Tier, Verdict
-from guardgate.protocols.endpoints import error_body
+from guardgate.model import ApiKind, ReasoningPolicy
+from guardgate.protocols.errors import send_error
 from guardgate.protocols.reasoning import ResponseTransformer, response_transformer, rewrite_request
-from guardgate.quota import QuotaTicket
+from guardgate.receive import receive_by
 from guardgate.usage import Usage, UsageMeter
 
-if TYPE_CHECKING:
-    from guardgate.middleware import GuardgateMiddleware
-
 logger = logging.getLogger("guardgate")
-audit = logging.getLogger("guardgate.audit")
 
-_JSON_HEADERS = [(b"content-type", b"application/json")]
 _PENDING: set[asyncio.Future[None]] = set()
 """Settlements in flight, held so that a cancelled exchange's settlement is not collected."""
 _SEALED = SEAL_PREFIX.encode()
@@ -40,63 +40,95 @@ _PASS = ReasoningPolicy.PASS
 _parse_json = orjson.loads
 """The request body's parser: orjson reads bytes (validating UTF-8) in a third of the json
 module's time on a short request and under half on a long conversation."""
+_NO_USAGE = Usage(0)
 
 
-async def send_error(
-    send: Send,
-    api: ApiKind,
-    status: int,
-    message: str,
-    headers: tuple[tuple[str, str], ...] = (),
-) -> None:
-    """Answer with an error in the provider's own format for `api`."""
-    body = error_body(api, status, message)
-    raw = [
-        *_JSON_HEADERS,
-        (b"content-length", str(len(body)).encode()),
-        *((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+class ThinkOpenModels:
+    """Which models' chat templates open `<think>` themselves (GUARDGATE_THINK_OPEN_MODELS)."""
+
+    def __init__(self, patterns: list[str]) -> None:
+        self._patterns = [p.lower() for p in patterns]
+        self._known: dict[str, bool] = {}
+
+    def __call__(self, model: object) -> bool:
+        """Whether `model` is one of them."""
+        if not isinstance(model, str):
+            return False
+        known = self._known.get(model)
+        if known is None:
+            known = any(fnmatch.fnmatchcase(model.lower(), p) for p in self._patterns)
+            if len(self._known) < 4096:
+                self._known[model] = known
+        return known
+
+
+class Doorway:
+    """What every exchange of one door shares: the app behind it and the deployment's parts."""
+
+    __slots__ = (
+        "app",
+        "body_read_timeout",
+        "detection",
+        "faults",
+        "gate",
+        "max_body_bytes",
+        "meters_answers",
+        "metrics",
+        "seal_chat_reasoning",
+        "sealer",
+        "summariser",
+        "think_open",
+        "tokens",
+    )
+
+    def __init__(self, app: ASGIApp, deployment: Deployment) -> None:
+        settings = deployment.settings
+        self.app = app
+        self.gate = deployment.gate
+        self.detection = deployment.detection
+        self.meters_answers = deployment.detection.meters_answers
+        self.metrics = deployment.metrics
+        self.faults = deployment.faults
+        self.tokens = deployment.tokens
+        self.sealer = deployment.sealer
+        self.summariser = deployment.summariser
+        self.max_body_bytes = settings.max_body_bytes
+        self.body_read_timeout = settings.body_read_timeout
+        self.seal_chat_reasoning = settings.seal_chat_reasoning
+        self.think_open = ThinkOpenModels(settings.think_open_models)
 
 
 class Exchange:
-    """The state of one guarded request/response (never stored on the middleware)."""
+    """The state of one guarded request/response."""
 
     __slots__ = (
+        "admission",
         "api",
         "chunked",
-        "decision",
+        "door",
         "held",
         "meter",
-        "mw",
-        "prompt_tokens",
         "receive",
         "scope",
         "send",
         "think_open",
-        "ticket",
         "transformer",
-        "verdict",
     )
 
     def __init__(
-        self, mw: GuardgateMiddleware, api: ApiKind, scope: Scope, receive: Receive, send: Send
+        self, door: Doorway, api: ApiKind, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        self.mw = mw
+        self.door = door
         self.api = api
         self.scope = scope
         self.receive = receive
         self.send = send
         self.transformer: ResponseTransformer | None = None
-        self.decision: Decision | None = None
+        self.admission: Admission | None = None
         self.think_open = False
-        self.verdict: Verdict | None = None
-        self.ticket: QuotaTicket | None = None
         self.meter: UsageMeter | None = None
         self.held: list[bytes] | None = None
         """A JSON answer's chunks, held for the detector process to read its usage."""
-        self.prompt_tokens = 0
         self.chunked = False
         """The request came with `Transfer-Encoding` (its body is replayed whole, unchunked)."""
 
@@ -120,54 +152,39 @@ class Exchange:
 
         scope = self.scope
         client = scope.get("client")
-        peer = client[0] if client else ""
+        request = GateRequest(self.api, scope["headers"], client[0] if client else "", body, data)
+        gate = self.door.gate
+        admission = gate.admit_now(request)
+        if admission is None:
+            admission = await gate.admit(request)
+        self.admission = admission
+        if admission.decision.reject_status is not None:
+            await self._reject(admission)
+            return
         try:
-            decision = self.mw.guard.admit_now(self.api, scope["headers"], peer, body)
-        except Exception:
-            decision = await self._engine_failed()
-            if decision is None:
-                return
-        else:
-            if decision is None:
-                decision = await self._decide(data, body, peer)
-                if decision is None:
-                    return
-            else:
-                self.verdict = decision.verdict
-        try:
-            await self._respond(body, data, decision, started)
+            await self._respond(body, data, admission, started)
         finally:
-            if self.verdict is not None and (
-                self.decision is None or self.decision.reject_status is None
-            ):
-                await self._settle()
+            await self._settle()
+
+    async def _reject(self, admission: Admission) -> None:
+        decision = admission.decision
+        metrics = self.door.metrics
+        status = decision.reject_status
+        assert status is not None
+        if status == 429:
+            metrics.rate_limited(self.api.value, decision.actions[0] if decision.actions else "")
+        tier = decision.verdict.tier if decision.verdict.account else None
+        metrics.request(self.api, tier, _REJECTED.get(status, "rejected"))
+        headers = decision.rate_limit_headers
+        if decision.retry_after is not None:
+            headers = (("retry-after", str(max(1, round(decision.retry_after)))), *headers)
+        await send_error(self.send, self.api, status, decision.reject_message, headers)
 
     async def _respond(
-        self, body: bytes, data: dict[str, Any], decision: Decision, started: float
+        self, body: bytes, data: dict[str, Any], admission: Admission, started: float
     ) -> None:
-        mw = self.mw
-        guard = mw.guard
-        tier = decision.verdict.tier  # a StrEnum: its own label value
-        if guard.shadow:
-            if decision.actions:
-                _audit(decision, shadow=True)
-            # Shadow changes nothing, but reasoning sealed while enforcing must still be restored.
-            decision = Decision(verdict=decision.verdict)
-        self.decision = decision
-        if decision.reject_status is not None:
-            _audit(decision, shadow=False)
-            status = decision.reject_status
-            if status == 429:
-                mw.metrics.rate_limited(
-                    self.api.value, decision.actions[0] if decision.actions else ""
-                )
-            mw.metrics.request(self.api, tier, _REJECTED.get(status, "rejected"))
-            headers = decision.rate_limit_headers
-            if decision.retry_after is not None:
-                headers = (("retry-after", str(max(1, round(decision.retry_after)))), *headers)
-            await send_error(self.send, self.api, status, decision.reject_message, headers)
-            return
-
+        door = self.door
+        decision = admission.decision
         policy = decision.reasoning_policy
         rewritten = False
         if policy is not _PASS or decision.drop_logprobs or _SEALED in body:
@@ -176,7 +193,7 @@ class Exchange:
                     self.api,
                     data,
                     policy=policy,
-                    sealer=guard.sealer,
+                    sealer=door.sealer,
                     drop_logprobs=decision.drop_logprobs,
                 )
             except SealError as exc:
@@ -185,45 +202,23 @@ class Exchange:
             if changed:
                 body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
                 rewritten = True
-        if decision.actions and not guard.shadow:
-            _audit(decision, shadow=False)
         if policy is not _PASS:
-            self.think_open = mw.think_open_model(data.get("model")) or _prompt_opens_think(data)
-        mw.metrics.request(self.api, tier, "shadow" if guard.shadow else "forwarded")
-        mw.metrics.added_latency.observe(time.perf_counter() - started)
+            self.think_open = door.think_open(data.get("model")) or _prompt_opens_think(data)
+        # The tier is a StrEnum: its own label value.
+        door.metrics.request(
+            self.api, decision.verdict.tier, "shadow" if admission.shadow else "forwarded"
+        )
+        door.metrics.added_latency.observe(time.perf_counter() - started)
         await self._forward(body, policy, rewritten=rewritten)
 
     async def _bad_request(self, message: str) -> None:
-        self.mw.metrics.request(self.api, None, "bad_request")
+        self.door.metrics.request(self.api, None, "bad_request")
         await send_error(self.send, self.api, 400, message)
-
-    async def _decide(self, data: dict[str, Any], body: bytes, peer: str) -> Decision | None:
-        """The decision off the fast lane (`Guard.admit_request`: quotas, or no detector
-        process), or None after answering 503 when it failed and the fail mode is closed."""
-        try:
-            decision, self.ticket, self.prompt_tokens = await self.mw.guard.admit_request(
-                self.api, self.scope["headers"], peer, data, body
-            )
-        except Exception:
-            return await self._engine_failed()
-        self.verdict = decision.verdict
-        return decision
-
-    async def _engine_failed(self) -> Decision | None:
-        """After the engine raised: the fail-open decision, or None after answering 503 (fail
-        mode closed)."""
-        self.mw.faults.record("engine", logger)
-        if self.mw.settings.fail_mode is FailMode.CLOSED:
-            await send_error(
-                self.send, self.api, 503, "The service is temporarily unavailable; retry shortly."
-            )
-            return None
-        return Decision(verdict=Verdict("", "", 0.0, Tier.NORMAL), actions=("fail_open",))
 
     async def _read_body(self) -> bytes | None:
         """The whole request body, or None after answering 413/408 or on a client disconnect."""
-        settings = self.mw.settings
-        limit = settings.max_body_bytes
+        door = self.door
+        limit = door.max_body_bytes
         for name, value in self.scope["headers"]:
             if name == b"content-length":
                 try:
@@ -240,9 +235,7 @@ class Exchange:
         deadline = 0.0  # set when the first wait begins
         try:
             while True:
-                message, deadline = await _receive_by(
-                    self.receive, deadline, settings.body_read_timeout
-                )
+                message, deadline = await receive_by(self.receive, deadline, door.body_read_timeout)
                 if message["type"] == "http.disconnect":
                     return None
                 chunk = message.get("body", b"")
@@ -265,14 +258,13 @@ class Exchange:
             self.send, self.api, 413, f"Request body too large: the limit is {limit} bytes."
         )
 
-    async def _forward(
-        self, body: bytes, policy: ReasoningPolicy | None, *, rewritten: bool = False
-    ) -> None:
+    async def _forward(self, body: bytes, policy: ReasoningPolicy, *, rewritten: bool) -> None:
         """Call the app with `body` replayed, transforming its response under `policy`."""
         scope = self.scope
-        transform = policy is not None and policy is not _PASS
+        transform = policy is not _PASS
+        admission = self.admission
         # A transformed or metered response must arrive uncompressed.
-        plain = transform or self.ticket is not None
+        plain = transform or (admission is not None and admission.ticket is not None)
         if rewritten or plain or self.chunked:
             headers: list[tuple[bytes, bytes]] = []
             for name, value in scope["headers"]:
@@ -294,16 +286,13 @@ class Exchange:
             return await receive()
 
         downstream = self._send_transformed if transform else self.send
-        if self.verdict is None:
-            await self.mw.app(scope, replay, downstream)
-            return
 
         def metered(message: Message) -> Awaitable[None]:
             # Not a coroutine of its own: the app awaits what `downstream` returns.
             self._watch(message)
             return downstream(message)
 
-        await self.mw.app(scope, replay, metered)
+        await self.door.app(scope, replay, metered)
 
     def _watch(self, message: Message) -> None:
         """Meter the upstream's answer as it passes (before any transform)."""
@@ -323,44 +312,42 @@ class Exchange:
                 if message["status"] != 200:
                     return
                 streaming = content_type.startswith(b"text/event-stream")
-                if not streaming and self.ticket is None and self.mw.guard.detector is not None:
+                ticket = self.admission.ticket if self.admission is not None else None
+                if not streaming and ticket is None and self.door.meters_answers:
                     # Only the metric wants this answer's usage: the detector reads it.
                     self.held = []
                     return
                 # Without a quota to charge, completion tokens only feed the metric: the
                 # upstream's own figures do, at a fraction of the parsing and counting.
                 self.meter = UsageMeter(
-                    self.api,
-                    self.mw.guard.tokens,
-                    streaming=streaming,
-                    count=self.ticket is not None,
+                    self.api, self.door.tokens, streaming=streaming, count=ticket is not None
                 )
         except Exception:
-            self.mw.faults.record("usage", logger)
+            self.door.faults.record("usage", logger)
             self.meter = self.held = None
 
     async def _settle(self) -> None:
         """Charge what the answer cost and release its stream lease, even when the exchange was
         cancelled (a client disconnect): the work runs in its own task."""
-        guard = self.mw.guard
-        metrics = self.mw.metrics
+        door = self.door
+        admission = self.admission
+        assert admission is not None
+        metrics = door.metrics
         if self.held is not None:
-            if guard.detector is not None:
-                guard.detector.meter(self.api, self.held)
-            if self.prompt_tokens:
-                metrics.tokens("prompt", self.prompt_tokens)
+            door.detection.meter(self.api, self.held)
+            if admission.prompt_tokens:
+                metrics.tokens("prompt", admission.prompt_tokens)
             return
         try:
-            usage = self.meter.finish() if self.meter is not None else Usage(0)
+            usage = self.meter.finish() if self.meter is not None else _NO_USAGE
         except Exception:
-            self.mw.faults.record("usage", logger)
-            usage = Usage(0)
-        metrics.tokens("prompt", self.prompt_tokens)
+            door.faults.record("usage", logger)
+            usage = _NO_USAGE
+        metrics.tokens("prompt", admission.prompt_tokens)
         metrics.tokens("completion", usage.completion_tokens)
-        if self.ticket is None:
+        if admission.ticket is None:
             return  # no quota to charge and no stream lease to release
-        task = asyncio.ensure_future(guard.settle(self.ticket, usage))
-        self.ticket = None
+        task = asyncio.ensure_future(door.gate.settle(admission, usage))
         _PENDING.add(task)
         task.add_done_callback(_PENDING.discard)
         await asyncio.shield(task)
@@ -379,7 +366,7 @@ class Exchange:
             except Exception:
                 # A transform bug must not break the response; what was held back is lost to
                 # this stream only, and the rest passes untransformed (counted and logged).
-                self.mw.faults.record("transform", logger)
+                self.door.faults.record("transform", logger)
                 self.transformer = None
                 out = chunk
             if out or not more:
@@ -388,9 +375,10 @@ class Exchange:
         await self.send(message)
 
     def _start_transform(self, message: Message) -> Message:
-        decision = self.decision
-        if decision is None or message["status"] != 200:
+        admission = self.admission
+        if admission is None or message["status"] != 200:
             return message
+        decision = admission.decision
         content_type = b""
         encoded = False
         for name, value in message.get("headers", ()):
@@ -401,74 +389,21 @@ class Exchange:
         streaming = content_type.startswith(b"text/event-stream")
         if encoded or not (streaming or content_type.startswith(b"application/json")):
             return message
-        guard = self.mw.guard
+        door = self.door
         self.transformer = response_transformer(
             self.api,
             decision.reasoning_policy,
             streaming=streaming,
-            sealer=guard.sealer,
-            summariser=guard.summariser,
+            sealer=door.sealer,
+            summariser=door.summariser,
             think_open=self.think_open,
-            seal_chat_reasoning=self.mw.settings.seal_chat_reasoning,
+            seal_chat_reasoning=door.seal_chat_reasoning,
         )
         if self.transformer is None:
             return message
-        self.mw.metrics.hardened(self.api._value_, decision.reasoning_policy._value_)
+        door.metrics.hardened(self.api._value_, decision.reasoning_policy._value_)
         headers = [(k, v) for k, v in message.get("headers", ()) if k != b"content-length"]
         return {**message, "headers": headers}
-
-
-async def _receive_by(receive: Receive, deadline: float, within: float) -> tuple[Message, float]:
-    """The next ASGI message, or TimeoutError past `deadline` (event-loop time; 0 for `within`
-    seconds from the first wait), with the deadline in force.
-
-    A message already there (a body that came with the headers: nearly every request) needs no
-    timer, and a timer costs ~5 µs a request: the receive coroutine is stepped once, and only
-    when it has to wait is the rest awaited under the deadline.
-    """
-    awaitable = receive()
-    rest: Awaitable[Message] = awaitable
-    if isinstance(awaitable, CoroutineType):
-        try:
-            waiting_on = awaitable.send(None)
-        except StopIteration as done:
-            message: Message = done.value
-            return message, deadline
-        rest = _Resumed(awaitable, waiting_on)
-    if not deadline:
-        deadline = asyncio.get_running_loop().time() + within
-    async with asyncio.timeout_at(deadline):
-        return await rest, deadline
-
-
-class _Resumed:
-    """Awaits a coroutine that was stepped once and is suspended on `waiting_on`: what
-    `await` would do from there (`yield from` semantics, cancellation passed in)."""
-
-    __slots__ = ("coro", "waiting_on")
-
-    def __init__(self, coro: Coroutine[Any, Any, Message], waiting_on: Any) -> None:
-        self.coro = coro
-        self.waiting_on = waiting_on
-
-    def __await__(self) -> Generator[Any, Any, Message]:
-        coro = self.coro
-        pending = self.waiting_on
-        try:
-            while True:
-                try:
-                    value = yield pending
-                except GeneratorExit:
-                    raise
-                except BaseException as exc:
-                    pending = coro.throw(exc)
-                else:
-                    pending = coro.send(value)
-        except StopIteration as done:
-            message: Message = done.value
-            return message
-        finally:
-            coro.close()  # a no-op once it has returned or raised
 
 
 def _prompt_opens_think(data: dict[str, Any]) -> bool:
@@ -481,22 +416,3 @@ def _prompt_opens_think(data: dict[str, Any]) -> bool:
         if isinstance(tail, list) and tail and isinstance(tail[-1], dict):
             tail = tail[-1].get("text")  # content parts: the last text part ends the prompt
     return isinstance(tail, str) and tail.rstrip().endswith("<think>")
-
-
-def _audit(decision: Decision, *, shadow: bool) -> None:
-    verdict = decision.verdict
-    audit.info(
-        json.dumps(
-            {
-                "event": "decision",
-                "shadow": shadow,
-                "account": verdict.account,
-                "cluster": verdict.cluster,
-                "tier": verdict.tier.value,
-                "score": round(verdict.score, 4),
-                "actions": list(decision.actions),
-                "reasons": list(verdict.reasons),
-            },
-            separators=(",", ":"),
-        )
-    )

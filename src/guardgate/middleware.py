@@ -1,78 +1,57 @@
 """`GuardgateMiddleware`: the pure-ASGI door in front of an LLM API.
 
-For POST requests to the LLM endpoints it reads the body once, asks the engine for a verdict,
-enforces the decision before the app is called (a rejected request never costs an upstream
-call), replays the (possibly rewritten) body to the app and transforms the response on its way
-out. Every other request, and every non-HTTP scope, passes straight through.
+For POST requests to the LLM endpoints it reads the body once, takes it through the deployment's
+`Gate`, enforces the decision before the app is called (a rejected request never costs an
+upstream call), replays the (possibly rewritten) body to the app and transforms the response on
+its way out. The admin API and the metrics are served under their own paths; every other
+request, and every non-HTTP scope, passes straight through.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import json
-import logging
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from guardgate.admin.app import AdminApp
-from guardgate.exchange import Exchange
-from guardgate.faults import FaultCounter
-from guardgate.guard import Guard
-from guardgate.metrics import CONTENT_TYPE_LATEST, Metrics
-from guardgate.model import Tier, Verdict
+from guardgate.deployment import Deployment
+from guardgate.exchange import Doorway, Exchange
+from guardgate.metrics import CONTENT_TYPE_LATEST
 from guardgate.protocols.endpoints import api_paths
 from guardgate.settings import GuardgateSettings, load_settings
-
-audit = logging.getLogger("guardgate.audit")
 
 __all__ = ["GuardgateMiddleware"]
 
 
 class GuardgateMiddleware:
-    """Pure ASGI middleware; `GuardgateMiddleware(app)` reads its settings from the environment."""
+    """Pure ASGI middleware; `GuardgateMiddleware(app)` reads its settings from the environment.
+
+    It holds one `Deployment` (built from `settings`, or given: the sidecar shares its own) and
+    starts it at the app's lifespan startup, or at the first guarded request without one.
+    """
 
     def __init__(
         self,
         app: ASGIApp,
         settings: GuardgateSettings | None = None,
         *,
-        guard: Guard | None = None,
+        deployment: Deployment | None = None,
     ) -> None:
         self.app = app
-        if guard is None:
-            guard = Guard(settings if settings is not None else load_settings())
-        self.guard = guard
-        self.settings = guard.settings
-        self.metrics = Metrics()
-        guard.tier_listener = self._tier_changed
-        self.faults = FaultCounter(self.metrics)
-        # Quota storage faults (a Redis outage) are counted with the middleware's own.
-        guard.quotas.faults = self.faults
-        if guard.detector is not None:
-            guard.detector.faults = self.faults
-            guard.detector.on_tokens = self._completion_tokens
+        if deployment is None:
+            deployment = Deployment.from_settings(
+                settings if settings is not None else load_settings()
+            )
+        self.deployment = deployment
+        self.settings = deployment.settings
+        self.door = Doorway(app, deployment)
         self._prefix = self.settings.path_prefix
         self._metrics_path = self.settings.metrics_path
-        self.admin = AdminApp(guard)
+        self.admin = AdminApp(deployment)
         # The LLM endpoints' paths (none under the admin prefix, which keeps its own).
         self._apis = {
             path: api
             for path, api in api_paths(self._prefix).items()
             if not self.admin.handles(path)
         }
-        self._think_patterns = [p.lower() for p in self.settings.think_open_models]
-        self._think_models: dict[str, bool] = {}
-
-    def think_open_model(self, model: object) -> bool:
-        """Whether `model`'s chat template opens `<think>` itself (GUARDGATE_THINK_OPEN_MODELS)."""
-        if not isinstance(model, str):
-            return False
-        known = self._think_models.get(model)
-        if known is None:
-            known = any(fnmatch.fnmatchcase(model.lower(), p) for p in self._think_patterns)
-            if len(self._think_models) < 4096:
-                self._think_models[model] = known
-        return known
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -80,7 +59,9 @@ class GuardgateMiddleware:
             if scope["method"] == "POST":
                 api = self._apis.get(path)
                 if api is not None:
-                    await Exchange(self, api, scope, receive, send).run()
+                    if not self.deployment.started:
+                        await self.deployment.start()
+                    await Exchange(self.door, api, scope, receive, send).run()
                     return
             if self.admin.handles(path):
                 await self.admin(scope, receive, send)
@@ -93,28 +74,8 @@ class GuardgateMiddleware:
             return
         await self.app(scope, receive, send)
 
-    def _completion_tokens(self, count: int) -> None:
-        self.metrics.tokens("completion", count)
-
-    def _tier_changed(self, verdict: Verdict, old: Tier) -> None:
-        self.metrics.tier_change(old.value, verdict.tier.value)
-        audit.info(
-            json.dumps(
-                {
-                    "event": "tier_change",
-                    "account": verdict.account,
-                    "cluster": verdict.cluster,
-                    "from": old.value,
-                    "to": verdict.tier.value,
-                    "score": round(verdict.score, 4),
-                    "reasons": list(verdict.reasons),
-                },
-                separators=(",", ":"),
-            )
-        )
-
     async def _send_metrics(self, send: Send) -> None:
-        body = self.metrics.exposition()
+        body = self.deployment.metrics.exposition()
         headers = [
             (b"content-type", CONTENT_TYPE_LATEST.encode()),
             (b"content-length", str(len(body)).encode()),
@@ -123,14 +84,14 @@ class GuardgateMiddleware:
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
     def _lifespan_receive(self, receive: Receive) -> Receive:
-        guard = self.guard
+        deployment = self.deployment
 
         async def wrapped() -> Message:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                await guard.start()
+                await deployment.start()
             elif message["type"] == "lifespan.shutdown":
-                await guard.close()
+                await deployment.close()
             return message
 
         return wrapped

@@ -26,7 +26,6 @@ from typing import Any, Protocol
 from redis.asyncio import Redis, RedisCluster
 
 from guardgate.model import Tier, Verdict
-from guardgate.settings import GuardgateSettings
 
 logger = logging.getLogger("guardgate")
 
@@ -39,7 +38,6 @@ __all__ = [
     "OverrideBook",
     "OverrideScope",
     "RedisOverrideBackend",
-    "override_book_from_settings",
 ]
 
 
@@ -370,15 +368,3 @@ class OverrideBook:
         self._items = items
         self._version = None
         return removed and (existing is None or existing.active(self.clock()))
-
-
-def override_book_from_settings(
-    settings: GuardgateSettings, *, clock: Clock = time.time
-) -> OverrideBook:
-    """The book for a deployment: in Redis when `GUARDGATE_REDIS_URL` is set, else in memory."""
-    backend: OverrideBackend
-    if settings.redis_url:
-        backend = RedisOverrideBackend.from_url(settings.redis_url, settings.redis_timeout)
-    else:
-        backend = MemoryOverrideBackend()
-    return OverrideBook(backend, clock=clock, poll_interval=settings.override_poll_interval)

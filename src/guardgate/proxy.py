@@ -20,9 +20,9 @@ import yarl
 from multidict import CIMultiDict
 from starlette.types import Message, Receive, Scope, Send
 
-from guardgate.exchange import send_error
 from guardgate.model import ApiKind
 from guardgate.protocols.endpoints import api_for_error, error_body
+from guardgate.protocols.errors import send_error
 from guardgate.settings import GuardgateSettings
 
 logger = logging.getLogger("guardgate.proxy")

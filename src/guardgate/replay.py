@@ -1,10 +1,13 @@
 """`guardgate replay FILE [--decisions OUT]`: logged requests through the live engine.
 
 Each input line is one request: `{"ts": <unix seconds>, "ip": "...", "method": "POST", "path":
-"/v1/...", "headers": {...}, "body": {...}}`. The account comes from the headers exactly as in live
-traffic; the record's `ts` is the clock. Settings come from the environment as for `serve`
-(state in memory unless `GUARDGATE_REDIS_URL` is set). Background work (re-clustering) is waited
-for after the request that started it, so a replay gives the same decisions every time.
+"/v1/...", "headers": {...}, "body": {...}}`. Each request takes the same `Gate.admit` as live
+traffic (detection, overrides, policy, quotas with the prompt tokens counted), with the record's
+`ts` as the clock, so a replay decides what the sidecar decided on the same requests at the same
+times. Settings come from the environment as for `serve` (state in memory unless
+`GUARDGATE_REDIS_URL` is set). Background work (re-clustering) is waited for after the request
+that started it, so a replay gives the same decisions every time. An answer's own tokens are not
+in the log: a token quota is charged the prompt only.
 """
 
 from __future__ import annotations
@@ -21,11 +24,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from guardgate.guard import Guard
+import orjson
+
+from guardgate.deployment import Deployment
+from guardgate.detection import GateRequest
 from guardgate.model import Decision, Tier
 from guardgate.protocols.endpoints import api_for_path
 from guardgate.records import record
 from guardgate.settings import load_settings
+from guardgate.usage import Usage
+
+_NO_ANSWER = Usage(0)
+"""A replayed request's answer: not in the log."""
 
 
 class MalformedLine(ValueError):
@@ -121,18 +131,20 @@ def decision_line(line: int, decision: Decision) -> str:
 async def replay(
     source: IO[bytes],
     *,
-    guard: Guard,
+    deployment: Deployment,
     clock: list[float],
     decisions: IO[str] | None = None,
     progress: IO[str] | None = None,
     total_bytes: int = 0,
 ) -> ReplaySummary:
-    """Run every line of `source` through `guard`; `clock[0]` is the guard's clock."""
+    """Run every line of `source` through the deployment's gate; `clock[0]` is its clock."""
     summary = ReplaySummary()
     started = time.perf_counter()
-    engine = guard.engine
+    gate = deployment.gate
+    detection = deployment.detection
+    prefix = deployment.settings.path_prefix
     done_bytes = 0
-    await guard.start()
+    await deployment.start()
     try:
         for number, raw in enumerate(source):
             done_bytes += len(raw)
@@ -141,24 +153,28 @@ async def replay(
                 continue
             try:
                 record = parse_line(raw)
-                api = api_for_path(record.path, guard.settings.path_prefix)
+                api = api_for_path(record.path, prefix)
                 if api is None:
                     raise MalformedLine(f"path {record.path[:80]!r} is not an LLM endpoint")
             except MalformedLine as exc:
                 summary.malformed.append((number, str(exc)))
                 continue
             clock[0] = record.ts
-            obs = guard.observer.observe(api, record.headers, record.ip, record.body, record.ts)
-            verdict = await guard.verdict(obs)
-            decision = await guard.decide(verdict, obs)
-            await engine.drain()
+            request = GateRequest(
+                api, record.headers, record.ip, orjson.dumps(record.body), record.body
+            )
+            # No concurrent-stream lease: a replayed request has no answer to wait for.
+            admission = await gate.admit(request, hold_stream=False)
+            await gate.settle(admission, _NO_ANSWER)
+            await detection.drain()
+            decision = admission.decision
             summary.record(decision)
             if decisions is not None:
                 decisions.write(decision_line(number, decision) + "\n")
             if progress is not None and number % 2000 == 0:
                 _bar(progress, done_bytes, total_bytes, summary.requests, started)
     finally:
-        await guard.close()
+        await deployment.close()
     summary.seconds = time.perf_counter() - started
     if progress is not None:
         _bar(progress, total_bytes or done_bytes, total_bytes, summary.requests, started)
@@ -214,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
     # would answer with verdicts that lag by however far it happens to be behind.
     settings = load_settings(detection="inline")
     clock = [0.0]
-    guard = Guard(settings, clock=lambda: clock[0])
+    deployment = Deployment.from_settings(settings, lambda: clock[0])
     try:
         source: IO[bytes] = (
             sys.stdin.buffer if str(args.file) == "-" else open(args.file, "rb")  # noqa: SIM115
@@ -229,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
         summary = asyncio.run(
             replay(
                 source,
-                guard=guard,
+                deployment=deployment,
                 clock=clock,
                 decisions=out,
                 progress=progress,

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from guardgate.guard import Guard
+from guardgate.deployment import Clock, Deployment
 from guardgate.middleware import GuardgateMiddleware
 from guardgate.proxy import UpstreamProxy
 from guardgate.settings import GuardgateSettings, load_settings
@@ -28,9 +28,9 @@ class Sidecar(Starlette):
     of the sidecar's throughput, and the proxy answers its own errors in the provider's format.
     """
 
-    def __init__(self, settings: GuardgateSettings) -> None:
+    def __init__(self, settings: GuardgateSettings, *, clock: Clock | None = None) -> None:
         self.settings = settings
-        self.guard = Guard(settings)
+        self.deployment = Deployment.from_settings(settings, clock)
         self.proxy = UpstreamProxy(settings)
         super().__init__(
             routes=[Route(HEALTH_PATH, self._health, methods=["GET"])], lifespan=self._lifespan
@@ -39,11 +39,11 @@ class Sidecar(Starlette):
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         await self.proxy.start()
-        await self.guard.start()
+        await self.deployment.start()
         try:
             yield
         finally:
-            await self.guard.close()
+            await self.deployment.close()
             await self.proxy.close()
 
     async def _health(self, request: Request) -> Response:
@@ -59,9 +59,10 @@ class Sidecar(Starlette):
             else:
                 await own(scope, receive, send)
 
-        return GuardgateMiddleware(dispatch, guard=self.guard)
+        return GuardgateMiddleware(dispatch, deployment=self.deployment)
 
 
-def create_app(settings: GuardgateSettings | None = None) -> Sidecar:
-    """Build the sidecar app; settings default to the environment."""
-    return Sidecar(settings if settings is not None else load_settings())
+def create_app(settings: GuardgateSettings | None = None, clock: Clock | None = None) -> Sidecar:
+    """Build the sidecar app; settings default to the environment, the clock (the request time
+    every decision reads, unix seconds) to `time.time`."""
+    return Sidecar(settings if settings is not None else load_settings(), clock=clock)

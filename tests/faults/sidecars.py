@@ -25,7 +25,7 @@ class ObservedSidecar:
         self.port = server.port
         self.observations: list[Observation] = []
         self._lock = threading.Lock()
-        observer = app.guard.observer
+        observer = app.deployment.observer
         original = observer.observe
 
         def observe(*args: Any, **kwargs: Any) -> Observation:

@@ -194,7 +194,7 @@ def test_spoofed_forwarding_and_edge_headers_from_an_untrusted_peer_are_ignored(
         # The same client with a forged header is the same account, with the same fingerprint.
         assert obs.account == honest.account
         assert obs.header_order_hash == honest.header_order_hash
-    verdicts = gate.app.guard.activity
+    verdicts = gate.app.deployment.detection
     assert verdicts is not None
 
 

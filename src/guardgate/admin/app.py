@@ -31,7 +31,7 @@ from guardgate.model import Tier
 from guardgate.overrides import OverrideScope
 
 if TYPE_CHECKING:
-    from guardgate.guard import Guard
+    from guardgate.deployment import Deployment
 
 logger = logging.getLogger("guardgate")
 audit = logging.getLogger("guardgate.audit")
@@ -59,10 +59,10 @@ def _error(status: int, message: str) -> JSONResponse:
 class AdminApp:
     """ASGI app for every path under the admin prefix (the middleware routes them here)."""
 
-    def __init__(self, guard: Guard) -> None:
-        self.guard = guard
-        self.prefix = guard.settings.admin_prefix
-        token = guard.settings.admin_token
+    def __init__(self, deployment: Deployment) -> None:
+        self.deployment = deployment
+        self.prefix = deployment.settings.admin_prefix
+        token = deployment.settings.admin_token
         secret = token.get_secret_value() if token is not None else ""
         self.enabled = bool(secret)
         self._expected = b"Bearer " + secret.encode()
@@ -156,17 +156,17 @@ class AdminApp:
         except ValueError:
             return _error(400, "limit must be an integer")
         limit = min(max(limit, 1), 1000)
-        clusters = await top_clusters(self.guard, limit)
-        return _json({"clusters": [asdict(c) for c in clusters], "now": self.guard.clock()})
+        clusters = await top_clusters(self.deployment, limit)
+        return _json({"clusters": [asdict(c) for c in clusters], "now": self.deployment.clock()})
 
     async def _cluster(self, request: Request) -> Response:
-        detail = await cluster_detail(self.guard, request.path_params["cluster"])
+        detail = await cluster_detail(self.deployment, request.path_params["cluster"])
         if detail is None:
             return _error(404, "No such cluster.")
         return _json(asdict(detail))
 
     async def _account(self, request: Request) -> Response:
-        detail = await account_detail(self.guard, request.path_params["account"])
+        detail = await account_detail(self.deployment, request.path_params["account"])
         if detail is None:
             return _error(404, "No such account.")
         return _json(asdict(detail))
@@ -175,7 +175,7 @@ class AdminApp:
         body = await _body(request)
         if body is None:
             return _error(400, "Send a JSON object with api_key or account_header.")
-        hasher = self.guard.observer.accounts
+        hasher = self.deployment.observer.accounts
         key = body.get("api_key")
         header = body.get("account_header")
         if isinstance(key, str) and key:
@@ -187,7 +187,7 @@ class AdminApp:
         return _json({"account": account})
 
     async def _overrides(self, request: Request) -> Response:
-        return _json({"overrides": [o.as_json() for o in self.guard.overrides.active()]})
+        return _json({"overrides": [o.as_json() for o in self.deployment.overrides.active()]})
 
     async def _set_override(self, request: Request) -> Response:
         scope, subject = _subject(request)
@@ -209,7 +209,7 @@ class AdminApp:
         note = body.get("note", "")
         if not isinstance(note, str) or len(note) > 500:
             return _error(400, "note must be a string of at most 500 characters")
-        override = await self.guard.overrides.set(
+        override = await self.deployment.overrides.set(
             scope, subject, tier, ttl=None if ttl is None else float(ttl), note=note
         )
         _audit_override("override_set", override.as_json())
@@ -219,15 +219,16 @@ class AdminApp:
         scope, subject = _subject(request)
         if scope is None:
             return _error(404, "Overrides are set on /overrides/account/<id> or /cluster/<id>.")
-        cleared = await self.guard.overrides.clear(scope, subject)
+        cleared = await self.deployment.overrides.clear(scope, subject)
         _audit_override("override_cleared", {"scope": scope.value, "subject": subject})
         if not cleared:
             return _error(404, "No override in force on that subject.")
         return _json({"cleared": True, "scope": scope.value, "subject": subject})
 
     async def _recluster(self, request: Request) -> Response:
-        await self.guard.recluster()
-        clusters = await self.guard.clusters()
+        detection = self.deployment.detection
+        await detection.recluster(self.deployment.clock())
+        clusters = await detection.clusters()
         return _json({"clustered_accounts": len(clusters), "clusters": len(set(clusters.values()))})
 
 

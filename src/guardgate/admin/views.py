@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from guardgate.admin.activity import AccountActivity, ClusterActivity
+from guardgate.activity import AccountActivity, ClusterActivity
 from guardgate.model import Tier
 from guardgate.overrides import Override, OverrideScope
 
 if TYPE_CHECKING:
-    from guardgate.guard import Guard
+    from guardgate.deployment import Deployment
 
 GRAPH_MEMBERS = 300
 """Most accounts drawn in a cluster's graph (the most recently active first)."""
@@ -113,14 +113,14 @@ class AccountDetail:
     recent: tuple[RequestView, ...]
 
 
-def _override(guard: Guard, scope: OverrideScope, subject: str) -> Override | None:
-    return guard.overrides.get(scope, subject) if subject else None
+def _override(deployment: Deployment, scope: OverrideScope, subject: str) -> Override | None:
+    return deployment.overrides.get(scope, subject) if subject else None
 
 
 def _summary(
-    guard: Guard, cluster: str, size: int, activity: ClusterActivity | None
+    deployment: Deployment, cluster: str, size: int, activity: ClusterActivity | None
 ) -> ClusterSummary:
-    override = _override(guard, OverrideScope.CLUSTER, cluster)
+    override = _override(deployment, OverrideScope.CLUSTER, cluster)
     engine_tier = activity.tier.value if activity else Tier.NORMAL.value
     history: tuple[PointView, ...] = ()
     if activity is not None:
@@ -147,15 +147,15 @@ def _members_by_cluster(assignment: dict[str, str]) -> dict[str, list[str]]:
     return members
 
 
-async def top_clusters(guard: Guard, limit: int) -> list[ClusterSummary]:
+async def top_clusters(deployment: Deployment, limit: int) -> list[ClusterSummary]:
     """The clusters most worth an operator's look: highest score first, then largest."""
-    assignment = await guard.clusters()
+    assignment = await deployment.detection.clusters()
     members = _members_by_cluster(assignment)
-    activity = await guard.cluster_activity()
+    activity = await deployment.detection.cluster_activity()
     ids = set(members) | set(activity)
     summaries = [
         _summary(
-            guard,
+            deployment,
             cid,
             len(members[cid]) if cid in members else activity[cid].size,
             activity.get(cid),
@@ -166,8 +166,8 @@ async def top_clusters(guard: Guard, limit: int) -> list[ClusterSummary]:
     return summaries[:limit]
 
 
-def _member(guard: Guard, account: str, seen: AccountActivity | None) -> MemberView:
-    override = _override(guard, OverrideScope.ACCOUNT, account)
+def _member(deployment: Deployment, account: str, seen: AccountActivity | None) -> MemberView:
+    override = _override(deployment, OverrideScope.ACCOUNT, account)
     tier = seen.tier.value if seen else Tier.NORMAL.value
     return MemberView(
         account=account,
@@ -179,57 +179,57 @@ def _member(guard: Guard, account: str, seen: AccountActivity | None) -> MemberV
     )
 
 
-async def cluster_detail(guard: Guard, cluster: str) -> ClusterDetail | None:
+async def cluster_detail(deployment: Deployment, cluster: str) -> ClusterDetail | None:
     """A cluster's members and graph, or None when neither the store nor this replica knows it."""
-    assignment = await guard.clusters()
+    assignment = await deployment.detection.clusters()
     in_store = [a for a, c in assignment.items() if c == cluster]
-    activity = (await guard.cluster_activity([cluster])).get(cluster)
+    activity = (await deployment.detection.cluster_activity([cluster])).get(cluster)
     if not in_store and activity is None:
         return None
     # The store's membership is authoritative (and shared); this replica's record only stands in
     # for a cluster the store does not hold (yet).
     everyone = set(in_store) if in_store else set(activity.accounts if activity else ())
-    accounts = await guard.account_activity(everyone)
+    accounts = await deployment.detection.account_activity(everyone)
     # The most recently active members first, so a capped graph shows the live part.
     ordered = sorted(
         everyone, key=lambda a: (-(accounts[a].last_seen if a in accounts else 0.0), a)
     )
     shown = ordered[:GRAPH_MEMBERS]
     shown_set = set(shown)
-    since = guard.clock() - guard.engine.config.link_ttl
+    since = deployment.clock() - deployment.detection.link_ttl
     edges = tuple(
         EdgeView(link.a, link.b, link.ts)
-        for link in await guard.links(since)
+        for link in await deployment.detection.links(since)
         if link.a in shown_set and link.b in shown_set
     )
     size = len(in_store) if in_store else (activity.size if activity else len(everyone))
     return ClusterDetail(
-        summary=_summary(guard, cluster, size, activity),
-        members=tuple(_member(guard, a, accounts.get(a)) for a in shown),
+        summary=_summary(deployment, cluster, size, activity),
+        members=tuple(_member(deployment, a, accounts.get(a)) for a in shown),
         edges=edges,
         truncated=len(ordered) > len(shown),
     )
 
 
-async def account_detail(guard: Guard, account: str) -> AccountDetail | None:
+async def account_detail(deployment: Deployment, account: str) -> AccountDetail | None:
     """An account's verdict, links and recent requests, or None when it is unknown."""
-    assignment = await guard.clusters()
-    seen = (await guard.account_activity([account])).get(account)
-    since = guard.clock() - guard.engine.config.link_ttl
+    assignment = await deployment.detection.clusters()
+    seen = (await deployment.detection.account_activity([account])).get(account)
+    since = deployment.clock() - deployment.detection.link_ttl
     linked = tuple(
         EdgeView(link.a, link.b, link.ts)
-        for link in await guard.links(since)
+        for link in await deployment.detection.links(since)
         if account in (link.a, link.b)
     )
     cluster = assignment.get(account, "")
     if not cluster and seen is not None and seen.cluster != account:
         cluster = seen.cluster
     if seen is None and not cluster and not linked:
-        override = _override(guard, OverrideScope.ACCOUNT, account)
+        override = _override(deployment, OverrideScope.ACCOUNT, account)
         if override is None:
             return None
-    own = _override(guard, OverrideScope.ACCOUNT, account)
-    of_cluster = _override(guard, OverrideScope.CLUSTER, cluster)
+    own = _override(deployment, OverrideScope.ACCOUNT, account)
+    of_cluster = _override(deployment, OverrideScope.CLUSTER, cluster)
     engine_tier = seen.engine_tier.value if seen else Tier.NORMAL.value
     in_force = own or of_cluster
     size = sum(1 for c in assignment.values() if c == cluster) if cluster else 1

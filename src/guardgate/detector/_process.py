@@ -15,6 +15,7 @@ from typing import Any
 
 from guardgate.detector._frames import encode, read_frame
 from guardgate.detector._worker import Item
+from guardgate.detector.calls import DetectorCall
 from guardgate.faults import FaultCounter
 from guardgate.model import ApiKind, Decision, Tier, Verdict
 from guardgate.settings import GuardgateSettings
@@ -54,10 +55,17 @@ class DetectorProcess:
     again after a short delay; memory state starts afresh then, Redis state does not.
     """
 
-    def __init__(self, settings: GuardgateSettings, *, backlog_bytes: int = BACKLOG_BYTES) -> None:
+    def __init__(
+        self,
+        settings: GuardgateSettings,
+        *,
+        faults: FaultCounter | None = None,
+        on_tokens: Callable[[int], None] | None = None,
+        backlog_bytes: int = BACKLOG_BYTES,
+    ) -> None:
         self.settings = settings
-        self.faults = FaultCounter()
-        """Replaced by the middleware's own counter, so that faults reach its metrics."""
+        self.faults = faults if faults is not None else FaultCounter()
+        """Where the process's stops and dropped signals are counted."""
         self.dropped = 0
         """Requests whose signals never reached the detector (backlog full, or not running)."""
         self.restarts = 0
@@ -65,9 +73,9 @@ class DetectorProcess:
         self._verdicts: dict[str, Verdict] = {}
         self._batch: list[Item] = []
         self._documents: list[tuple[str, bytes]] = []
-        self.on_tokens: Callable[[int], None] | None = None
+        self.on_tokens = on_tokens
         """Called with the completion tokens of the answers passed to `meter`, as the detector
-        reads them (the middleware adds them to its metrics)."""
+        reads them (the deployment adds them to its metrics)."""
         self._writer: asyncio.StreamWriter | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -165,8 +173,8 @@ class DetectorProcess:
             return Verdict(account, account, 0.0, Tier.NORMAL)
         return known
 
-    async def call(self, method: str, *args: Any) -> Any:
-        """Ask the detector for its state (`clusters`, `links`) or to `recluster`; the requests
+    async def call(self, query: DetectorCall) -> Any:
+        """Ask the detector for its state or to re-cluster (see `detector.calls`); the requests
         submitted before are observed first."""
         writer = self._writer
         if writer is None:
@@ -176,7 +184,7 @@ class DetectorProcess:
         call_id = self._next_call
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._calls[call_id] = future
-        writer.write(encode(("call", call_id, method, args)))
+        writer.write(encode(("call", call_id, query)))
         try:
             return await asyncio.wait_for(future, _CALL_TIMEOUT)
         finally:

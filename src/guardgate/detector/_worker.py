@@ -13,8 +13,15 @@ from typing import Any
 
 import orjson
 
-from guardgate.admin.activity import ActivityLog
 from guardgate.detector._frames import encode, read_frame
+from guardgate.detector.calls import (
+    AccountActivityQuery,
+    ClusterActivityQuery,
+    ClustersQuery,
+    DetectorCall,
+    LinksQuery,
+    ReclusterCommand,
+)
 from guardgate.engine import Engine
 from guardgate.model import ApiKind, Decision, DetectionMode, Tier, Verdict
 from guardgate.settings import GuardgateSettings
@@ -37,21 +44,25 @@ _REDIS_WINDOW = 64
 
 Item = tuple[str, Sequence[tuple[bytes, bytes]], str, bytes, float, str, Decision | None, Tier]
 """One request as the parent sends it: api, headers (credentials blanked), peer, body, request
-time, account id, the decision the parent enforced (None when it did not decide: a test's
-`Guard.observe`) and the tier the verdict it decided on had before any operator override."""
+time, account id, the decision the parent enforced (None when it did not decide) and the tier
+the verdict it decided on had before any operator override."""
 
 
 class Detector:
-    """The engine of a detector process, and what it last told its parent about each account."""
+    """Inline detection in a process of its own, and what it last told its parent about each
+    account."""
 
     def __init__(self, settings: GuardgateSettings) -> None:
+        # Imported here: `guardgate.detection` imports this package for `ProcessDetection`.
+        from guardgate.detection import InlineDetection
+
         self.observer = Observer(settings)
         self.engine = Engine(settings)
+        self.detection = InlineDetection(self.observer, self.engine)
+        """The same detection the server runs inline; it keeps the parent's activity record (the
+        parent decides, this process records), which the admin API reads from here."""
         self.tokens = TokenCounter(settings.tokenizer_encoding)
         """Unused: answers are metered without counting (the upstream's figures only)."""
-        self.activity = ActivityLog()
-        """The parent's activity record (it decides, this process records): the admin API reads
-        it from here."""
         self.failures = 0
         self.stopping = False
         """Set when the process must end: the requests not judged yet are left."""
@@ -95,10 +106,10 @@ class Detector:
             if not isinstance(data, dict):
                 return None  # the parent answered 400; nothing to observe
             obs = self.observer.observe(ApiKind(api), headers, peer, data, ts, account=account)
-            verdict = await self.engine.observe(obs)
+            verdict = await self.detection.observe(obs)
             if decision is None:
                 decision, engine_tier = Decision(verdict), verdict.tier
-            self.activity.record(obs, decision, engine_tier=engine_tier)
+            self.detection.activity.record(obs, decision, engine_tier=engine_tier)
             return verdict
         except Exception:
             if self.stopping:
@@ -142,21 +153,22 @@ class Detector:
         sent[verdict.account] = (verdict, ts)
         return True
 
-    async def call(self, method: str, args: tuple[Any, ...]) -> Any:
-        """The admin API's reads and actions on the engine's state."""
-        engine = self.engine
-        if method == "clusters":
-            return await engine.store.clusters()
-        if method == "links":
-            return await engine.store.links(*args)
-        if method == "recluster":
-            await engine.recluster(*args)
-            return None
-        if method == "cluster_activity":
-            return self.activity.cluster_entries(*args)
-        if method == "account_activity":
-            return self.activity.account_entries(*args)
-        raise ValueError(f"unknown detector call {method!r}")
+    async def call(self, query: DetectorCall) -> Any:
+        """The admin API's reads and actions, answered by this process's detection."""
+        detection = self.detection
+        match query:
+            case ClustersQuery():
+                return await detection.clusters()
+            case LinksQuery(since=since):
+                return await detection.links(since)
+            case ReclusterCommand(now=now):
+                await detection.recluster(now)
+                return None
+            case ClusterActivityQuery(clusters=clusters):
+                return await detection.cluster_activity(clusters)
+            case AccountActivityQuery(accounts=accounts):
+                return await detection.account_activity(accounts)
+        raise ValueError(f"unknown detector call {query!r}")
 
 
 def _differs(old: Verdict, new: Verdict) -> bool:
@@ -208,11 +220,11 @@ async def serve(sock: socket.socket) -> None:
                 if updates or tokens:
                     await writer.drain()
             elif message[0] == "call":
-                _, call_id, method, args = message
+                _, call_id, query = message
                 try:
-                    result = ("result", call_id, True, await detector.call(method, args))
+                    result = ("result", call_id, True, await detector.call(query))
                 except Exception as exc:
-                    logger.exception("guardgate detector: %s failed", method)
+                    logger.exception("guardgate detector: %s failed", type(query).__name__)
                     result = ("result", call_id, False, f"{type(exc).__name__}: {exc}")
                 writer.write(encode(result))
                 await writer.drain()

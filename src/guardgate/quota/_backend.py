@@ -42,8 +42,9 @@ def limits_uri(redis_url: str) -> str:
     return "async+" + redis_url
 
 
-def build_backend(settings: GuardgateSettings) -> QuotaBackend:
-    """Memory storage when no Redis URL is set, else Redis through redis-py's asyncio client."""
+def build_backend(settings: GuardgateSettings, *, pool: Any = None) -> QuotaBackend:
+    """Memory storage when no Redis URL is set, else Redis through redis-py's asyncio client
+    (on the connection `pool` when given: the deployment's, shared by its parts)."""
     if not settings.redis_url:
         return QuotaBackend(MemoryStorage(), MemoryConcurrency(), shared=False)
     options: dict[str, Any] = {
@@ -53,7 +54,9 @@ def build_backend(settings: GuardgateSettings) -> QuotaBackend:
         "socket_connect_timeout": settings.redis_timeout,
         "retry": Retry(NoBackoff(), 1),
     }
-    if settings.redis_url.startswith("redis+sentinel://"):
+    if pool is not None:
+        options["connection_pool"] = pool
+    elif settings.redis_url.startswith("redis+sentinel://"):
         # Sentinels answer within the same budget as the master they name.
         options["sentinel_kwargs"] = {"socket_timeout": settings.redis_timeout}
     storage = storage_from_string(limits_uri(settings.redis_url), **options)

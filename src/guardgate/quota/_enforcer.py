@@ -69,13 +69,19 @@ _ALLOWED = QuotaOutcome()
 class QuotaEnforcer:
     """Per-account and per-cluster quotas on requests, tokens and concurrent streams."""
 
-    def __init__(self, settings: GuardgateSettings, backend: QuotaBackend | None = None) -> None:
+    def __init__(
+        self,
+        settings: GuardgateSettings,
+        backend: QuotaBackend | None = None,
+        *,
+        faults: FaultCounter | None = None,
+    ) -> None:
         self.settings = settings
         self.planner = QuotaPlanner(settings)
         self.backend = backend if backend is not None else build_backend(settings)
         self.requests = MovingWindowRateLimiter(self.backend.storage)
         self.tokens = SlidingWindowCounterRateLimiter(self.backend.storage)
-        self.faults = FaultCounter()
+        self.faults = faults if faults is not None else FaultCounter()
         self.timeout = settings.redis_timeout if self.backend.shared else None
         self._pending: set[asyncio.Future[None]] = set()
 

@@ -73,17 +73,23 @@ class ScoringConfig:
         )
 
 
-def scorer_from_settings(settings: Any, config: ScoringConfig | None = None) -> Scorer:
-    """The scorer for these settings; feature state in Redis when `redis_url` is set."""
+def scorer_from_settings(
+    settings: Any, config: ScoringConfig | None = None, *, client: Any = None
+) -> Scorer:
+    """The scorer for these settings; feature state in Redis when `redis_url` is set (on
+    `client` when given: the deployment's shared connection pool)."""
     cfg = config if config is not None else ScoringConfig.from_settings(settings)
     limits = FeatureLimits(half_life=cfg.half_life)
     store: FeatureStore
     if getattr(settings, "redis_url", None):
         from guardgate.scoring.redis_state import RedisFeatureStore
 
-        store = RedisFeatureStore.from_url(
-            settings.redis_url, limits, timeout=getattr(settings, "redis_timeout", 0.25)
-        )
+        if client is not None:
+            store = RedisFeatureStore(client, limits)
+        else:
+            store = RedisFeatureStore.from_url(
+                settings.redis_url, limits, timeout=getattr(settings, "redis_timeout", 0.25)
+            )
     else:
         store = MemoryFeatureStore(limits)
     return Scorer(

@@ -19,6 +19,8 @@ from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, ResponseError
 
 from guardgate.store._base import (
@@ -59,14 +61,30 @@ def _stream_id(position: int) -> str:
 
 
 def connect(url: str, timeout: float) -> Redis | RedisCluster:
-    """A client for a `redis://`, `rediss://`, `unix://` or `redis+cluster://` URL."""
+    """A client for a `redis://`, `rediss://`, `unix://` or `redis+cluster://` URL.
+
+    Every call waits at most `timeout` per attempt, and a failed one is retried once at once (a
+    connection that died with a Redis restart), never with a back-off that would hold a request.
+    """
     if url.startswith("redis+cluster://"):
         return RedisCluster.from_url(
             "redis://" + url.removeprefix("redis+cluster://"),
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
+            retry=Retry(NoBackoff(), 1),
         )
-    return Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    return Redis.from_url(
+        url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 1)
+    )
+
+
+def share(client: Redis | RedisCluster) -> Redis | RedisCluster:
+    """A client for one part of a deployment on `client`'s connection pool: its `aclose` gives
+    back its own connection and leaves the pool to the deployment. A cluster client (a pool per
+    node) is shared as it is."""
+    if isinstance(client, Redis):
+        return Redis(connection_pool=client.connection_pool)
+    return client
 
 
 class RedisStore:

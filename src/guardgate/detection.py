@@ -1,0 +1,309 @@
+"""`Detection`: the part of the gate that judges who sent a request, and the reads behind the
+admin API. Two implementations serve the same interface:
+
+- `InlineDetection` runs the `Observer` and the `Engine` on the request path (the verdict
+  includes this request), and keeps the activity record of the decisions it was told;
+- `ProcessDetection` hands each request's signals to a detector process and answers with the
+  latest verdict it sent (it never waits: the request path's fast lane).
+
+Either keeps the last verdict it knew on each recent account (bounded), which the gate falls back
+to when judging fails (`GUARDGATE_FAIL_MODE=open`), so that an outage never relaxes a tier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import replace
+from typing import Any, Protocol
+
+from guardgate.activity import AccountActivity, ActivityLog, ClusterActivity
+from guardgate.detector import DetectorProcess
+from guardgate.detector.calls import (
+    AccountActivityQuery,
+    ClusterActivityQuery,
+    ClustersQuery,
+    LinksQuery,
+    ReclusterCommand,
+)
+from guardgate.engine import Engine
+from guardgate.model import ApiKind, Decision, Observation, Tier, Verdict
+from guardgate.records import record
+from guardgate.signals import Observer
+from guardgate.signals.observe import Sender
+from guardgate.store import Link
+
+__all__ = [
+    "Detection",
+    "GateRequest",
+    "InlineDetection",
+    "Judgement",
+    "ProcessDetection",
+]
+
+KNOWN_VERDICTS = 100_000
+"""Accounts whose last verdict inline detection keeps for fail-open (least recently judged
+forgotten first; some 200 bytes each: about 20 MB at the bound)."""
+
+
+@record
+class GateRequest:
+    """One request to an LLM endpoint as a door hands it to the gate."""
+
+    api: ApiKind
+    headers: Sequence[tuple[bytes, bytes]]
+    """The raw ASGI header pairs, in order."""
+    peer: str
+    """The address of the TCP peer (the client, or a proxy in front of it)."""
+    body: bytes
+    data: dict[str, Any]
+    """`body` parsed (a JSON object)."""
+
+
+@record
+class Judgement:
+    """The verdict on a request's sender, and what detection needs to record the decision."""
+
+    verdict: Verdict
+    observation: Observation | None = None
+    """Inline: the request's observation (for the activity record)."""
+    sender: Sender | None = None
+    """With a detector process: the sender, whose credential-free headers it is sent."""
+
+
+class Detection(Protocol):
+    """Judges requests, records the decisions taken on them, and answers the admin reads."""
+
+    meters_answers: bool
+    """Whether JSON answers are handed to `meter` for their usage (a detector process reads
+    it off the request path) rather than metered by the door."""
+    link_ttl: float
+    """Seconds a link between accounts lives (the admin API shows links younger than this)."""
+
+    async def start(self) -> None:
+        """Open connections (or start the detector process)."""
+
+    async def close(self) -> None:
+        """Write what is queued and close."""
+
+    def judge_now(self, request: GateRequest, now: float) -> Judgement | None:
+        """The verdict without waiting on anything, or None when judging must wait (`judge`)."""
+        ...
+
+    async def judge(self, request: GateRequest, now: float, prompt_tokens: int) -> Judgement:
+        """The verdict on the sender of `request` at `now` (may raise on a storage fault)."""
+        ...
+
+    def fallback(self, request: GateRequest) -> Verdict:
+        """The last verdict known on the sender of `request`, without any I/O (fail-open)."""
+        ...
+
+    def record(
+        self, request: GateRequest, now: float, judgement: Judgement, decision: Decision
+    ) -> None:
+        """Record the decision taken on a judged request (never waits)."""
+
+    def meter(self, api: ApiKind, chunks: list[bytes]) -> None:
+        """Read the usage of a held JSON answer (only when `meters_answers`)."""
+
+    async def drain(self) -> None:
+        """Wait for background work started so far (replay does, to be deterministic)."""
+
+    async def clusters(self) -> dict[str, str]:
+        """Every clustered account's cluster id."""
+        ...
+
+    async def links(self, since: float) -> list[Link]:
+        """Links between accounts still live after `since`."""
+        ...
+
+    async def recluster(self, now: float) -> None:
+        """Write queued links and rebuild the clusters now."""
+
+    async def cluster_activity(
+        self, clusters: Collection[str] | None = None
+    ) -> dict[str, ClusterActivity]:
+        """The activity record of the given clusters (all, without member lists, when None)."""
+        ...
+
+    async def account_activity(self, accounts: Collection[str]) -> dict[str, AccountActivity]:
+        """The activity record of the given accounts."""
+        ...
+
+
+class InlineDetection:
+    """The observer and the engine in this process; the verdict includes the request."""
+
+    meters_answers = False
+
+    def __init__(self, observer: Observer, engine: Engine, *, known: int = KNOWN_VERDICTS) -> None:
+        self.observer = observer
+        self.engine = engine
+        self.activity = ActivityLog()
+        """Recent verdicts and decisions, for the admin API."""
+        self.link_ttl = engine.config.link_ttl
+        self._known: dict[str, Verdict] = {}
+        self._known_max = known
+
+    async def start(self) -> None:
+        """Open the engine's store."""
+        await self.engine.start()
+
+    async def close(self) -> None:
+        """Finish background work, write queued links, close the store."""
+        await self.engine.close()
+
+    def judge_now(self, request: GateRequest, now: float) -> Judgement | None:
+        """None: the engine's verdict includes the request, which takes `judge`."""
+        return None
+
+    async def judge(self, request: GateRequest, now: float, prompt_tokens: int) -> Judgement:
+        """Observe the request and run the engine on it."""
+        obs = self.observer.observe(request.api, request.headers, request.peer, request.data, now)
+        if prompt_tokens:
+            obs = replace(obs, prompt_tokens=prompt_tokens)
+        return Judgement(await self.observe(obs), observation=obs)
+
+    async def observe(self, obs: Observation) -> Verdict:
+        """The engine's verdict on the sender of `obs`, remembered for `fallback`."""
+        verdict = await self.engine.observe(obs)
+        known = self._known
+        # Insertion order is recency: the least recently judged account goes first.
+        known.pop(verdict.account, None)
+        if len(known) >= self._known_max:
+            del known[next(iter(known))]
+        known[verdict.account] = verdict
+        return verdict
+
+    def fallback(self, request: GateRequest) -> Verdict:
+        """The last verdict this replica got on the sender (the account id is an HMAC of its
+        credentials: no I/O), or a fresh `normal` one for an account it never judged."""
+        account = self.observer.sender(request.headers, request.peer).account
+        known = self._known.get(account)
+        return known if known is not None else Verdict(account, account, 0.0, Tier.NORMAL)
+
+    def record(
+        self, request: GateRequest, now: float, judgement: Judgement, decision: Decision
+    ) -> None:
+        """Add the decision to the activity record."""
+        obs = judgement.observation
+        if obs is not None:
+            self.activity.record(obs, decision, engine_tier=judgement.verdict.tier)
+
+    def meter(self, api: ApiKind, chunks: list[bytes]) -> None:
+        """Inline, the door meters answers itself."""
+
+    async def drain(self) -> None:
+        """Wait for the engine's background work."""
+        await self.engine.drain()
+
+    async def clusters(self) -> dict[str, str]:
+        """From the store."""
+        return await self.engine.store.clusters()
+
+    async def links(self, since: float) -> list[Link]:
+        """From the store."""
+        return await self.engine.store.links(since)
+
+    async def recluster(self, now: float) -> None:
+        """Re-cluster in this process."""
+        await self.engine.recluster(now)
+
+    async def cluster_activity(
+        self, clusters: Collection[str] | None = None
+    ) -> dict[str, ClusterActivity]:
+        """From this replica's record."""
+        return self.activity.cluster_entries(clusters)
+
+    async def account_activity(self, accounts: Collection[str]) -> dict[str, AccountActivity]:
+        """From this replica's record."""
+        return self.activity.account_entries(accounts)
+
+
+class ProcessDetection:
+    """A detector process judges; the request path reads its latest verdict and queues the
+    request's signals with the decision taken (the raw key stays in this process: the detector
+    gets the account id and the headers with their credentials blanked)."""
+
+    meters_answers = True
+
+    def __init__(self, observer: Observer, process: DetectorProcess, link_ttl: float) -> None:
+        self.observer = observer
+        self.process = process
+        self.link_ttl = link_ttl
+
+    async def start(self) -> None:
+        """Start the detector process."""
+        await self.process.start()
+
+    async def close(self) -> None:
+        """Stop the detector process."""
+        await self.process.close()
+
+    def judge_now(self, request: GateRequest, now: float) -> Judgement:
+        """The detector's latest verdict on the sender."""
+        sender = self.observer.sender(request.headers, request.peer)
+        return Judgement(self.process.verdict(sender.account), sender=sender)
+
+    async def judge(self, request: GateRequest, now: float, prompt_tokens: int) -> Judgement:
+        """As `judge_now`: the verdict never waits on the detector."""
+        sender = self.observer.sender(request.headers, request.peer)
+        return Judgement(self.process.verdict(sender.account), sender=sender)
+
+    def fallback(self, request: GateRequest) -> Verdict:
+        """The detector's latest verdict (the table outlives the process)."""
+        return self.process.verdict(self.observer.sender(request.headers, request.peer).account)
+
+    def record(
+        self, request: GateRequest, now: float, judgement: Judgement, decision: Decision
+    ) -> None:
+        """Queue the request's signals and its decision for the detector."""
+        sender = judgement.sender
+        if sender is None:
+            sender = self.observer.sender(request.headers, request.peer)
+        self.process.submit(
+            request.api,
+            sender.credential_free,
+            request.peer,
+            request.body,
+            now,
+            sender.account,
+            decision,
+            judgement.verdict.tier,
+        )
+
+    def meter(self, api: ApiKind, chunks: list[bytes]) -> None:
+        """Hand the answer to the detector, which reports its tokens to the metrics."""
+        self.process.meter(api, chunks)
+
+    async def drain(self) -> None:
+        """Nothing runs in this process."""
+
+    async def clusters(self) -> dict[str, str]:
+        """Asked of the detector (after the requests submitted before)."""
+        found: dict[str, str] = await self.process.call(ClustersQuery())
+        return found
+
+    async def links(self, since: float) -> list[Link]:
+        """Asked of the detector."""
+        found: list[Link] = await self.process.call(LinksQuery(since))
+        return found
+
+    async def recluster(self, now: float) -> None:
+        """Asked of the detector."""
+        await self.process.call(ReclusterCommand(now))
+
+    async def cluster_activity(
+        self, clusters: Collection[str] | None = None
+    ) -> dict[str, ClusterActivity]:
+        """The detector keeps the record (it is told every decision)."""
+        found: dict[str, ClusterActivity] = await self.process.call(
+            ClusterActivityQuery(None if clusters is None else tuple(clusters))
+        )
+        return found
+
+    async def account_activity(self, accounts: Collection[str]) -> dict[str, AccountActivity]:
+        """The detector keeps the record."""
+        found: dict[str, AccountActivity] = await self.process.call(
+            AccountActivityQuery(tuple(accounts))
+        )
+        return found

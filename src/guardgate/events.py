@@ -1,0 +1,84 @@
+"""`Events`: where the gate reports what it decided, to the audit log and the metrics.
+
+The audit log (`guardgate.audit`) gets one JSON line per decision that changes something and one
+per account changing tier; nothing here holds a raw key. The sink is built once per deployment
+and handed to the parts that report (the gate, the detector process): nothing calls back up into
+a door.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from guardgate.metrics import Metrics
+from guardgate.model import Decision, Tier, Verdict
+
+audit = logging.getLogger("guardgate.audit")
+
+__all__ = ["Events"]
+
+_TIER_MEMORY = 200_000
+"""Accounts whose tier in force is remembered to notice changes (bounded: forgetting only
+repeats a notice)."""
+_NORMAL = Tier.NORMAL
+
+
+class Events:
+    """The audit log and the metrics of one deployment."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self._last_tier: dict[str, Tier] = {}
+
+    def decided(self, decision: Decision, *, shadow: bool) -> None:
+        """Log a decision that acts (or, in shadow mode, would act) on its request."""
+        verdict = decision.verdict
+        audit.info(
+            json.dumps(
+                {
+                    "event": "decision",
+                    "shadow": shadow,
+                    "account": verdict.account,
+                    "cluster": verdict.cluster,
+                    "tier": verdict.tier.value,
+                    "score": round(verdict.score, 4),
+                    "actions": list(decision.actions),
+                    "reasons": list(verdict.reasons),
+                },
+                separators=(",", ":"),
+            )
+        )
+
+    def tier_in_force(self, verdict: Verdict) -> None:
+        """Note the tier in force on an account; a change from the last one this replica saw is
+        counted and logged (a first sighting only when it is not `normal`)."""
+        account = verdict.account
+        if not account:
+            return
+        last = self._last_tier
+        old = last.get(account, _NORMAL)
+        if old is verdict.tier:
+            return
+        if len(last) >= _TIER_MEMORY:
+            last.clear()
+        last[account] = verdict.tier
+        self.metrics.tier_change(old.value, verdict.tier.value)
+        audit.info(
+            json.dumps(
+                {
+                    "event": "tier_change",
+                    "account": verdict.account,
+                    "cluster": verdict.cluster,
+                    "from": old.value,
+                    "to": verdict.tier.value,
+                    "score": round(verdict.score, 4),
+                    "reasons": list(verdict.reasons),
+                },
+                separators=(",", ":"),
+            )
+        )
+
+    def completion_tokens(self, count: int) -> None:
+        """Add the completion tokens a detector process read off answers."""
+        self.metrics.tokens("completion", count)

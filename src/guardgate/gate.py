@@ -1,0 +1,189 @@
+"""`Gate`: the one decision path every door takes (the middleware, the sidecar, replay).
+
+    admit(request) -> detection -> overrides -> policy -> quotas -> events -> Admission
+    settle(admission, usage)  (once the answer has ended: tokens charged, stream lease released)
+
+A request's decision depends only on its content, its time (the gate's clock) and the state, so
+replay decides what live traffic decides, quotas included.
+
+When judging fails (a Redis outage past `GUARDGATE_REDIS_TIMEOUT`, a bug), `GUARDGATE_FAIL_MODE`
+decides: `closed` answers 503; `open` serves with what this replica last knew, never with less:
+the sender's last verdict (bounded memory in `Detection`), the overrides last loaded and the same
+policy. A blocked account stays blocked and a flagged one keeps its reasoning stripped; only the
+quota counters, which live in the same storage, are not checked.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+
+from guardgate.detection import Detection, GateRequest, Judgement
+from guardgate.events import Events
+from guardgate.faults import FaultCounter
+from guardgate.model import ApiKind, Decision, FailMode, Tier, Verdict
+from guardgate.overrides import OverrideBook
+from guardgate.policy import Policy
+from guardgate.quota import QuotaEnforcer, QuotaTicket
+from guardgate.records import record
+from guardgate.tokens import TokenCounter
+from guardgate.usage import Usage
+
+logger = logging.getLogger("guardgate")
+
+__all__ = ["UNAVAILABLE_MESSAGE", "Admission", "Gate"]
+
+Clock = Callable[[], float]
+UNAVAILABLE_MESSAGE = "The service is temporarily unavailable; retry shortly."
+
+
+@record
+class Admission:
+    """What the gate decided on one request, and what is left to settle."""
+
+    decision: Decision
+    """The decision to enforce (in shadow mode: one that changes nothing)."""
+    ticket: QuotaTicket | None = None
+    """Quota work left once the answer has ended (charge its tokens, release its lease)."""
+    prompt_tokens: int = 0
+    """The prompt tokens counted before forwarding (0 without a token quota)."""
+    shadow: bool = False
+    """Whether the decision was computed and logged but not enforced."""
+
+
+class Gate:
+    """The request path's decisions: built once per deployment (see `Deployment`)."""
+
+    def __init__(
+        self,
+        *,
+        detection: Detection,
+        overrides: OverrideBook,
+        policy: Policy,
+        quotas: QuotaEnforcer,
+        tokens: TokenCounter,
+        events: Events,
+        faults: FaultCounter,
+        clock: Clock,
+        fail_mode: FailMode,
+        shadow: bool = False,
+    ) -> None:
+        self.detection = detection
+        self.overrides = overrides
+        self.policy = policy
+        self.quotas = quotas
+        self.tokens = tokens
+        self.events = events
+        self.faults = faults
+        self.clock = clock
+        self.fail_mode = fail_mode
+        self.shadow = shadow
+        self._quotas = quotas.enabled
+        self._last = Admission(Decision(Verdict("", "", 0.0, Tier.NORMAL)))
+
+    def admit_now(self, request: GateRequest) -> Admission | None:
+        """The fast lane: the admission when it needs no waiting (a detector process and no
+        quota), else None (take `admit`). The same steps as `admit`, so the same decision."""
+        if self._quotas:
+            return None
+        now = self.clock()
+        try:
+            judgement = self.detection.judge_now(request, now)
+        except Exception:
+            return self._failed(request, 0)
+        if judgement is None:
+            return None
+        decision = self.policy.decide(self.overrides.apply(judgement.verdict))
+        self._record(request, now, judgement, decision)
+        last = self._last
+        if last.decision is decision and not decision.actions:
+            return last  # an account's repeated verdict: nothing new to build
+        self._last = admission = self._admitted(decision, None, 0)
+        return admission
+
+    async def admit(self, request: GateRequest, *, hold_stream: bool = True) -> Admission:
+        """Judge the request, apply overrides, policy and quotas, and report the decision.
+
+        `hold_stream` takes a concurrent-stream lease when a stream quota applies (replay
+        passes False: its requests have no answer to wait for). Never raises."""
+        now = self.clock()
+        prompt_tokens = self.tokens.prompt_tokens(request.api, request.data) if self._quotas else 0
+        try:
+            judgement = await self.detection.judge(request, now, prompt_tokens)
+        except Exception:
+            return self._failed(request, prompt_tokens)
+        decision = self.policy.decide(self.overrides.apply(judgement.verdict))
+        ticket: QuotaTicket | None = None
+        if self._quotas and not decision.rejected:
+            decision, ticket = await self._quota(decision, request.api, prompt_tokens, hold_stream)
+        self._record(request, now, judgement, decision)
+        return self._admitted(decision, ticket, prompt_tokens)
+
+    async def settle(self, admission: Admission, usage: Usage) -> None:
+        """After the answer ended (completely or not): charge its tokens to the quotas and
+        release its stream lease. Never raises."""
+        ticket = admission.ticket
+        if ticket is not None:
+            await self.quotas.settle(ticket, usage.completion_tokens, usage.prompt_tokens)
+
+    def _record(
+        self, request: GateRequest, now: float, judgement: Judgement, decision: Decision
+    ) -> None:
+        self.detection.record(request, now, judgement, decision)
+        self.events.tier_in_force(decision.verdict)
+
+    def _failed(self, request: GateRequest, prompt_tokens: int) -> Admission:
+        """Judging raised: 503 when failing closed; failing open, the decision on the sender's
+        last known verdict with the overrides last loaded (never less than before the fault)."""
+        self.faults.record("engine", logger)
+        if self.fail_mode is FailMode.CLOSED:
+            return Admission(
+                Decision(
+                    Verdict("", "", 0.0, Tier.NORMAL),
+                    reject_status=503,
+                    reject_message=UNAVAILABLE_MESSAGE,
+                    actions=("unavailable",),
+                )
+            )
+        try:
+            verdict = self.detection.fallback(request)
+        except Exception:
+            self.faults.record("engine", logger)
+            verdict = Verdict("", "", 0.0, Tier.NORMAL)
+        decision = self.policy.decide(self.overrides.apply(verdict))
+        decision = replace(decision, actions=(*decision.actions, "fail_open"))
+        self.events.tier_in_force(decision.verdict)
+        return self._admitted(decision, None, prompt_tokens)
+
+    def _admitted(
+        self, decision: Decision, ticket: QuotaTicket | None, prompt_tokens: int
+    ) -> Admission:
+        if self.shadow:
+            if decision.actions:
+                self.events.decided(decision, shadow=True)
+            # Shadow changes nothing; the quota ticket is still settled (its lease released).
+            return Admission(Decision(verdict=decision.verdict), ticket, prompt_tokens, True)
+        if decision.actions:
+            self.events.decided(decision, shadow=False)
+        return Admission(decision, ticket, prompt_tokens)
+
+    async def _quota(
+        self, decision: Decision, api: ApiKind, prompt_tokens: int, hold_stream: bool
+    ) -> tuple[Decision, QuotaTicket | None]:
+        outcome = await self.quotas.check(
+            decision.verdict, api, prompt_tokens, hold_stream=hold_stream
+        )
+        if outcome.allowed:
+            if outcome.failed_open:
+                decision = replace(decision, actions=(*decision.actions, "quota_fail_open"))
+            return decision, outcome.ticket
+        action = "rate_limited" if outcome.status == 429 else "quota_unavailable"
+        return replace(
+            decision,
+            reject_status=outcome.status,
+            reject_message=outcome.message,
+            retry_after=outcome.retry_after,
+            rate_limit_headers=outcome.headers,
+            actions=(action, *decision.actions),
+        ), None
