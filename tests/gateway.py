@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,9 +29,12 @@ def running_mock() -> Iterator[ServerThread]:
 
 
 @contextmanager
-def running_sidecar(upstream: str, **overrides: Any) -> Iterator[ServerThread]:
-    """A guardgate sidecar in front of `upstream`, served for real."""
-    with ServerThread(create_app(settings_for(upstream, **overrides))) as server:
+def running_sidecar(
+    upstream: str, *, clock: Callable[[], float] | None = None, **overrides: Any
+) -> Iterator[ServerThread]:
+    """A guardgate sidecar in front of `upstream`, served for real (on `clock`'s time when
+    given: the request time its decisions read)."""
+    with ServerThread(create_app(settings_for(upstream, **overrides), clock)) as server:
         yield server
 
 
