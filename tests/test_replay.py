@@ -83,7 +83,7 @@ def test_replay_writes_one_decision_per_good_line_and_reports_bad_ones(
 
     decisions = [json.loads(x) for x in out.read_text().splitlines()]
     assert [d["line"] for d in decisions] == [i for i in range(len(lines)) if i not in (5, 9, 12)]
-    keys = {"line", "account", "cluster", "score", "tier", "reasons", "actions"}
+    keys = {"line", "status", "account", "cluster", "score", "tier", "reasons", "actions"}
     assert set(decisions[0]) == keys
     farm = [d for d in decisions if json.loads(lines[d["line"]])["ip"] != "90.1.2.3"]
     person = [d for d in decisions if json.loads(lines[d["line"]])["ip"] == "90.1.2.3"]

@@ -111,7 +111,12 @@ class Deployment:
             backend = MemoryOverrideBackend()
         overrides = OverrideBook(backend, clock=now, poll_interval=settings.override_poll_interval)
         pool = getattr(redis, "connection_pool", None)
-        quotas = QuotaEnforcer(settings, build_backend(settings, pool=pool), faults=faults)
+        quotas = QuotaEnforcer(
+            settings,
+            build_backend(settings, pool=pool, clock=clock),
+            faults=faults,
+            clock=now,
+        )
         config = LinkingConfig.from_settings(settings)
         detection: Detection
         if settings.detection is DetectionMode.PROCESS:

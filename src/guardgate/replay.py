@@ -6,8 +6,9 @@ traffic (detection, overrides, policy, quotas with the prompt tokens counted), w
 `ts` as the clock, so a replay decides what the sidecar decided on the same requests at the same
 times. Settings come from the environment as for `serve` (state in memory unless
 `GUARDGATE_REDIS_URL` is set). Background work (re-clustering) is waited for after the request
-that started it, so a replay gives the same decisions every time. An answer's own tokens are not
-in the log: a token quota is charged the prompt only.
+that started it, so a replay gives the same decisions every time. A line may carry its answer's
+usage as the upstream reported it (`"usage": {"completion_tokens": N, "prompt_tokens": N}`):
+a token quota is then charged it as the sidecar charged it; without one, the prompt only.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from guardgate.settings import load_settings
 from guardgate.usage import Usage
 
 _NO_ANSWER = Usage(0)
-"""A replayed request's answer: not in the log."""
+"""A replayed request's answer when the log does not say what it cost."""
 
 
 class MalformedLine(ValueError):
@@ -51,6 +52,8 @@ class ReplayRecord:
     path: str
     headers: list[tuple[bytes, bytes]]
     body: dict[str, Any]
+    usage: Usage | None = None
+    """The answer's usage, when the log has it."""
 
 
 def parse_line(text: str | bytes) -> ReplayRecord:
@@ -77,7 +80,18 @@ def parse_line(text: str | bytes) -> ReplayRecord:
     if not isinstance(ip, str):
         raise MalformedLine("'ip' must be a string")
     pairs = [(str(k).lower().encode("latin-1", "replace"), _header(v)) for k, v in headers.items()]
-    return ReplayRecord(float(ts), ip, path, pairs, body)
+    return ReplayRecord(float(ts), ip, path, pairs, body, _usage(data.get("usage")))
+
+
+def _usage(value: Any) -> Usage | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise MalformedLine("'usage' must be an object")
+    completion, prompt = value.get("completion_tokens", 0), value.get("prompt_tokens")
+    if not isinstance(completion, int) or not isinstance(prompt, int | None):
+        raise MalformedLine("'usage' token counts must be integers")
+    return Usage(completion, prompt, reported=True)
 
 
 def _header(value: Any) -> bytes:
@@ -118,6 +132,7 @@ def decision_line(line: int, decision: Decision) -> str:
     return json.dumps(
         {
             "line": line,
+            "status": decision.reject_status or 200,
             "account": v.account,
             "cluster": v.cluster,
             "score": round(v.score, 4),
@@ -165,7 +180,7 @@ async def replay(
             )
             # No concurrent-stream lease: a replayed request has no answer to wait for.
             admission = await gate.admit(request, hold_stream=False)
-            await gate.settle(admission, _NO_ANSWER)
+            await gate.settle(admission, record.usage or _NO_ANSWER)
             await detection.drain()
             decision = admission.decision
             summary.record(decision)

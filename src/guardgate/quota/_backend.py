@@ -9,9 +9,13 @@ a back-off that would hold a request.
 
 from __future__ import annotations
 
+import inspect
+import types
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import limits.aio.storage.memory as limits_memory
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.storage import storage_from_string
 from redis.asyncio.retry import Retry
@@ -42,11 +46,51 @@ def limits_uri(redis_url: str) -> str:
     return "async+" + redis_url
 
 
-def build_backend(settings: GuardgateSettings, *, pool: Any = None) -> QuotaBackend:
-    """Memory storage when no Redis URL is set, else Redis through redis-py's asyncio client
-    (on the connection `pool` when given: the deployment's, shared by its parts)."""
+def clocked_memory_storage(clock: Callable[[], float]) -> MemoryStorage:
+    """`limits`' in-memory storage with its windows on `clock` (unix seconds) instead of the
+    wall clock, so that replay and tests on a clock of their own count quotas as live traffic
+    did at those times.
+
+    `limits` reads `time.time()` from its module; the storage's methods are rebuilt here on the
+    same code with a `time` of this clock in their globals (the class is otherwise unchanged,
+    and `limits` wraps the methods of a subclass again as it does its own)."""
+    names = dict(vars(limits_memory))
+    names["time"] = types.SimpleNamespace(time=clock)
+
+    def rebound(function: Any) -> Any:
+        inner = inspect.unwrap(function)
+        copy = types.FunctionType(
+            inner.__code__, names, inner.__name__, inner.__defaults__, inner.__closure__
+        )
+        copy.__kwdefaults__ = inner.__kwdefaults__
+        return copy
+
+    entry = type(
+        "Entry", (limits_memory.Entry,), {"__init__": rebound(limits_memory.Entry.__init__)}
+    )
+    names["Entry"] = entry
+    members = {
+        name: rebound(value)
+        for name, value in vars(MemoryStorage).items()
+        if isinstance(value, types.FunctionType)
+        and name not in ("__init__", "__getstate__", "__setstate__", "__del__")
+    }
+    clocked: type[MemoryStorage] = type("ClockedMemoryStorage", (MemoryStorage,), members)
+    return clocked()
+
+
+def build_backend(
+    settings: GuardgateSettings,
+    *,
+    pool: Any = None,
+    clock: Callable[[], float] | None = None,
+) -> QuotaBackend:
+    """Memory storage when no Redis URL is set (on `clock` when given), else Redis through
+    redis-py's asyncio client (on the connection `pool` when given: the deployment's, shared by
+    its parts; Redis counters keep the wall clock)."""
     if not settings.redis_url:
-        return QuotaBackend(MemoryStorage(), MemoryConcurrency(), shared=False)
+        storage = clocked_memory_storage(clock) if clock is not None else MemoryStorage()
+        return QuotaBackend(storage, MemoryConcurrency(), shared=False)
     options: dict[str, Any] = {
         "implementation": "redispy",
         "key_prefix": KEY_PREFIX,
@@ -59,7 +103,7 @@ def build_backend(settings: GuardgateSettings, *, pool: Any = None) -> QuotaBack
     elif settings.redis_url.startswith("redis+sentinel://"):
         # Sentinels answer within the same budget as the master they name.
         options["sentinel_kwargs"] = {"socket_timeout": settings.redis_timeout}
-    storage = storage_from_string(limits_uri(settings.redis_url), **options)
-    assert isinstance(storage, RedisStorage)
-    client = storage.bridge.get_connection()  # type: ignore[attr-defined]
-    return QuotaBackend(storage, RedisConcurrency(client, KEY_PREFIX), shared=True, client=client)
+    shared = storage_from_string(limits_uri(settings.redis_url), **options)
+    assert isinstance(shared, RedisStorage)
+    client = shared.bridge.get_connection()  # type: ignore[attr-defined]
+    return QuotaBackend(shared, RedisConcurrency(client, KEY_PREFIX), shared=True, client=client)

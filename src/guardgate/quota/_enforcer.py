@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
@@ -75,8 +75,10 @@ class QuotaEnforcer:
         backend: QuotaBackend | None = None,
         *,
         faults: FaultCounter | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self.clock = clock
         self.planner = QuotaPlanner(settings)
         self.backend = backend if backend is not None else build_backend(settings)
         self.requests = MovingWindowRateLimiter(self.backend.storage)
@@ -200,7 +202,7 @@ class QuotaEnforcer:
     ) -> QuotaOutcome:
         """The 429 for a request over quota, with the waits and headers its client reads."""
         waits = await asyncio.gather(*(self._wait(limit, cost) for limit in failed))
-        now = time.time()
+        now = self.clock()
         states: dict[Dimension, WindowState] = {}
         for dimension, advertised in (
             (Dimension.REQUESTS, plan.advertised_requests),
@@ -224,7 +226,7 @@ class QuotaEnforcer:
         item = limit.item
         if limit.dimension is Dimension.REQUESTS:
             stats = await self.requests.get_window_stats(item, *limit.identifiers)
-            return max(0.0, stats.reset_time - time.time())
+            return max(0.0, stats.reset_time - self.clock())
         (
             previous,
             previous_ttl,
