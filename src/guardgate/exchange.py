@@ -67,6 +67,7 @@ class Exchange:
         "api",
         "chunked",
         "decision",
+        "headers",
         "held",
         "meter",
         "mw",
@@ -99,12 +100,20 @@ class Exchange:
         self.prompt_tokens = 0
         self.chunked = False
         """The request came with `Transfer-Encoding` (its body is replayed whole, unchunked)."""
+        self.headers: list[tuple[bytes, bytes]] = scope["headers"]
+        """The headers the account is read from (query-string keys appended)."""
 
     async def run(self) -> None:
         body = await self._read_body()
         if body is None:
             return
         started = time.perf_counter()
+        # Identity is the one credential the upstream authenticates (signals/credentials.py).
+        self.headers = self.mw.credentials.headers(self.scope)
+        problem = self.mw.credentials.read(self.headers).problem
+        if problem is not None:
+            await self._bad_request(problem)
+            return
         try:
             # JSON in HTTP is UTF-8 (RFC 8259): a BOM, another encoding, invalid UTF-8 (lone
             # surrogates too), NaN or nesting deeper than 1,024 levels is a 400.
@@ -122,7 +131,7 @@ class Exchange:
         client = scope.get("client")
         peer = client[0] if client else ""
         try:
-            decision = self.mw.guard.admit_now(self.api, scope["headers"], peer, body)
+            decision = self.mw.guard.admit_now(self.api, self.headers, peer, body)
         except Exception:
             decision = await self._engine_failed()
             if decision is None:
@@ -202,7 +211,7 @@ class Exchange:
         process), or None after answering 503 when it failed and the fail mode is closed."""
         try:
             decision, self.ticket, self.prompt_tokens = await self.mw.guard.admit_request(
-                self.api, self.scope["headers"], peer, data, body
+                self.api, self.headers, peer, data, body
             )
         except Exception:
             return await self._engine_failed()

@@ -22,6 +22,7 @@ from guardgate.metrics import CONTENT_TYPE_LATEST, Metrics
 from guardgate.model import Tier, Verdict
 from guardgate.protocols.endpoints import api_paths
 from guardgate.settings import GuardgateSettings, load_settings
+from guardgate.signals.credentials import CredentialReader
 
 audit = logging.getLogger("guardgate.audit")
 
@@ -54,6 +55,7 @@ class GuardgateMiddleware:
         self._prefix = self.settings.path_prefix
         self._metrics_path = self.settings.metrics_path
         self.admin = AdminApp(guard)
+        self.credentials = CredentialReader(self.settings.account_header)
         # The LLM endpoints' paths (none under the admin prefix, which keeps its own).
         self._apis = {
             path: api
