@@ -21,6 +21,7 @@ from guardgate.hardening.sealing import SEAL_PREFIX, SealError
 from guardgate.model import ApiKind, Decision, FailMode, ReasoningPolicy, Tier, Verdict
 from guardgate.protocols.endpoints import error_body
 from guardgate.protocols.reasoning import ResponseTransformer, response_transformer, rewrite_request
+from guardgate.protocols.routes import alias_api
 from guardgate.quota import QuotaTicket
 from guardgate.usage import Usage, UsageMeter
 
@@ -114,10 +115,11 @@ class Exchange:
         if problem is not None:
             await self._bad_request(problem)
             return
+        readback = self.scope["method"] == "GET"  # a stored answer: judged like its POST
         try:
             # JSON in HTTP is UTF-8 (RFC 8259): a BOM, another encoding, invalid UTF-8 (lone
             # surrogates too), NaN or nesting deeper than 1,024 levels is a 400.
-            data = _parse_json(body)
+            data = {} if readback else _parse_json(body)
         except ValueError:
             # The body must be read to be guarded; what cannot be parsed cannot be judged, and
             # the provider would reject it too, so it never costs an upstream call.
@@ -126,19 +128,25 @@ class Exchange:
         if not isinstance(data, dict):
             await self._bad_request("The request body must be a JSON object.")
             return
+        if self.scope["path"] in self.mw.routes.aliases:  # e.g. /invocations: the body says
+            api = alias_api(data)
+            if api is None:
+                await send_error(self.send, self.api, 404, "This request format is not served.")
+                return
+            self.api = api
 
         scope = self.scope
         client = scope.get("client")
         peer = client[0] if client else ""
         try:
-            decision = self.mw.guard.admit_now(self.api, self.headers, peer, body)
+            decision = self.mw.guard.admit_now(self.api, self.headers, peer, body or b"{}")
         except Exception:
             decision = await self._engine_failed()
             if decision is None:
                 return
         else:
             if decision is None:
-                decision = await self._decide(data, body, peer)
+                decision = await self._decide(data, body or b"{}", peer)
                 if decision is None:
                     return
             else:
@@ -179,7 +187,7 @@ class Exchange:
 
         policy = decision.reasoning_policy
         rewritten = False
-        if policy is not _PASS or decision.drop_logprobs or _SEALED in body:
+        if body and (policy is not _PASS or decision.drop_logprobs or _SEALED in body):
             try:
                 data, changed = rewrite_request(
                     self.api,

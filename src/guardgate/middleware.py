@@ -15,12 +15,13 @@ import logging
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from guardgate.admin.app import AdminApp
-from guardgate.exchange import Exchange
+from guardgate.exchange import Exchange, send_error
 from guardgate.faults import FaultCounter
 from guardgate.guard import Guard
 from guardgate.metrics import CONTENT_TYPE_LATEST, Metrics
 from guardgate.model import Tier, Verdict
-from guardgate.protocols.endpoints import api_paths
+from guardgate.protocols.endpoints import api_for_error
+from guardgate.protocols.routes import RouteTable
 from guardgate.settings import GuardgateSettings, load_settings
 from guardgate.signals.credentials import CredentialReader
 
@@ -55,12 +56,12 @@ class GuardgateMiddleware:
         self._prefix = self.settings.path_prefix
         self._metrics_path = self.settings.metrics_path
         self.admin = AdminApp(guard)
+        # Every way to the model (endpoints, aliases, read-backs) is judged: protocols/routes.py.
+        self.routes = RouteTable(self._prefix, self.settings.passthrough_paths)
         self.credentials = CredentialReader(self.settings.account_header)
         # The LLM endpoints' paths (none under the admin prefix, which keeps its own).
         self._apis = {
-            path: api
-            for path, api in api_paths(self._prefix).items()
-            if not self.admin.handles(path)
+            path: api for path, api in self.routes.posts.items() if not self.admin.handles(path)
         }
         self._think_patterns = [p.lower() for p in self.settings.think_open_models]
         self._think_models: dict[str, bool] = {}
@@ -84,6 +85,12 @@ class GuardgateMiddleware:
                 if api is not None:
                     await Exchange(self, api, scope, receive, send).run()
                     return
+                if path in self.routes.denied and not self.routes.passthrough(path):
+                    await _not_judged(send, path)
+                    return
+            elif (readback := self.routes.readback(scope["method"], path)) is not None:
+                await Exchange(self, readback, scope, receive, send).run()
+                return
             if self.admin.handles(path):
                 await self.admin(scope, receive, send)
                 return
@@ -136,3 +143,10 @@ class GuardgateMiddleware:
             return message
 
         return wrapped
+
+
+async def _not_judged(send: Send, path: str) -> None:
+    """A 404 in the provider's format for a route guardgate cannot judge."""
+    await send_error(
+        send, api_for_error(path), 404, f"Unknown request URL: {path}. Check the path and method."
+    )
