@@ -13,7 +13,7 @@ import fnmatch
 import json
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Collection
 from typing import Any
 
 import orjson
@@ -26,7 +26,9 @@ from guardgate.hardening.sealing import SEAL_PREFIX, SealError
 from guardgate.model import ApiKind, ReasoningPolicy
 from guardgate.protocols.errors import send_error
 from guardgate.protocols.reasoning import ResponseTransformer, response_transformer, rewrite_request
+from guardgate.protocols.routes import alias_api
 from guardgate.receive import receive_by
+from guardgate.signals.credentials import CredentialReader
 from guardgate.usage import Usage, UsageMeter
 
 logger = logging.getLogger("guardgate")
@@ -66,8 +68,10 @@ class Doorway:
     """What every exchange of one door shares: the app behind it and the deployment's parts."""
 
     __slots__ = (
+        "aliases",
         "app",
         "body_read_timeout",
+        "credentials",
         "detection",
         "faults",
         "gate",
@@ -81,9 +85,13 @@ class Doorway:
         "tokens",
     )
 
-    def __init__(self, app: ASGIApp, deployment: Deployment) -> None:
+    def __init__(self, app: ASGIApp, deployment: Deployment, aliases: Collection[str] = ()) -> None:
         settings = deployment.settings
         self.app = app
+        self.aliases = aliases
+        """Paths whose request format the body tells (vLLM's /invocations)."""
+        self.credentials = CredentialReader(settings.account_header)
+        """Identity is the one credential the upstream authenticates (signals/credentials.py)."""
         self.gate = deployment.gate
         self.detection = deployment.detection
         self.meters_answers = deployment.detection.meters_answers
@@ -106,6 +114,7 @@ class Exchange:
         "api",
         "chunked",
         "door",
+        "headers",
         "held",
         "meter",
         "receive",
@@ -131,16 +140,26 @@ class Exchange:
         """A JSON answer's chunks, held for the detector process to read its usage."""
         self.chunked = False
         """The request came with `Transfer-Encoding` (its body is replayed whole, unchunked)."""
+        self.headers: list[tuple[bytes, bytes]] = scope["headers"]
+        """The headers the account is read from (query-string keys appended)."""
 
     async def run(self) -> None:
         body = await self._read_body()
         if body is None:
             return
         started = time.perf_counter()
+        door = self.door
+        # Identity is the one credential the upstream authenticates (signals/credentials.py).
+        self.headers = door.credentials.headers(self.scope)
+        problem = door.credentials.read(self.headers).problem
+        if problem is not None:
+            await self._bad_request(problem)
+            return
+        readback = self.scope["method"] == "GET"  # a stored answer: judged like its POST
         try:
             # JSON in HTTP is UTF-8 (RFC 8259): a BOM, another encoding, invalid UTF-8 (lone
             # surrogates too), NaN or nesting deeper than 1,024 levels is a 400.
-            data = _parse_json(body)
+            data = {} if readback else _parse_json(body)
         except ValueError:
             # The body must be read to be guarded; what cannot be parsed cannot be judged, and
             # the provider would reject it too, so it never costs an upstream call.
@@ -149,11 +168,17 @@ class Exchange:
         if not isinstance(data, dict):
             await self._bad_request("The request body must be a JSON object.")
             return
+        if door.aliases and self.scope["path"] in door.aliases:  # /invocations: the body says
+            api = alias_api(data)
+            if api is None:
+                await send_error(self.send, self.api, 404, "This request format is not served.")
+                return
+            self.api = api
 
-        scope = self.scope
-        client = scope.get("client")
-        request = GateRequest(self.api, scope["headers"], client[0] if client else "", body, data)
-        gate = self.door.gate
+        client = self.scope.get("client")
+        peer = client[0] if client else ""
+        request = GateRequest(self.api, self.headers, peer, body or b"{}", data)
+        gate = door.gate
         admission = gate.admit_now(request)
         if admission is None:
             admission = await gate.admit(request)
@@ -187,7 +212,7 @@ class Exchange:
         decision = admission.decision
         policy = decision.reasoning_policy
         rewritten = False
-        if policy is not _PASS or decision.drop_logprobs or _SEALED in body:
+        if body and (policy is not _PASS or decision.drop_logprobs or _SEALED in body):
             try:
                 data, changed = rewrite_request(
                     self.api,

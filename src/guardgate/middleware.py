@@ -15,7 +15,9 @@ from guardgate.admin.app import AdminApp
 from guardgate.deployment import Deployment
 from guardgate.exchange import Doorway, Exchange
 from guardgate.metrics import CONTENT_TYPE_LATEST
-from guardgate.protocols.endpoints import api_paths
+from guardgate.protocols.endpoints import api_for_error
+from guardgate.protocols.errors import send_error
+from guardgate.protocols.routes import RouteTable
 from guardgate.settings import GuardgateSettings, load_settings
 
 __all__ = ["GuardgateMiddleware"]
@@ -42,15 +44,15 @@ class GuardgateMiddleware:
             )
         self.deployment = deployment
         self.settings = deployment.settings
-        self.door = Doorway(app, deployment)
         self._prefix = self.settings.path_prefix
         self._metrics_path = self.settings.metrics_path
         self.admin = AdminApp(deployment)
+        # Every way to the model (endpoints, aliases, read-backs) is judged: protocols/routes.py.
+        self.routes = RouteTable(self._prefix, self.settings.passthrough_paths)
+        self.door = Doorway(app, deployment, self.routes.aliases)
         # The LLM endpoints' paths (none under the admin prefix, which keeps its own).
         self._apis = {
-            path: api
-            for path, api in api_paths(self._prefix).items()
-            if not self.admin.handles(path)
+            path: api for path, api in self.routes.posts.items() if not self.admin.handles(path)
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -63,6 +65,14 @@ class GuardgateMiddleware:
                         await self.deployment.start()
                     await Exchange(self.door, api, scope, receive, send).run()
                     return
+                if path in self.routes.denied and not self.routes.passthrough(path):
+                    await _not_judged(send, path)
+                    return
+            elif (readback := self.routes.readback(scope["method"], path)) is not None:
+                if not self.deployment.started:
+                    await self.deployment.start()
+                await Exchange(self.door, readback, scope, receive, send).run()
+                return
             if self.admin.handles(path):
                 await self.admin(scope, receive, send)
                 return
@@ -95,3 +105,10 @@ class GuardgateMiddleware:
             return message
 
         return wrapped
+
+
+async def _not_judged(send: Send, path: str) -> None:
+    """A 404 in the provider's format for a route guardgate cannot judge."""
+    await send_error(
+        send, api_for_error(path), 404, f"Unknown request URL: {path}. Check the path and method."
+    )

@@ -23,6 +23,7 @@ from starlette.types import Message, Receive, Scope, Send
 from guardgate.model import ApiKind
 from guardgate.protocols.endpoints import api_for_error, error_body
 from guardgate.protocols.errors import send_error
+from guardgate.protocols.routes import RouteTable
 from guardgate.settings import GuardgateSettings
 
 logger = logging.getLogger("guardgate.proxy")
@@ -78,6 +79,9 @@ class UpstreamProxy:
         self._origin = str(base.origin())
         self._base_path = base.raw_path.rstrip("/")
         self.session: aiohttp.ClientSession | None = None
+        self.routes = RouteTable(settings.path_prefix, settings.passthrough_paths)
+        """What may be forwarded: what the middleware judged, harmless metadata, and the
+        operator's unjudged passthrough paths; anything else is answered 404 here."""
 
     async def start(self) -> None:
         """Open the connection pool (called from the sidecar's lifespan)."""
@@ -94,6 +98,14 @@ class UpstreamProxy:
         if scope["type"] != "http":
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1003})
+            return
+        if not self.routes.forwardable(scope["method"], scope["path"]):
+            await send_error(
+                send,
+                api_for_error(scope["path"]),
+                404,
+                f"Unknown request URL: {scope['method']} {scope['path']}.",
+            )
             return
         if self.session is None:
             await self.start()

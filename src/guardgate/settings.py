@@ -48,6 +48,9 @@ class GuardgateSettings(BaseSettings):
     """Seconds without a byte from the upstream before the sidecar answers 504 or ends a stream."""
     upstream_max_connections: int = Field(default=512, ge=1)
     """Size of the sidecar's upstream connection pool (idle connections are kept alive 30 s)."""
+    passthrough_paths: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Paths (exact, or glob patterns with `*`) the sidecar forwards UNJUDGED, any method, besides
+    the routes it judges and harmless metadata; every other path is answered 404."""
 
     # --- state and identity ------------------------------------------------------------------
     redis_url: str | None = None
@@ -55,7 +58,7 @@ class GuardgateSettings(BaseSettings):
     secret: SecretStr | None = None
     """HMAC key for account ids and the key that seals hidden reasoning. Set it in production."""
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
-    """CIDRs of proxies whose X-Forwarded-For, Forwarded and edge fingerprint headers count."""
+    """CIDRs of proxies whose forwarding header and edge fingerprint headers count."""
     account_header: str = ""
     """Header set by the operator's auth layer that names the account; else the API key is used."""
     metrics_path: str = "/_guardgate/metrics"
@@ -139,7 +142,7 @@ class GuardgateSettings(BaseSettings):
     scoring_weights: str | None = None
     """Weight overrides `name=value,...` (names: see guardgate.scoring.model.DEFAULT_WEIGHTS)."""
 
-    @field_validator("trusted_proxies", "think_open_models", mode="before")
+    @field_validator("trusted_proxies", "think_open_models", "passthrough_paths", mode="before")
     @classmethod
     def _parse_lists(cls, value: Any) -> Any:
         return _split_csv(value)

@@ -145,12 +145,13 @@ def test_anthropic_sdk_messages(sidecar: ServerThread) -> None:
     assert final.content[-1].text == message.content[-1].text
 
 
-def test_other_paths_pass_through(mock: ServerThread, sidecar: ServerThread) -> None:
-    direct = httpx.get(mock.url + "/mock/requests")
-    proxied = httpx.get(sidecar.url + "/mock/requests")
-    assert proxied.status_code == direct.status_code == 200
-    missing = httpx.get(sidecar.url + "/v1/nothing-here")
-    assert missing.status_code == 404
+def test_listed_paths_pass_through(mock: ServerThread) -> None:
+    with running_sidecar(mock.url, passthrough_paths="/mock/*") as sidecar:
+        direct = httpx.get(mock.url + "/mock/requests")
+        proxied = httpx.get(sidecar.url + "/mock/requests")
+        assert proxied.status_code == direct.status_code == 200
+        missing = httpx.get(sidecar.url + "/v1/nothing-here")
+        assert missing.status_code == 404
 
 
 def test_health(sidecar: ServerThread) -> None:

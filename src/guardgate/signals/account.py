@@ -6,6 +6,8 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
+from guardgate.signals.credentials import KEY_HEADERS, QUERY_KEY_HEADER, read_credential
+
 
 class AccountHasher:
     """Turns a raw account identity into a stable, non-reversible id with a keyed HMAC, so that
@@ -15,7 +17,7 @@ class AccountHasher:
         self._key = hmac.new(secret, b"guardgate/account/v1", hashlib.sha256).digest()
         self._header = account_header.lower().encode()
         self._cache: dict[bytes, str] = {}
-        self.identity_headers = frozenset({b"authorization", b"x-api-key", self._header} - {b""})
+        self.identity_headers = frozenset({*KEY_HEADERS, QUERY_KEY_HEADER, self._header} - {b""})
         """The headers `identity` reads: a request's account follows from their values alone."""
 
     def hash(self, identity: bytes) -> str:
@@ -30,21 +32,12 @@ class AccountHasher:
         return digest
 
     def identity(self, headers: Sequence[tuple[bytes, bytes]]) -> bytes:
-        """The raw identity in the request headers: operator header, bearer token or x-api-key."""
-        bearer = b""
-        api_key = b""
-        for name, value in headers:
-            if self._header and name == self._header:
-                return b"h:" + value.strip()
-            if name == b"authorization" and value[:7].lower() == b"bearer ":
-                bearer = value[7:].strip()
-            elif name == b"x-api-key":
-                api_key = value.strip()
-        if bearer:
-            return b"k:" + bearer
-        if api_key:
-            return b"k:" + api_key
-        return b""
+        """The raw identity in the request headers: operator header, else the API key (bearer
+        token, `x-api-key`, `api-key` or a query key passed on as `QUERY_KEY_HEADER`).
+
+        With ambiguous credentials (answered 400 at the door, see `read_credential`) it is the
+        first key found, for doors that cannot answer (replay)."""
+        return read_credential(headers, self._header).identity
 
     def account_of(self, headers: Sequence[tuple[bytes, bytes]]) -> str:
         """The account id of a request ('anonymous' when it carries no identity)."""

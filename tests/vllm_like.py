@@ -1,0 +1,171 @@
+"""Test support: an app with vLLM's routes and vLLM's authentication rule, whose answers carry a
+reasoning trace ("SECRET-PLAN ...") that guardgate must hide under strip.
+
+Auth as vLLM's `AuthenticationMiddleware` does it: `Headers.get("Authorization")` (the FIRST
+header of that name) must be `Bearer <a known key>`; no other header or parameter counts.
+Routes: `POST /v1/chat/completions`, `POST /v1/completions`, vLLM's SageMaker `POST /invocations`
+(a Chat body with `messages`, a Completions body with `prompt`), vLLM's token-in/token-out
+`POST /inference/v1/generate`, SGLang's native `POST /generate`, `GET /v1/models`, stored read-backs
+`GET /v1/responses/{id}`, `GET /v1/responses/{id}/input_items`, `GET /v1/chat/completions/{id}`,
+and an unrelated `GET /health` and `POST /v1/batches`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+SECRET = "SECRET-PLAN"
+TRACE = f"{SECRET}: first add the tens, then carry the one."
+KEYS = frozenset({"sk-real", "sk-other"})
+calls: list[str] = []
+"""`METHOD path` of every request the app answered (auth passed)."""
+
+
+class VllmAuth:
+    """vLLM's rule: the first `Authorization` header must be a known bearer token."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] != "/health":
+            value = Headers(scope=scope).get("Authorization") or ""
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() != "bearer" or token not in KEYS:
+                await JSONResponse({"error": "Unauthorized"}, status_code=401)(scope, receive, send)
+                return
+        if scope["type"] == "http":
+            calls.append(f"{scope['method']} {scope['path']}")
+        await self.app(scope, receive, send)
+
+
+def _chat(model: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "reasoning": TRACE, "content": "The answer: 42."},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14},
+    }
+
+
+def _completion(model: str) -> dict[str, Any]:
+    return {
+        "id": "cmpl-1",
+        "object": "text_completion",
+        "created": 1,
+        "model": model,
+        "choices": [
+            {"index": 0, "text": f"{TRACE}</think>The answer: 42.", "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14},
+    }
+
+
+def _stored_response(response_id: str) -> dict[str, Any]:
+    return {
+        "id": response_id,
+        "object": "response",
+        "created_at": 1,
+        "status": "completed",
+        "model": "o4-mini",
+        "output": [
+            {
+                "type": "reasoning",
+                "id": "rs_1",
+                "summary": [{"type": "summary_text", "text": TRACE}],
+            },
+            {
+                "type": "message",
+                "id": "msg_1",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": "The answer: 42.", "annotations": []}],
+            },
+        ],
+        "usage": {"input_tokens": 5, "output_tokens": 9, "total_tokens": 14},
+    }
+
+
+async def chat(request: Request) -> Response:
+    body = await request.json()
+    return JSONResponse(_chat(body.get("model") or "default"))
+
+
+async def completions(request: Request) -> Response:
+    body = await request.json()
+    return JSONResponse(_completion(body.get("model") or "default"))
+
+
+async def invocations(request: Request) -> Response:
+    body = await request.json()
+    if "messages" in body:
+        return JSONResponse(_chat(body.get("model") or "default"))
+    return JSONResponse(_completion(body.get("model") or "default"))
+
+
+async def generate_tokens(request: Request) -> Response:
+    return JSONResponse({"choices": [{"index": 0, "token_ids": [1, 2, 3], "text": TRACE}]})
+
+
+async def sglang_generate(request: Request) -> Response:
+    return JSONResponse({"text": f"<think>{TRACE}</think>42", "meta_info": {}})
+
+
+async def models(request: Request) -> Response:
+    return JSONResponse({"object": "list", "data": [{"id": "m", "object": "model"}]})
+
+
+async def stored_response(request: Request) -> Response:
+    return JSONResponse(_stored_response(request.path_params["rid"]))
+
+
+async def input_items(request: Request) -> Response:
+    return JSONResponse({"object": "list", "data": [{"type": "message", "content": TRACE}]})
+
+
+async def stored_chat(request: Request) -> Response:
+    return JSONResponse(_chat("o4-mini"))
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def batches(request: Request) -> Response:
+    return JSONResponse({"id": "batch_1", "object": "batch"})
+
+
+def vllm_like_app() -> Starlette:
+    """The app, with vLLM's auth in front (add guardgate around it to mount it)."""
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/v1/completions", completions, methods=["POST"]),
+            Route("/invocations", invocations, methods=["POST"]),
+            Route("/inference/v1/generate", generate_tokens, methods=["POST"]),
+            Route("/generate", sglang_generate, methods=["POST"]),
+            Route("/v1/models", models, methods=["GET"]),
+            Route("/v1/responses/{rid}", stored_response, methods=["GET"]),
+            Route("/v1/responses/{rid}/input_items", input_items, methods=["GET"]),
+            Route("/v1/chat/completions/{cid}", stored_chat, methods=["GET"]),
+            Route("/health", health, methods=["GET"]),
+            Route("/v1/batches", batches, methods=["POST"]),
+        ]
+    )
+    app.add_middleware(VllmAuth)
+    return app
