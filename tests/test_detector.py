@@ -21,8 +21,8 @@ from tests.admin.attack_traffic import attack, simulate
 from tests.gateway import GG_SECRET, running_mock, running_sidecar
 
 from guardgate.deployment import Deployment
-from guardgate.detection import GateRequest, ProcessDetection
-from guardgate.detector import DetectorProcess
+from guardgate.detection import GateRequest
+from guardgate.detector import DetectorProcess, ProcessDetection
 from guardgate.detector._frames import encode
 from guardgate.detector._worker import Detector, serve
 from guardgate.detector.calls import ClustersQuery

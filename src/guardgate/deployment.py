@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from guardgate.detection import Detection, InlineDetection, ProcessDetection
-from guardgate.detector import DetectorProcess
+from guardgate.detection import Detection, InlineDetection
+from guardgate.detector import DetectorProcess, ProcessDetection
 from guardgate.engine import Engine
 from guardgate.events import Events
 from guardgate.faults import FaultCounter

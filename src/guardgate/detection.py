@@ -3,8 +3,9 @@ admin API. Two implementations serve the same interface:
 
 - `InlineDetection` runs the `Observer` and the `Engine` on the request path (the verdict
   includes this request), and keeps the activity record of the decisions it was told;
-- `ProcessDetection` hands each request's signals to a detector process and answers with the
-  latest verdict it sent (it never waits: the request path's fast lane).
+- `ProcessDetection` (in `guardgate.detector`) hands each request's signals to a detector
+  process and answers with the latest verdict it sent (it never waits: the request path's fast
+  lane); the detector process runs an `InlineDetection` of its own.
 
 Either keeps the last verdict it knew on each recent account (bounded), which the gate falls back
 to when judging fails (`GUARDGATE_FAIL_MODE=open`), so that an outage never relaxes a tier.
@@ -17,14 +18,6 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from guardgate.activity import AccountActivity, ActivityLog, ClusterActivity
-from guardgate.detector import DetectorProcess
-from guardgate.detector.calls import (
-    AccountActivityQuery,
-    ClusterActivityQuery,
-    ClustersQuery,
-    LinksQuery,
-    ReclusterCommand,
-)
 from guardgate.engine import Engine
 from guardgate.model import ApiKind, Decision, Observation, Tier, Verdict
 from guardgate.records import record
@@ -32,13 +25,7 @@ from guardgate.signals import Observer
 from guardgate.signals.observe import Sender
 from guardgate.store import Link
 
-__all__ = [
-    "Detection",
-    "GateRequest",
-    "InlineDetection",
-    "Judgement",
-    "ProcessDetection",
-]
+__all__ = ["Detection", "GateRequest", "InlineDetection", "Judgement"]
 
 KNOWN_VERDICTS = 100_000
 """Accounts whose last verdict inline detection keeps for fail-open (least recently judged
@@ -217,93 +204,3 @@ class InlineDetection:
     async def account_activity(self, accounts: Collection[str]) -> dict[str, AccountActivity]:
         """From this replica's record."""
         return self.activity.account_entries(accounts)
-
-
-class ProcessDetection:
-    """A detector process judges; the request path reads its latest verdict and queues the
-    request's signals with the decision taken (the raw key stays in this process: the detector
-    gets the account id and the headers with their credentials blanked)."""
-
-    meters_answers = True
-
-    def __init__(self, observer: Observer, process: DetectorProcess, link_ttl: float) -> None:
-        self.observer = observer
-        self.process = process
-        self.link_ttl = link_ttl
-
-    async def start(self) -> None:
-        """Start the detector process."""
-        await self.process.start()
-
-    async def close(self) -> None:
-        """Stop the detector process."""
-        await self.process.close()
-
-    def judge_now(self, request: GateRequest, now: float) -> Judgement:
-        """The detector's latest verdict on the sender."""
-        sender = self.observer.sender(request.headers, request.peer)
-        return Judgement(self.process.verdict(sender.account), sender=sender)
-
-    async def judge(self, request: GateRequest, now: float, prompt_tokens: int) -> Judgement:
-        """As `judge_now`: the verdict never waits on the detector."""
-        sender = self.observer.sender(request.headers, request.peer)
-        return Judgement(self.process.verdict(sender.account), sender=sender)
-
-    def fallback(self, request: GateRequest) -> Verdict:
-        """The detector's latest verdict (the table outlives the process)."""
-        return self.process.verdict(self.observer.sender(request.headers, request.peer).account)
-
-    def record(
-        self, request: GateRequest, now: float, judgement: Judgement, decision: Decision
-    ) -> None:
-        """Queue the request's signals and its decision for the detector."""
-        sender = judgement.sender
-        if sender is None:
-            sender = self.observer.sender(request.headers, request.peer)
-        self.process.submit(
-            request.api,
-            sender.credential_free,
-            request.peer,
-            request.body,
-            now,
-            sender.account,
-            decision,
-            judgement.verdict.tier,
-        )
-
-    def meter(self, api: ApiKind, chunks: list[bytes]) -> None:
-        """Hand the answer to the detector, which reports its tokens to the metrics."""
-        self.process.meter(api, chunks)
-
-    async def drain(self) -> None:
-        """Nothing runs in this process."""
-
-    async def clusters(self) -> dict[str, str]:
-        """Asked of the detector (after the requests submitted before)."""
-        found: dict[str, str] = await self.process.call(ClustersQuery())
-        return found
-
-    async def links(self, since: float) -> list[Link]:
-        """Asked of the detector."""
-        found: list[Link] = await self.process.call(LinksQuery(since))
-        return found
-
-    async def recluster(self, now: float) -> None:
-        """Asked of the detector."""
-        await self.process.call(ReclusterCommand(now))
-
-    async def cluster_activity(
-        self, clusters: Collection[str] | None = None
-    ) -> dict[str, ClusterActivity]:
-        """The detector keeps the record (it is told every decision)."""
-        found: dict[str, ClusterActivity] = await self.process.call(
-            ClusterActivityQuery(None if clusters is None else tuple(clusters))
-        )
-        return found
-
-    async def account_activity(self, accounts: Collection[str]) -> dict[str, AccountActivity]:
-        """The detector keeps the record."""
-        found: dict[str, AccountActivity] = await self.process.call(
-            AccountActivityQuery(tuple(accounts))
-        )
-        return found

@@ -6,6 +6,7 @@ inline detection and sends back the verdicts that changed. Python runs one threa
 this is what lets detection use a second core instead of the server's own.
 """
 
+from guardgate.detector._detection import ProcessDetection
 from guardgate.detector._process import DetectorError, DetectorProcess
 
-__all__ = ["DetectorError", "DetectorProcess"]
+__all__ = ["DetectorError", "DetectorProcess", "ProcessDetection"]

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from guardgate.detection import InlineDetection
 from guardgate.detector._frames import encode, read_frame
 from guardgate.detector.calls import (
     AccountActivityQuery,
@@ -53,9 +54,6 @@ class Detector:
     account."""
 
     def __init__(self, settings: GuardgateSettings) -> None:
-        # Imported here: `guardgate.detection` imports this package for `ProcessDetection`.
-        from guardgate.detection import InlineDetection
-
         self.observer = Observer(settings)
         self.engine = Engine(settings)
         self.detection = InlineDetection(self.observer, self.engine)
