@@ -1,5 +1,6 @@
-"""The package's import graph: no cycle (type-only imports included), and nothing in the request-path core imports the
-operator surface (`guardgate.admin`); only the middleware, a door, mounts it."""
+"""The package's import graph: no cycle (type-only imports included), and nothing in the
+request-path core imports the operator surface (`guardgate.admin`); only the middleware, a door,
+mounts it."""
 
 from __future__ import annotations
 
