@@ -1,4 +1,4 @@
-"""How many requests a second a detector process judges: a Guard with
+"""How many requests a second a detector process judges: a deployment with
 `GUARDGATE_DETECTION=process` is fed `--rate` requests a second from `--accounts` accounts for
 `--seconds`, then asked for its clusters (an admin call is answered after every request sent
 before it), so the time until the answer is the time to judge everything.
@@ -15,7 +15,10 @@ import asyncio
 import json
 import time
 
-from guardgate.guard import Guard
+from guardgate.deployment import Deployment
+from guardgate.detection import GateRequest
+from guardgate.detector import ProcessDetection
+from guardgate.detector.calls import ClustersQuery
 from guardgate.model import ApiKind
 from guardgate.settings import load_settings
 from guardgate.testing import running_redis
@@ -24,21 +27,25 @@ BODY = {"model": "m", "messages": [{"role": "user", "content": "Think step by st
 
 
 async def feed(args: argparse.Namespace, redis_url: str | None) -> None:
-    guard = Guard(load_settings(secret="x" * 32, detection="process", redis_url=redis_url))
+    guard = Deployment.from_settings(
+        load_settings(secret="x" * 32, detection="process", redis_url=redis_url)
+    )
     await guard.start()
-    detector = guard.detector
-    assert detector is not None
+    assert isinstance(guard.detection, ProcessDetection)
+    detector = guard.detection.process
     raw = json.dumps(BODY).encode()
     sent = 0
     started = time.monotonic()
     while time.monotonic() - started < args.seconds:
         for _ in range(args.rate // 200):
             headers = [(b"authorization", f"Bearer sk-{sent % args.accounts}".encode())]
-            await guard.observe(ApiKind.OPENAI_CHAT, headers, "198.51.100.1", BODY, raw)
+            await guard.gate.admit(
+                GateRequest(ApiKind.OPENAI_CHAT, headers, "198.51.100.1", raw, BODY)
+            )
             sent += 1
         await asyncio.sleep(0.005)
     fed = time.monotonic() - started
-    await asyncio.wait_for(detector.call("clusters"), 600)
+    await asyncio.wait_for(detector.call(ClustersQuery()), 600)
     elapsed = time.monotonic() - started
     judged = sent - detector.dropped
     print(

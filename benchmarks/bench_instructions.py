@@ -185,7 +185,7 @@ async def _child(part: str, requests: int, warmup: int) -> None:
         target = FloorMiddleware(app)
     elif part != "alone":
         target = GuardgateMiddleware(app, load_settings(detection="process"))
-        guard = target.guard
+        guard = target.deployment
         await guard.start()
         for name, remove in path.PARTS.items():
             if part in (name, "all"):

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from guardgate.guard import Guard
+from guardgate.deployment import Deployment
+from guardgate.detection import InlineDetection
 from guardgate.model import ApiKind, Observation
 from guardgate.settings import load_settings
 from guardgate.testing import running_redis
@@ -75,8 +76,10 @@ async def run(obs: list[Observation], redis_url: str | None) -> tuple[float, flo
     """(heap MB, RSS MB, Redis MB) added by tracking the observations' accounts."""
     # A generous Redis timeout: tracemalloc slows this process several times over.
     settings = load_settings(secret=SECRET, redis_url=redis_url or "", redis_timeout=10.0)
-    guard = Guard(settings, clock=lambda: obs[-1].ts)
+    guard = Deployment.from_settings(settings, lambda: obs[-1].ts)
     await guard.start()
+    detection = guard.detection
+    assert isinstance(detection, InlineDetection)
     redis = Redis.from_url(redis_url) if redis_url else None
     if redis is not None:
         await redis.flushall()
@@ -87,12 +90,15 @@ async def run(obs: list[Observation], redis_url: str | None) -> tuple[float, flo
     batch = 16 if redis_url else 1
 
     async def one(o: Observation) -> None:
-        verdict = await guard.verdict(o)
-        await guard.admit(verdict, o)
+        # The gate's steps on an observation: the engine (and the fail-open memory), policy and
+        # the activity record.
+        verdict = await detection.observe(o)
+        decision = guard.gate.policy.decide(guard.overrides.apply(verdict))
+        detection.activity.record(o, decision, engine_tier=verdict.tier)
 
     for start in range(0, len(obs), batch):
         await asyncio.gather(*(one(o) for o in obs[start : start + batch]))
-    await guard.engine.drain()
+    await detection.drain()
     gc.collect()
     heap = tracemalloc.get_traced_memory()[0] / 2**20
     tracemalloc.stop()

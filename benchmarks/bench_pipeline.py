@@ -38,7 +38,8 @@ from typing import Any
 
 from redis.asyncio.connection import AbstractConnection
 
-from guardgate.guard import Guard
+from guardgate.deployment import Deployment
+from guardgate.detection import InlineDetection
 from guardgate.middleware import GuardgateMiddleware
 from guardgate.model import ApiKind, Observation, ReasoningPolicy
 from guardgate.protocols.endpoints import api_for_path
@@ -112,8 +113,10 @@ async def time_stages(
     engine's verdict and the decision; concurrent writes share one round trip of latency)."""
     n = len(requests)
     clock = [requests[0].record.ts]
-    guard = Guard(settings, clock=lambda: clock[0])
+    guard = Deployment.from_settings(settings, lambda: clock[0])
     await guard.start()
+    detection = guard.detection
+    assert isinstance(detection, InlineDetection)
     out: dict[str, float] = {}
 
     started = time.perf_counter()
@@ -128,7 +131,7 @@ async def time_stages(
     ]
     out["signals"] = per_request(time.perf_counter() - started, n)
 
-    engine = guard.engine
+    engine = detection.engine
     started = time.perf_counter()
     members = [await engine.linker.observe(o) for o in obs]
     out["linking"] = per_request(time.perf_counter() - started, n)
@@ -140,11 +143,15 @@ async def time_stages(
     out["scoring"] = per_request(time.perf_counter() - started, n)
 
     RoundTrips.count = 0
-    verdicts = [await guard.verdict(o) for o in obs]  # engine state as live traffic leaves it
+    verdicts = [await engine.observe(o) for o in obs]  # engine state as live traffic leaves it
+    policy, overrides, events = guard.gate.policy, guard.overrides, guard.events
     started = time.perf_counter()
     for o, v in zip(obs, verdicts, strict=True):
         clock[0] = o.ts
-        await guard.admit(v, o)
+        # The gate's steps after the verdict: overrides, policy, activity record, events.
+        decision = policy.decide(overrides.apply(v))
+        detection.activity.record(o, decision, engine_tier=v.tier)
+        events.tier_in_force(decision.verdict)
     out["decide"] = per_request(time.perf_counter() - started, n)
     trips = RoundTrips.count
     await guard.close()
@@ -164,9 +171,11 @@ async def time_quota(
     quota_settings = settings.model_copy(
         update={"account_rpm": 10**6, "account_tpm": 10**9, "cluster_rpm": 10**6}
     )
-    guard = Guard(quota_settings)
+    guard = Deployment.from_settings(quota_settings)
     await guard.start()
-    verdicts = [await guard.verdict(o) for o in obs]
+    detection = guard.detection
+    assert isinstance(detection, InlineDetection)
+    verdicts = [await detection.engine.observe(o) for o in obs]
     started = time.perf_counter()
     for r, b, o, v in zip(requests, bodies, obs, verdicts, strict=True):
         tokens = guard.tokens.prompt_tokens(r.api, b)
@@ -177,7 +186,7 @@ async def time_quota(
     return per_request(elapsed, len(obs))
 
 
-async def time_transform(guard: Guard, n: int) -> float:
+async def time_transform(guard: Deployment, n: int) -> float:
     """Strip one JSON answer and one stream (the mean of both), as the middleware does."""
     rounds = max(1, n // 4)
     started = time.perf_counter()
@@ -197,7 +206,7 @@ async def time_transform(guard: Guard, n: int) -> float:
     return per_request(time.perf_counter() - started, 2 * rounds)
 
 
-async def time_settle(guard: Guard, verdicts: list[Any], obs: list[Observation]) -> float:
+async def time_settle(guard: Deployment, verdicts: list[Any], obs: list[Observation]) -> float:
     started = time.perf_counter()
     for o in obs[: len(verdicts)]:
         meter = UsageMeter(o.api, guard.tokens, streaming=False)
@@ -212,8 +221,8 @@ async def time_whole(requests: list[Request], settings: GuardgateSettings) -> tu
     The clock is the wall clock here: on the records' own times a day passes in a second and the
     background re-clustering (once a minute of request time) would run a thousand times more
     often than live."""
-    middleware = GuardgateMiddleware(bare_app, guard=Guard(settings))
-    await middleware.guard.start()
+    middleware = GuardgateMiddleware(bare_app, settings)
+    await middleware.deployment.start()
 
     async def send(message: Any) -> None:
         pass
@@ -243,7 +252,7 @@ async def time_whole(requests: list[Request], settings: GuardgateSettings) -> tu
 
     bare = await drive(bare_app)
     whole = await drive(middleware)
-    await middleware.guard.close()
+    await middleware.deployment.close()
     return bare, whole
 
 

@@ -32,7 +32,9 @@ from bench_gateway import BODY as GATEWAY_BODY
 from targets import bare_app
 
 from guardgate import exchange
-from guardgate.guard import Guard
+from guardgate.deployment import Deployment
+from guardgate.detection import GateRequest
+from guardgate.detector import ProcessDetection
 from guardgate.middleware import GuardgateMiddleware
 from guardgate.model import ApiKind
 from guardgate.settings import load_settings
@@ -104,13 +106,14 @@ def _no_json(mw: GuardgateMiddleware) -> None:
 
 
 def _no_metrics(mw: GuardgateMiddleware) -> None:
-    mw.metrics.request = lambda *args: None  # type: ignore[method-assign]
-    mw.metrics.tokens = lambda *args: None  # type: ignore[method-assign]
-    mw.metrics.added_latency = types.SimpleNamespace(observe=lambda seconds: None)  # type: ignore[assignment]
+    metrics = mw.deployment.metrics
+    metrics.request = lambda *args: None  # type: ignore[method-assign]
+    metrics.tokens = lambda *args: None  # type: ignore[method-assign]
+    metrics.added_latency = types.SimpleNamespace(observe=lambda seconds: None)  # type: ignore[assignment]
 
 
 PARTS: dict[str, Callable[[GuardgateMiddleware], None]] = {
-    "account, decision and signals hand-over": lambda mw: _cached(mw.guard, "admit_now"),
+    "account, decision and signals hand-over": lambda mw: _cached(mw.deployment.gate, "admit_now"),
     "JSON parse": _no_json,
     "metrics": _no_metrics,
     "usage metering": _no_metering,
@@ -125,7 +128,7 @@ async def added(app: App, part: str | None, args: argparse.Namespace) -> float:
         vars(exchange)["_parse_json"],
     )
     mw = GuardgateMiddleware(app, load_settings(detection="process"))
-    await mw.guard.start()
+    await mw.deployment.start()
     try:
         if part == "all":
             for remove in PARTS.values():
@@ -143,7 +146,7 @@ async def added(app: App, part: str | None, args: argparse.Namespace) -> float:
             guarded.append(await drive(mw, args.requests))
         return min(guarded) - min(bare)
     finally:
-        await mw.guard.close()
+        await mw.deployment.close()
         exchange.Exchange._watch, exchange.Exchange._settle = watch, settle  # type: ignore[method-assign]
         vars(exchange)["_parse_json"] = parser
 
@@ -151,15 +154,17 @@ async def added(app: App, part: str | None, args: argparse.Namespace) -> float:
 async def verdict_lag(rate: int = 2000, samples: int = 50) -> list[float]:
     """Milliseconds from a new account's first request to its verdict from the detector, while
     other accounts send about `rate` requests a second (sorted)."""
-    guard = Guard(load_settings(detection="process"))
+    guard = Deployment.from_settings(load_settings(detection="process"))
     await guard.start()
-    detector = guard.detector
-    assert detector is not None
+    assert isinstance(guard.detection, ProcessDetection)
+    detector = guard.detection.process
     body = json.loads(BODY)
 
     async def observe(key: str) -> None:
         headers = [(b"authorization", f"Bearer {key}".encode())]
-        await guard.observe(ApiKind.OPENAI_CHAT, headers, "198.51.100.9", body, BODY)
+        await guard.gate.admit(
+            GateRequest(ApiKind.OPENAI_CHAT, headers, "198.51.100.9", BODY, body)
+        )
 
     async def load() -> None:
         sent = 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from typing import Any
 
 import httpx
@@ -28,15 +27,15 @@ def _body(stream: bool) -> dict[str, Any]:
     }
 
 
-def _flag(url: str, key: str) -> list[httpx.Response]:
+def _flag(url: str, key: str, clock: list[float]) -> list[httpx.Response]:
     """Harvest like a farm account until the engine calls it an extractor. The requests are
-    paced over two seconds apart: back-to-back requests look like a batch job or an eval run,
-    which the score counts against extraction."""
+    paced over two seconds apart on the sidecar's clock: back-to-back requests look like a batch
+    job or an eval run, which the score counts against extraction."""
     headers = {"authorization": f"Bearer {key}"}
     replies = []
     for i in range(5):
         if i:
-            time.sleep(2.1)
+            clock[0] += 2.1
         replies.append(
             httpx.post(url + "/v1/chat/completions", json=_body(False), headers=headers, timeout=15)
         )
@@ -52,8 +51,12 @@ def test_shadow_mode_passes_the_upstream_bytes_and_logs_the_decision(
     stream: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="guardgate.audit")
-    with running_mock() as mock, running_sidecar(mock.url, mode="shadow") as sidecar:
-        _flag(sidecar.url, "sk-farm-shadow")
+    clock = [1_800_000_000.0]
+    with (
+        running_mock() as mock,
+        running_sidecar(mock.url, clock=lambda: clock[0], mode="shadow") as sidecar,
+    ):
+        _flag(sidecar.url, "sk-farm-shadow", clock)
         headers = {"authorization": "Bearer sk-farm-shadow"}
         via = httpx.post(
             sidecar.url + "/v1/chat/completions", json=_body(stream), headers=headers, timeout=15
@@ -70,8 +73,9 @@ def test_shadow_mode_passes_the_upstream_bytes_and_logs_the_decision(
 
 
 def test_the_same_account_is_hardened_when_enforcing() -> None:
-    with running_mock() as mock, running_sidecar(mock.url) as sidecar:
-        replies = _flag(sidecar.url, "sk-farm-enforce")
+    clock = [1_800_000_000.0]
+    with running_mock() as mock, running_sidecar(mock.url, clock=lambda: clock[0]) as sidecar:
+        replies = _flag(sidecar.url, "sk-farm-enforce", clock)
     assert b"reasoning_content" in replies[0].content
     last = replies[-1].json()["choices"][0]
     assert not last["message"].get("reasoning_content")
