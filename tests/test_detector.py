@@ -25,7 +25,7 @@ from guardgate.detection import GateRequest
 from guardgate.detector import DetectorProcess, ProcessDetection
 from guardgate.detector._frames import encode
 from guardgate.detector._worker import Detector, serve
-from guardgate.detector.calls import ClustersQuery
+from guardgate.detector.calls import ClusterActivityQuery, ClustersQuery
 from guardgate.model import ApiKind, Tier
 from guardgate.protocols.endpoints import api_for_path
 from guardgate.settings import load_settings
@@ -316,7 +316,7 @@ async def test_a_detector_whose_server_left_mid_answer_ends_quietly() -> None:
     settings = load_settings(secret=GG_SECRET, detection="inline")
     parent.sendall(encode(("settings", settings, logging.WARNING)))
     for call_id in range(20):
-        parent.sendall(encode(("call", call_id, "cluster_activity", ())))
+        parent.sendall(encode(("call", call_id, ClusterActivityQuery())))
     parent.close()
     await asyncio.wait_for(serve(child), 20)
 

@@ -95,7 +95,8 @@ class Gate:
         if judgement is None:
             return None
         decision = self.policy.decide(self.overrides.apply(judgement.verdict))
-        self._record(request, now, judgement, decision)
+        self.detection.record(request, now, judgement, decision)
+        self.events.tier_in_force(decision.verdict)
         last = self._last
         if last.decision is decision and not decision.actions:
             return last  # an account's repeated verdict: nothing new to build

@@ -15,7 +15,7 @@ from guardgate.detector.calls import (
     LinksQuery,
     ReclusterCommand,
 )
-from guardgate.model import ApiKind, Decision, Verdict
+from guardgate.model import ApiKind, Decision, Tier, Verdict
 from guardgate.signals import Observer
 from guardgate.store import Link
 
@@ -33,6 +33,7 @@ class ProcessDetection:
         self.observer = observer
         self.process = process
         self.link_ttl = link_ttl
+        self._last = Judgement(Verdict("", "", 0.0, Tier.NORMAL))
 
     async def start(self) -> None:
         """Start the detector process."""
@@ -45,7 +46,12 @@ class ProcessDetection:
     def judge_now(self, request: GateRequest, now: float) -> Judgement:
         """The detector's latest verdict on the sender."""
         sender = self.observer.sender(request.headers, request.peer)
-        return Judgement(self.process.verdict(sender.account), sender=sender)
+        verdict = self.process.verdict(sender.account)
+        last = self._last
+        if last.verdict is verdict and last.sender is sender:
+            return last  # the same client again, with the same verdict: nothing new to build
+        self._last = judgement = Judgement(verdict, sender=sender)
+        return judgement
 
     async def judge(self, request: GateRequest, now: float, prompt_tokens: int) -> Judgement:
         """As `judge_now`: the verdict never waits on the detector."""
