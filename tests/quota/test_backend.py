@@ -53,3 +53,27 @@ async def test_redis_keys_are_prefixed_and_hold_no_api_key(redis_server: RedisSe
     assert keys and all(k.startswith(b"guardgate:quota:") for k in keys)
     assert b"guardgate:quota:streams:{" + account.encode() + b"}" in keys
     await quotas.close()
+
+
+async def test_memory_quotas_follow_the_deployments_clock() -> None:
+    """Replay and clock-driven tests count quotas on their own time: a minute of that clock
+    frees the request and the token windows, whatever the wall clock did."""
+    clock = [1_800_000_000.0]
+    settings = load_settings(account_rpm=2, account_tpm=100)
+    quotas = QuotaEnforcer(
+        settings, build_backend(settings, clock=lambda: clock[0]), clock=lambda: clock[0]
+    )
+    verdict = Verdict("acct", "acct", 0.0, Tier.NORMAL)
+
+    async def status(tokens: int) -> int | None:
+        return (await quotas.check(verdict, ApiKind.OPENAI_CHAT, tokens)).status
+
+    assert [await status(10), await status(10), await status(10)] == [None, None, 429]
+    clock[0] += 61  # a minute later on the clock, no time at all on the wall
+    assert await status(10) is None
+    assert await status(95) == 429  # the sliding token window still holds part of the last
+    clock[0] += 121
+    assert await status(95) is None
+    refused = await quotas.check(verdict, ApiKind.OPENAI_CHAT, 10)
+    assert refused.status == 429 and refused.retry_after is not None
+    assert 1 <= refused.retry_after <= 120  # reset times read the same clock
