@@ -39,9 +39,7 @@ class VllmAuth:
             value = Headers(scope=scope).get("Authorization") or ""
             scheme, _, token = value.partition(" ")
             if scheme.lower() != "bearer" or token not in KEYS:
-                await JSONResponse({"error": "Unauthorized"}, status_code=401)(
-                    scope, receive, send
-                )
+                await JSONResponse({"error": "Unauthorized"}, status_code=401)(scope, receive, send)
                 return
         if scope["type"] == "http":
             calls.append(f"{scope['method']} {scope['path']}")

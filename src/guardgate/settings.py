@@ -51,6 +51,9 @@ class GuardgateSettings(BaseSettings):
     passthrough_paths: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Paths (exact, or glob patterns with `*`) the sidecar forwards UNJUDGED, any method, besides
     the routes it judges and harmless metadata; every other path is answered 404."""
+    access_log: bool = False
+    """Log one line per sidecar request (method, path without its query, status, duration,
+    bytes) on the `guardgate.access` logger."""
 
     # --- state and identity ------------------------------------------------------------------
     redis_url: str | None = None

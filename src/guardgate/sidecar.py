@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from guardgate.access_log import AccessLog
 from guardgate.guard import Guard
 from guardgate.middleware import GuardgateMiddleware
 from guardgate.proxy import UpstreamProxy
@@ -59,7 +60,8 @@ class Sidecar(Starlette):
             else:
                 await own(scope, receive, send)
 
-        return GuardgateMiddleware(dispatch, guard=self.guard)
+        guarded = GuardgateMiddleware(dispatch, guard=self.guard)
+        return AccessLog(guarded) if self.settings.access_log else guarded
 
 
 def create_app(settings: GuardgateSettings | None = None) -> Sidecar:
