@@ -62,6 +62,9 @@ class GuardgateSettings(BaseSettings):
     """HMAC key for account ids and the key that seals hidden reasoning. Set it in production."""
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
     """CIDRs of proxies whose forwarding header and edge fingerprint headers count."""
+    forwarded_header: str = "x-forwarded-for"
+    """The one header a trusted proxy names the client in (walked from the right through trusted
+    proxies): `x-forwarded-for`, `x-real-ip`, `forwarded` (RFC 7239 `for=`) or another name."""
     account_header: str = ""
     """Header set by the operator's auth layer that names the account; else the API key is used."""
     metrics_path: str = "/_guardgate/metrics"
@@ -149,6 +152,14 @@ class GuardgateSettings(BaseSettings):
     @classmethod
     def _parse_lists(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("forwarded_header")
+    @classmethod
+    def _check_forwarded_header(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not value:
+            raise ValueError("must name a header, e.g. x-forwarded-for")
+        return value
 
     @field_validator("upstream_url")
     @classmethod
