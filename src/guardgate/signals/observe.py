@@ -152,7 +152,9 @@ class Observer:
             turns=shape.turns,
             max_tokens=max_tokens if isinstance(max_tokens, int) else None,
             n=n if isinstance(n, int) else 1,
-            logprobs=bool(body.get("logprobs") or body.get("top_logprobs")),
+            logprobs=bool(
+                body.get("logprobs") or body.get("top_logprobs") or body.get("prompt_logprobs")
+            ),
         )
 
     def sender(self, headers: Sequence[tuple[bytes, bytes]], peer: str) -> Sender:
