@@ -69,6 +69,9 @@ class GuardgateSettings(BaseSettings):
     """Header set by the operator's auth layer that names the account; else the API key is used."""
     metrics_path: str = "/_guardgate/metrics"
     """Path where the middleware answers GET with Prometheus metrics; empty disables it."""
+    metrics_token: SecretStr | None = None
+    """Bearer token a scraper must send for the metrics; unset uses the admin token; with
+    neither the metrics are not served (they show tier counts a client could watch)."""
     signals_ja4_header: str = "x-ja4"
     """Header in which a trusted edge passes the client's JA4 TLS fingerprint."""
     signals_ja3_header: str = "x-ja3"
