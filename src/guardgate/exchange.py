@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from starlette.types import Message, Receive, Scope, Send
 
+from guardgate.hardening.fail_closed import TransformState
 from guardgate.hardening.sealing import SEAL_PREFIX, SealError
 from guardgate.model import ApiKind, Decision, FailMode, ReasoningPolicy, Tier, Verdict
 from guardgate.protocols.endpoints import error_body
 from guardgate.protocols.reasoning import ResponseTransformer, response_transformer, rewrite_request
+from guardgate.protocols.reasoning_base import UnreadableAnswer
 from guardgate.protocols.routes import alias_api
 from guardgate.quota import QuotaTicket
 from guardgate.usage import Usage, UsageMeter
@@ -78,6 +80,7 @@ class Exchange:
         "send",
         "think_open",
         "ticket",
+        "transform_state",
         "transformer",
         "verdict",
     )
@@ -91,6 +94,8 @@ class Exchange:
         self.receive = receive
         self.send = send
         self.transformer: ResponseTransformer | None = None
+        self.transform_state = TransformState()
+        """Fail-closed bookkeeping of the response transform (hardening/fail_closed.py)."""
         self.decision: Decision | None = None
         self.think_open = False
         self.verdict: Verdict | None = None
@@ -384,8 +389,13 @@ class Exchange:
 
     async def _send_transformed(self, message: Message) -> None:
         kind = message["type"]
+        state = self.transform_state
+        if state.closed:
+            return  # the answer was refused (fail closed): the rest of it goes nowhere
         if kind == "http.response.start":
             message = self._start_transform(message)
+            if state.hold_start(message, self.transformer):
+                return  # a whole JSON body: its status waits until the body is transformed
         elif kind == "http.response.body" and self.transformer is not None:
             chunk: bytes = message.get("body", b"")
             more: bool = message.get("more_body", False)
@@ -393,12 +403,13 @@ class Exchange:
                 out = await self.transformer.feed(chunk)
                 if not more:
                     out += await self.transformer.finish()
-            except Exception:
-                # A transform bug must not break the response; what was held back is lost to
-                # this stream only, and the rest passes untransformed (counted and logged).
-                self.mw.faults.record("transform", logger)
-                self.transformer = None
-                out = chunk
+            except Exception as exc:
+                # Never the raw answer (it may hold the trace): the provider's error instead.
+                if not isinstance(exc, UnreadableAnswer):
+                    self.mw.faults.record("transform", logger)
+                await state.refuse(self.send, self.api)
+                return
+            await state.release_start(self.send, out, more)
             if out or not more:
                 await self.send({"type": "http.response.body", "body": out, "more_body": more})
             return

@@ -18,7 +18,8 @@ from guardgate.admin.app import AdminApp
 from guardgate.exchange import Exchange, send_error
 from guardgate.faults import FaultCounter
 from guardgate.guard import Guard
-from guardgate.metrics import CONTENT_TYPE_LATEST, Metrics
+from guardgate.metrics import Metrics
+from guardgate.metrics_endpoint import MetricsEndpoint
 from guardgate.model import Tier, Verdict
 from guardgate.protocols.endpoints import api_for_error
 from guardgate.protocols.routes import RouteTable
@@ -47,6 +48,7 @@ class GuardgateMiddleware:
         self.settings = guard.settings
         self.metrics = Metrics()
         guard.tier_listener = self._tier_changed
+        self.metrics_endpoint = MetricsEndpoint(self.metrics, self.settings)
         self.faults = FaultCounter(self.metrics)
         # Quota storage faults (a Redis outage) are counted with the middleware's own.
         guard.quotas.faults = self.faults
@@ -95,7 +97,7 @@ class GuardgateMiddleware:
                 await self.admin(scope, receive, send)
                 return
             if path == self._metrics_path and self._metrics_path and scope["method"] != "POST":
-                await self._send_metrics(send)
+                await self.metrics_endpoint(scope, receive, send)  # behind a token
                 return
         elif scope["type"] == "lifespan":
             await self.app(scope, self._lifespan_receive(receive), send)
@@ -121,15 +123,6 @@ class GuardgateMiddleware:
                 separators=(",", ":"),
             )
         )
-
-    async def _send_metrics(self, send: Send) -> None:
-        body = self.metrics.exposition()
-        headers = [
-            (b"content-type", CONTENT_TYPE_LATEST.encode()),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
 
     def _lifespan_receive(self, receive: Receive) -> Receive:
         guard = self.guard

@@ -21,8 +21,9 @@ from multidict import CIMultiDict
 from starlette.types import Message, Receive, Scope, Send
 
 from guardgate.exchange import send_error
+from guardgate.hardening.fail_closed import sse_error_event
 from guardgate.model import ApiKind
-from guardgate.protocols.endpoints import api_for_error, error_body
+from guardgate.protocols.endpoints import api_for_error
 from guardgate.protocols.routes import RouteTable
 from guardgate.settings import GuardgateSettings
 
@@ -261,7 +262,4 @@ class _DisconnectWatch:
 
 
 def _sse_error(api: ApiKind) -> bytes:
-    body = error_body(api, 502, "The upstream API closed the stream early.")
-    if api.is_anthropic:
-        return b"event: error\ndata: " + body + b"\n\n"
-    return b"data: " + body + b"\n\n"
+    return sse_error_event(api, 502, "The upstream API closed the stream early.")

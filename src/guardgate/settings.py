@@ -65,10 +65,16 @@ class GuardgateSettings(BaseSettings):
     """HMAC key for account ids and the key that seals hidden reasoning. Set it in production."""
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
     """CIDRs of proxies whose forwarding header and edge fingerprint headers count."""
+    forwarded_header: str = "x-forwarded-for"
+    """The one header a trusted proxy names the client in (walked from the right through trusted
+    proxies): `x-forwarded-for`, `x-real-ip`, `forwarded` (RFC 7239 `for=`) or another name."""
     account_header: str = ""
     """Header set by the operator's auth layer that names the account; else the API key is used."""
     metrics_path: str = "/_guardgate/metrics"
     """Path where the middleware answers GET with Prometheus metrics; empty disables it."""
+    metrics_token: SecretStr | None = None
+    """Bearer token a scraper must send for the metrics; unset uses the admin token; with
+    neither the metrics are not served (they show tier counts a client could watch)."""
     signals_ja4_header: str = "x-ja4"
     """Header in which a trusted edge passes the client's JA4 TLS fingerprint."""
     signals_ja3_header: str = "x-ja3"
@@ -152,6 +158,14 @@ class GuardgateSettings(BaseSettings):
     @classmethod
     def _parse_lists(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("forwarded_header")
+    @classmethod
+    def _check_forwarded_header(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not value:
+            raise ValueError("must name a header, e.g. x-forwarded-for")
+        return value
 
     @field_validator("upstream_url")
     @classmethod
