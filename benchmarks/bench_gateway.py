@@ -169,7 +169,12 @@ def target(kind: str, *extra: str, env: dict[str, str] | None = None) -> Iterato
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, str(HERE / "targets.py"), kind, str(port), *extra],
-        env={**os.environ, "GUARDGATE_SECRET": "bench-secret-0123456789", **(env or {})},
+        env={
+            **os.environ,
+            "GUARDGATE_SECRET": "bench-secret-0123456789",
+            "GUARDGATE_METRICS_TOKEN": METRICS_TOKEN,
+            **(env or {}),
+        },
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -299,11 +304,16 @@ def measure(name: str, baseline: str, t: Target, args: argparse.Namespace) -> Re
     return result
 
 
+METRICS_TOKEN = "bench-metrics-token"
+"""The bearer token the benchmark's guardgate targets serve their metrics behind."""
+
+
 def unjudged_share(url: str) -> float | None:
     """From guardgate's own metrics: the share of requests whose signals no detector judged
     (None for a target that is not guardgate)."""
     try:
-        answer = httpx.get(url + "/_guardgate/metrics", timeout=5)
+        scraper = {"authorization": f"Bearer {METRICS_TOKEN}"}
+        answer = httpx.get(url + "/_guardgate/metrics", headers=scraper, timeout=5)
     except httpx.TransportError:
         return None
     if answer.status_code != 200 or not answer.headers["content-type"].startswith("text/plain"):

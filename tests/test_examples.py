@@ -59,7 +59,8 @@ def test_fastapi_example(monkeypatch: pytest.MonkeyPatch) -> None:
             )
             assert reply.choices[0].message.content == "Here is my answer."
             assert not reply.choices[0].message.model_dump().get("reasoning_content")
-        metrics = httpx.get(server.url + "/_guardgate/metrics").text
+        scraper = {"authorization": f"Bearer {TOKEN}"}  # the admin token by default
+        metrics = httpx.get(server.url + "/_guardgate/metrics", headers=scraper).text
         assert 'guardgate_reasoning_hardened_total{api="openai_chat",policy="strip"} 1.0' in metrics
 
 

@@ -16,11 +16,12 @@ from tests.gateway import running_mock, running_sidecar
 from guardgate.testing.redis_server import running_redis
 
 METRICS = "/_guardgate/metrics"
+AUTH = {"authorization": f"Bearer {TOKEN}"}
 
 
 def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     """Every sample of the sidecar's metrics, by name and labels."""
-    res = httpx.get(url + METRICS)
+    res = httpx.get(url + METRICS, headers={"authorization": f"Bearer {TOKEN}"})
     assert res.status_code == 200
     assert res.headers["content-type"].startswith("text/plain")
     samples = {}
@@ -126,7 +127,9 @@ def test_redis_faults_are_counted_and_fail_open() -> None:
     with (
         running_redis() as redis,
         running_mock() as mock,
-        running_sidecar(mock.url, redis_url=redis.url, redis_timeout=1.0) as gate,
+        running_sidecar(
+            mock.url, admin_token=TOKEN, redis_url=redis.url, redis_timeout=1.0
+        ) as gate,
     ):
         assert chat(gate.url, "sk-fault-test").status_code == 200
         assert (
@@ -145,8 +148,26 @@ def test_redis_faults_are_counted_and_fail_open() -> None:
 
 
 def test_metrics_path_setting() -> None:
-    with running_mock() as mock, running_sidecar(mock.url, metrics_path="") as gate:
-        assert httpx.get(gate.url + METRICS).status_code == 404
+    with (
+        running_mock() as mock,
+        running_sidecar(mock.url, metrics_path="", admin_token=TOKEN) as gate,
+    ):
+        assert httpx.get(gate.url + METRICS, headers=AUTH).status_code == 404
+
+
+def test_metrics_are_not_public() -> None:
+    # Before: served to anyone on the client's port, so a client could watch tier counts
+    # (`tier="suspect"`) move with its own requests.
+    with running_mock() as mock:
+        with running_sidecar(mock.url) as gate:  # no token configured: not served at all
+            assert httpx.get(gate.url + METRICS).status_code == 404
+        with running_sidecar(mock.url, metrics_token="scraper-token") as gate:
+            chat(gate.url, "sk-watcher")
+            for wrong in ({}, {"authorization": "Bearer sk-watcher"}, AUTH):
+                denied = httpx.get(gate.url + METRICS, headers=wrong)
+                assert denied.status_code == 401 and "guardgate_" not in denied.text
+            good = httpx.get(gate.url + METRICS, headers={"authorization": "Bearer scraper-token"})
+            assert good.status_code == 200 and "guardgate_requests_total" in good.text
 
 
 @pytest.mark.parametrize("detection", ["inline", "process"])
@@ -155,7 +176,7 @@ def test_completion_tokens_are_the_upstreams_usage(detection: str) -> None:
     reported, for JSON answers and streams; with a detector process, it reads the JSON ones."""
     with (
         running_mock() as mock,
-        running_sidecar(mock.url, detection=detection) as gate,
+        running_sidecar(mock.url, metrics_token=TOKEN, detection=detection) as gate,
     ):
         key = f"sk-tokens-{uuid.uuid4().hex}"
         reported = 0

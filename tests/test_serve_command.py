@@ -21,6 +21,7 @@ def served() -> Iterator[str]:
     port, mock_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUARDGATE_")}
     env["GUARDGATE_SECRET"] = "serve-command-test-secret"
+    env["GUARDGATE_METRICS_TOKEN"] = "serve-command-metrics"
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -87,5 +88,6 @@ def test_serve_forwards_anthropic_sdk_calls(served: str) -> None:
 
 
 def test_metrics_are_served(served: str) -> None:
-    text = httpx.get(served + "/_guardgate/metrics").text
+    scraper = {"authorization": "Bearer serve-command-metrics"}
+    text = httpx.get(served + "/_guardgate/metrics", headers=scraper).text
     assert "guardgate_requests_total" in text

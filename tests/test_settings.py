@@ -98,3 +98,70 @@ def test_cli_reports_bad_settings_and_exits_2(
     assert main(["serve", "--port", "1"]) == 2
     err = capsys.readouterr().err
     assert "GUARDGATE_MODE" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "named"),
+    [
+        ("GUARDGATE_SCORING_WEIGHTS", "harvset=2", "GUARDGATE_SCORING_WEIGHTS"),
+        ("GUARDGATE_SCORING_WEIGHTS", "harvest=lots", "GUARDGATE_SCORING_WEIGHTS"),
+        ("GUARDGATE_SCORING_SUSPECT_EXIT", "0.9", "GUARDGATE_SCORING_SUSPECT_EXIT"),
+        ("GUARDGATE_SCORING_EXTRACTOR_ENTER", "0.5", "GUARDGATE_SCORING_EXTRACTOR_ENTER"),
+        ("GUARDGATE_METRICS_PATH", "metrics", "GUARDGATE_METRICS_PATH"),
+    ],
+)
+def test_cli_reports_inconsistent_settings_in_one_line_and_exits_2(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    value: str,
+    named: str,
+) -> None:
+    monkeypatch.setenv(name, value)
+    assert main(["serve", "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert named in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_misspelt_weight_gets_the_closest_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GUARDGATE_SCORING_WEIGHTS", "harvset=2")
+    with pytest.raises(SettingsError, match="did you mean 'harvest'"):
+        load_settings()
+
+
+def test_valid_weights_and_ordered_thresholds_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GUARDGATE_SCORING_WEIGHTS", "harvest=2, elicit=0.5")
+    monkeypatch.setenv("GUARDGATE_SCORING_SUSPECT_ENTER", "0.7")
+    monkeypatch.setenv("GUARDGATE_SCORING_SUSPECT_EXIT", "0.5")
+    monkeypatch.setenv("GUARDGATE_METRICS_PATH", "/metrics")
+    settings = load_settings()
+    assert settings.scoring_suspect_exit == 0.5
+    assert settings.metrics_path == "/metrics"
+
+
+def test_unknown_variable_is_named_with_the_closest_setting(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("GUARDGATE_MODOE", "shadow")
+    monkeypatch.setenv("GUARDGATE_NOTHING_LIKE_IT", "1")
+    with caplog.at_level(logging.WARNING, logger="guardgate"):
+        settings = load_settings()
+    assert settings.mode is Mode.ENFORCE
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("GUARDGATE_MODOE" in w and "GUARDGATE_MODE" in w.split("mean")[-1] for w in warnings)
+    assert any("GUARDGATE_NOTHING_LIKE_IT" in w for w in warnings)
+    assert not any("GUARDGATE_SECRET" in w for w in warnings)
+
+
+def test_middleware_raises_settings_error_on_inconsistent_thresholds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from guardgate import GuardgateMiddleware
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        raise AssertionError("not reached")
+
+    monkeypatch.setenv("GUARDGATE_SCORING_EXTRACTOR_EXIT", "0.95")
+    with pytest.raises(SettingsError, match="GUARDGATE_SCORING_EXTRACTOR_EXIT"):
+        GuardgateMiddleware(app)

@@ -12,12 +12,14 @@ and an unrelated `GET /health` and `POST /v1/batches`.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -101,9 +103,31 @@ def _stored_response(response_id: str) -> dict[str, Any]:
     }
 
 
+def _think_open_stream(model: str, cut: bool) -> Iterator[bytes]:
+    """A think-open model served without a reasoning parser: the template opened `<think>`, so
+    the content is `trace</think>answer` (only the trace when cut by `max_tokens`)."""
+    pieces = [TRACE[:12], TRACE[12:], "</think>", "The answer", ": 42."]
+    if cut:
+        pieces = pieces[:2]
+    base = {"id": "chatcmpl-2", "object": "chat.completion.chunk", "created": 1, "model": model}
+    for piece in pieces:
+        delta = {"index": 0, "delta": {"content": piece}, "finish_reason": None}
+        yield b"data: " + json.dumps({**base, "choices": [delta]}).encode() + b"\n\n"
+    end = {"index": 0, "delta": {}, "finish_reason": "length" if cut else "stop"}
+    yield b"data: " + json.dumps({**base, "choices": [end]}).encode() + b"\n\n"
+    yield b"data: [DONE]\n\n"
+
+
 async def chat(request: Request) -> Response:
     body = await request.json()
-    return JSONResponse(_chat(body.get("model") or "default"))
+    model = body.get("model") or "default"  # vLLM serves its default model without one
+    if body.get("stream"):
+        cut = body.get("max_tokens") == 5
+        return StreamingResponse(_think_open_stream(model, cut), media_type="text/event-stream")
+    answer = JSONResponse(_chat(model))
+    if request.headers.get("x-cut-body"):  # the answer broken off mid-body
+        return Response(answer.body[: len(answer.body) // 2], media_type="application/json")
+    return answer
 
 
 async def completions(request: Request) -> Response:

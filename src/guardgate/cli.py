@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from guardgate.settings import SettingsError
+from guardgate.startup import StartupError
 
 _SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("guardgate.serve_command", "run the sidecar reverse proxy in front of an upstream"),
@@ -40,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         code: int = args._run(args)
-    except SettingsError as exc:
+    except (SettingsError, StartupError) as exc:
         print(f"guardgate: {exc}", file=sys.stderr)
         return 2
     return code

@@ -22,10 +22,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from guardgate.deployment import Deployment
 from guardgate.detection import GateRequest
 from guardgate.gate import Admission
+from guardgate.hardening.fail_closed import TransformState
 from guardgate.hardening.sealing import SEAL_PREFIX, SealError
 from guardgate.model import ApiKind, ReasoningPolicy
 from guardgate.protocols.errors import send_error
 from guardgate.protocols.reasoning import ResponseTransformer, response_transformer, rewrite_request
+from guardgate.protocols.reasoning_base import UnreadableAnswer
 from guardgate.protocols.routes import alias_api
 from guardgate.receive import receive_by
 from guardgate.signals.credentials import CredentialReader
@@ -121,6 +123,7 @@ class Exchange:
         "scope",
         "send",
         "think_open",
+        "transform_state",
         "transformer",
     )
 
@@ -133,6 +136,8 @@ class Exchange:
         self.receive = receive
         self.send = send
         self.transformer: ResponseTransformer | None = None
+        self.transform_state = TransformState()
+        """Fail-closed bookkeeping of the response transform (hardening/fail_closed.py)."""
         self.admission: Admission | None = None
         self.think_open = False
         self.meter: UsageMeter | None = None
@@ -379,8 +384,13 @@ class Exchange:
 
     async def _send_transformed(self, message: Message) -> None:
         kind = message["type"]
+        state = self.transform_state
+        if state.closed:
+            return  # the answer was refused (fail closed): the rest of it goes nowhere
         if kind == "http.response.start":
             message = self._start_transform(message)
+            if state.hold_start(message, self.transformer):
+                return  # a whole JSON body: its status waits until the body is transformed
         elif kind == "http.response.body" and self.transformer is not None:
             chunk: bytes = message.get("body", b"")
             more: bool = message.get("more_body", False)
@@ -388,12 +398,13 @@ class Exchange:
                 out = await self.transformer.feed(chunk)
                 if not more:
                     out += await self.transformer.finish()
-            except Exception:
-                # A transform bug must not break the response; what was held back is lost to
-                # this stream only, and the rest passes untransformed (counted and logged).
-                self.door.faults.record("transform", logger)
-                self.transformer = None
-                out = chunk
+            except Exception as exc:
+                # Never the raw answer (it may hold the trace): the provider's error instead.
+                if not isinstance(exc, UnreadableAnswer):
+                    self.door.faults.record("transform", logger)
+                await state.refuse(self.send, self.api)
+                return
+            await state.release_start(self.send, out, more)
             if out or not more:
                 await self.send({"type": "http.response.body", "body": out, "more_body": more})
             return

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from guardgate.admin.app import AdminApp
 from guardgate.deployment import Deployment
 from guardgate.exchange import Doorway, Exchange
-from guardgate.metrics import CONTENT_TYPE_LATEST
+from guardgate.metrics_endpoint import MetricsEndpoint
 from guardgate.protocols.endpoints import api_for_error
 from guardgate.protocols.errors import send_error
 from guardgate.protocols.routes import RouteTable
@@ -46,6 +46,7 @@ class GuardgateMiddleware:
         self.settings = deployment.settings
         self._prefix = self.settings.path_prefix
         self._metrics_path = self.settings.metrics_path
+        self.metrics_endpoint = MetricsEndpoint(deployment.metrics, self.settings)
         self.admin = AdminApp(deployment)
         # Every way to the model (endpoints, aliases, read-backs) is judged: protocols/routes.py.
         self.routes = RouteTable(self._prefix, self.settings.passthrough_paths)
@@ -77,21 +78,12 @@ class GuardgateMiddleware:
                 await self.admin(scope, receive, send)
                 return
             if path == self._metrics_path and self._metrics_path and scope["method"] != "POST":
-                await self._send_metrics(send)
+                await self.metrics_endpoint(scope, receive, send)  # behind a token
                 return
         elif scope["type"] == "lifespan":
             await self.app(scope, self._lifespan_receive(receive), send)
             return
         await self.app(scope, receive, send)
-
-    async def _send_metrics(self, send: Send) -> None:
-        body = self.deployment.metrics.exposition()
-        headers = [
-            (b"content-type", CONTENT_TYPE_LATEST.encode()),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
 
     def _lifespan_receive(self, receive: Receive) -> Receive:
         deployment = self.deployment

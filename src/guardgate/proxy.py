@@ -20,8 +20,9 @@ import yarl
 from multidict import CIMultiDict
 from starlette.types import Message, Receive, Scope, Send
 
+from guardgate.hardening.fail_closed import sse_error_event
 from guardgate.model import ApiKind
-from guardgate.protocols.endpoints import api_for_error, error_body
+from guardgate.protocols.endpoints import api_for_error
 from guardgate.protocols.errors import send_error
 from guardgate.protocols.routes import RouteTable
 from guardgate.settings import GuardgateSettings
@@ -163,10 +164,18 @@ class UpstreamProxy:
                 allow_redirects=False,
             )
         except TimeoutError:
+            logger.warning("upstream did not answer in time: %s %s", method, redact_url(target))
             await send_error(send, api, 504, "The upstream API did not answer in time.")
             return
-        except (aiohttp.ClientError, OSError, _Disconnected):
+        except (aiohttp.ClientError, OSError, _Disconnected) as exc:
             if not watch.fired:
+                # The class only: an aiohttp error's text can hold the URL with its query.
+                logger.warning(
+                    "upstream could not be reached: %s %s (%s)",
+                    method,
+                    redact_url(target),
+                    type(exc).__name__,
+                )
                 await send_error(send, api, 502, "The upstream API could not be reached.")
             return
         try:
@@ -186,7 +195,7 @@ class UpstreamProxy:
             except (aiohttp.ClientError, OSError, TimeoutError):
                 # The upstream broke off after the status line was sent: tell an SSE client in
                 # its provider's own error event, so SDKs raise instead of seeing a clean end.
-                logger.warning("upstream stream broke off: %s %s", method, target)
+                logger.warning("upstream stream broke off: %s %s", method, redact_url(target))
                 if response.content_type == "text/event-stream":
                     await send(
                         {"type": "http.response.body", "body": _sse_error(api), "more_body": True}
@@ -194,6 +203,13 @@ class UpstreamProxy:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             response.close()
+
+
+def redact_url(url: str) -> str:
+    """`url` with its query string replaced by a marker: a query can hold an API key
+    (`?api_key=`, `?key=`), and no URL guardgate logs may."""
+    path, sep, _query = url.partition("?")
+    return f"{path}?[redacted]" if sep else path
 
 
 class _Disconnected(Exception):
@@ -246,7 +262,4 @@ class _DisconnectWatch:
 
 
 def _sse_error(api: ApiKind) -> bytes:
-    body = error_body(api, 502, "The upstream API closed the stream early.")
-    if api.is_anthropic:
-        return b"event: error\ndata: " + body + b"\n\n"
-    return b"data: " + body + b"\n\n"
+    return sse_error_event(api, 502, "The upstream API closed the stream early.")

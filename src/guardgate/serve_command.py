@@ -8,7 +8,9 @@ import logging
 
 import uvicorn
 
-from guardgate.settings import load_settings
+from guardgate.model import FailMode
+from guardgate.settings import GuardgateSettings, load_settings
+from guardgate.startup import StartupError, bind_listener, ping_redis, redacted_url
 
 logger = logging.getLogger("guardgate")
 
@@ -47,20 +49,52 @@ def _config(app: object, host: str, port: int) -> uvicorn.Config:
     )
 
 
+def _check_redis(settings: GuardgateSettings) -> None:
+    """PING `GUARDGATE_REDIS_URL` once before serving. Unreachable, start-up stops (StartupError)
+    when the fail mode is `closed`; when it is `open`, the failure is logged and the sidecar
+    serves fail-open (its readiness answers 503 until Redis answers)."""
+    if not settings.redis_url:
+        return
+    timeout = max(settings.redis_timeout, 2.0)
+    problem = asyncio.run(ping_redis(settings.redis_url, timeout))
+    if problem is None:
+        return
+    message = f"GUARDGATE_REDIS_URL {redacted_url(settings.redis_url)}: {problem}"
+    if settings.fail_mode is FailMode.CLOSED:
+        raise StartupError(message + " (GUARDGATE_FAIL_MODE=closed: not starting)")
+    logger.error(
+        "%s; serving anyway as GUARDGATE_FAIL_MODE=open (state is not shared, quotas are not "
+        "enforced while it fails; /_guardgate/ready answers 503)",
+        message,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
     overrides: dict[str, object] = {}
     if args.mock_upstream:
         overrides["upstream_url"] = f"http://127.0.0.1:{args.mock_port}"
     settings = load_settings(**overrides)  # fails before anything starts on a bad variable
+    # The ports are taken before anything else, so a busy one is one line, not a traceback.
+    listener = bind_listener(args.host, args.port)
+    sockets = [listener]
+    try:
+        if args.mock_upstream:
+            sockets.append(bind_listener("127.0.0.1", args.mock_port))
+        _check_redis(settings)
+    except StartupError:
+        for sock in sockets:
+            sock.close()
+        raise
 
     from guardgate.sidecar import create_app
 
-    servers = [uvicorn.Server(_config(create_app(settings), args.host, args.port))]
+    servers = [(uvicorn.Server(_config(create_app(settings), args.host, args.port)), listener)]
     if args.mock_upstream:
         from guardgate.testing import create_mock_upstream
 
-        servers.append(uvicorn.Server(_config(create_mock_upstream(), "127.0.0.1", args.mock_port)))
+        mock = uvicorn.Server(_config(create_mock_upstream(), "127.0.0.1", args.mock_port))
+        servers.append((mock, sockets[1]))
         logger.info("mock upstream on http://127.0.0.1:%d", args.mock_port)
     logger.info(
         "guardgate sidecar on http://%s:%d -> %s (state: %s, mode: %s)",
@@ -72,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     )
 
     async def serve_all() -> None:
-        await asyncio.gather(*(server.serve() for server in servers))
+        await asyncio.gather(*(server.serve(sockets=[sock]) for server, sock in servers))
 
     import uvloop
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import logging
+import os
 import secrets
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -51,6 +54,9 @@ class GuardgateSettings(BaseSettings):
     passthrough_paths: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Paths (exact, or glob patterns with `*`) the sidecar forwards UNJUDGED, any method, besides
     the routes it judges and harmless metadata; every other path is answered 404."""
+    access_log: bool = False
+    """Log one line per sidecar request (method, path without its query, status, duration,
+    bytes) on the `guardgate.access` logger."""
 
     # --- state and identity ------------------------------------------------------------------
     redis_url: str | None = None
@@ -59,10 +65,16 @@ class GuardgateSettings(BaseSettings):
     """HMAC key for account ids and the key that seals hidden reasoning. Set it in production."""
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
     """CIDRs of proxies whose forwarding header and edge fingerprint headers count."""
+    forwarded_header: str = "x-forwarded-for"
+    """The one header a trusted proxy names the client in (walked from the right through trusted
+    proxies): `x-forwarded-for`, `x-real-ip`, `forwarded` (RFC 7239 `for=`) or another name."""
     account_header: str = ""
     """Header set by the operator's auth layer that names the account; else the API key is used."""
     metrics_path: str = "/_guardgate/metrics"
     """Path where the middleware answers GET with Prometheus metrics; empty disables it."""
+    metrics_token: SecretStr | None = None
+    """Bearer token a scraper must send for the metrics; unset uses the admin token; with
+    neither the metrics are not served (they show tier counts a client could watch)."""
     signals_ja4_header: str = "x-ja4"
     """Header in which a trusted edge passes the client's JA4 TLS fingerprint."""
     signals_ja3_header: str = "x-ja3"
@@ -147,6 +159,14 @@ class GuardgateSettings(BaseSettings):
     def _parse_lists(cls, value: Any) -> Any:
         return _split_csv(value)
 
+    @field_validator("forwarded_header")
+    @classmethod
+    def _check_forwarded_header(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not value:
+            raise ValueError("must name a header, e.g. x-forwarded-for")
+        return value
+
     @field_validator("upstream_url")
     @classmethod
     def _check_upstream(cls, value: str) -> str:
@@ -170,6 +190,37 @@ class GuardgateSettings(BaseSettings):
             raise ValueError("must start with '/' (e.g. /_guardgate/admin)")
         return value
 
+    @field_validator("metrics_path")
+    @classmethod
+    def _check_metrics_path(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith("/"):
+            raise ValueError("must start with '/' (e.g. /_guardgate/metrics) or be empty")
+        return value
+
+    @field_validator("scoring_weights")
+    @classmethod
+    def _check_weights(cls, value: str | None) -> str | None:
+        if not value:
+            return value
+        from guardgate.scoring.model import DEFAULT_WEIGHTS
+
+        for part in value.split(","):
+            if not part.strip():
+                continue
+            name, equals, number = (p.strip() for p in part.partition("="))
+            try:
+                float(number)
+            except ValueError:
+                raise ValueError(f"{part.strip()!r} is not name=number") from None
+            if not equals or name not in DEFAULT_WEIGHTS:
+                close = difflib.get_close_matches(name, list(DEFAULT_WEIGHTS), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ValueError(
+                    f"unknown weight {name!r}{hint}; known: {', '.join(sorted(DEFAULT_WEIGHTS))}"
+                )
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _check_redis(cls, value: str | None) -> str | None:
@@ -182,6 +233,28 @@ class GuardgateSettings(BaseSettings):
                 "must be a redis://, rediss://, unix://, redis+cluster:// or redis+sentinel:// URL"
             )
         return value
+
+    @model_validator(mode="after")
+    def _check_thresholds(self) -> GuardgateSettings:
+        # Unset thresholds take the scoring defaults; the four must still be ordered.
+        from guardgate.scoring.factory import ScoringConfig
+
+        config = ScoringConfig.from_settings(self)
+        order = [
+            ("suspect_exit", "suspect_enter"),
+            ("suspect_enter", "extractor_enter"),
+            ("suspect_exit", "extractor_exit"),
+            ("extractor_exit", "extractor_enter"),
+        ]
+        for low, high in order:
+            if getattr(config, low) > getattr(config, high):
+                raise ValueError(
+                    f"GUARDGATE_SCORING_{low.upper()}: {getattr(config, low)} is above "
+                    f"GUARDGATE_SCORING_{high.upper()} ({getattr(config, high)}); thresholds "
+                    "must satisfy suspect_exit <= suspect_enter <= extractor_enter and "
+                    "suspect_exit <= extractor_exit <= extractor_enter"
+                )
+        return self
 
     @model_validator(mode="after")
     def _fill_secret(self) -> GuardgateSettings:
@@ -210,15 +283,46 @@ class GuardgateSettings(BaseSettings):
         return self.reasoning_policy_normal
 
 
+def unknown_variables(environ: Mapping[str, str] | None = None) -> dict[str, str | None]:
+    """`GUARDGATE_*` variables in the environment that name no setting, each with the closest
+    valid name (None when nothing is close)."""
+    env = os.environ if environ is None else environ
+    known = [f"GUARDGATE_{name.upper()}" for name in GuardgateSettings.model_fields]
+    found: dict[str, str | None] = {}
+    for name in sorted(env):
+        upper = name.upper()
+        if upper.startswith("GUARDGATE_") and upper not in known:
+            close = difflib.get_close_matches(upper, known, n=1, cutoff=0.75)
+            found[name] = close[0] if close else None
+    return found
+
+
+def warn_unknown_variables(environ: Mapping[str, str] | None = None) -> None:
+    """Log one warning for each `GUARDGATE_*` variable that names no setting (a typo is
+    otherwise silently ignored)."""
+    for name, close in unknown_variables(environ).items():
+        hint = f"; did you mean {close}?" if close else ""
+        logger.warning("%s is not a guardgate setting and is ignored%s", name, hint)
+
+
 def load_settings(**overrides: Any) -> GuardgateSettings:
     """Build settings from the environment (and overrides), turning validation errors into one
-    message that names each bad variable and what it accepts."""
+    message that names each bad variable and what it accepts, and warning about each
+    `GUARDGATE_*` variable that names no setting."""
+    warn_unknown_variables()
     try:
         return GuardgateSettings(**overrides)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
+            if not err["loc"]:
+                # A check across variables: its message names them.
+                problems.append(str(err["msg"]).removeprefix("Value error, "))
+                continue
             name = "GUARDGATE_" + "_".join(str(p) for p in err["loc"][:1]).upper()
             shown = "***" if name.endswith(("SECRET", "TOKEN", "KEY")) else repr(err.get("input"))
-            problems.append(f"{name}: {err['msg']} (got {shown})")
+            message = str(err["msg"]).removeprefix("Value error, ")
+            problems.append(f"{name}: {message} (got {shown})")
+        if len(problems) == 1:
+            raise SettingsError(f"invalid guardgate settings: {problems[0]}") from None
         raise SettingsError("invalid guardgate settings:\n  " + "\n  ".join(problems)) from None

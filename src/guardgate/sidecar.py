@@ -11,13 +11,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from guardgate.access_log import AccessLog
 from guardgate.deployment import Clock, Deployment
+from guardgate.health import Readiness
 from guardgate.middleware import GuardgateMiddleware
 from guardgate.proxy import UpstreamProxy
 from guardgate.settings import GuardgateSettings, load_settings
 
 OWN_PREFIX = "/_guardgate/"
 HEALTH_PATH = OWN_PREFIX + "health"
+READY_PATH = OWN_PREFIX + "ready"
 
 
 class Sidecar(Starlette):
@@ -32,8 +35,13 @@ class Sidecar(Starlette):
         self.settings = settings
         self.deployment = Deployment.from_settings(settings, clock)
         self.proxy = UpstreamProxy(settings)
+        self.readiness = Readiness(settings)
         super().__init__(
-            routes=[Route(HEALTH_PATH, self._health, methods=["GET"])], lifespan=self._lifespan
+            routes=[
+                Route(HEALTH_PATH, self._health, methods=["GET"]),
+                Route(READY_PATH, self._ready, methods=["GET"]),
+            ],
+            lifespan=self._lifespan,
         )
 
     @contextlib.asynccontextmanager
@@ -45,9 +53,16 @@ class Sidecar(Starlette):
         finally:
             await self.deployment.close()
             await self.proxy.close()
+            await self.readiness.close()
 
     async def _health(self, request: Request) -> Response:
+        """Liveness: the process answers (use `/_guardgate/ready` to route traffic)."""
         return JSONResponse({"status": "ok"})
+
+    async def _ready(self, request: Request) -> Response:
+        """Readiness: Redis and the upstream answer; 503 names the part that does not."""
+        report = await self.readiness.check()
+        return JSONResponse(report.body(), status_code=report.status_code)
 
     def build_middleware_stack(self) -> ASGIApp:
         own = super().build_middleware_stack()
@@ -59,7 +74,8 @@ class Sidecar(Starlette):
             else:
                 await own(scope, receive, send)
 
-        return GuardgateMiddleware(dispatch, deployment=self.deployment)
+        guarded = GuardgateMiddleware(dispatch, deployment=self.deployment)
+        return AccessLog(guarded) if self.settings.access_log else guarded
 
 
 def create_app(settings: GuardgateSettings | None = None, clock: Clock | None = None) -> Sidecar:

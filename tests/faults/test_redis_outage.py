@@ -112,7 +112,11 @@ async def test_fail_open_serves_everyone_through_a_redis_restart(
     with (
         running_redis() as server,
         observed_sidecar(
-            mock.url, redis_url=server.url, account_rpm=100_000, account_concurrency=50
+            mock.url,
+            redis_url=server.url,
+            account_rpm=100_000,
+            account_concurrency=50,
+            metrics_token="outage-metrics",
         ) as gate,
     ):
         statuses: Counter[int] = Counter()
@@ -120,7 +124,10 @@ async def test_fail_open_serves_everyone_through_a_redis_restart(
         assert set(statuses) == {200}, statuses
         assert sum(statuses.values()) > 100
         # The outage was noticed, counted and logged (once per kind, not per request) ...
-        metrics = (await asyncio.to_thread(httpx.get, gate.url + "/_guardgate/metrics")).text
+        scraper = {"authorization": "Bearer outage-metrics"}
+        metrics = (
+            await asyncio.to_thread(httpx.get, gate.url + "/_guardgate/metrics", headers=scraper)
+        ).text
         counted = [line for line in metrics.splitlines() if line.startswith("guardgate_faults")]
         assert counted and sum(float(line.split()[-1]) for line in counted) > 0
         errors = [line for line in logs.lines if "guardgate fault" in line]

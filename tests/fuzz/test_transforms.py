@@ -18,7 +18,7 @@ from tests.fuzz.corpus import FUZZ, Sample, corpus, outcome
 from tests.protocols.transform_harness import chunks_at, normalise, run
 
 from guardgate.model import ApiKind, ReasoningPolicy
-from guardgate.protocols.reasoning_base import load_json_object
+from guardgate.protocols.reasoning_base import UnreadableAnswer, load_json_object
 from guardgate.protocols.sse import SSEFrameDecoder
 
 POLICIES = st.sampled_from([ReasoningPolicy.STRIP, ReasoningPolicy.SUMMARISE])
@@ -140,15 +140,18 @@ def test_invalid_utf8_never_raises_nor_leaks(
     for spot in spots:
         at = spot % len(body)
         body[at:at] = bad
-    out = transform(sample, policy, chunks_at(bytes(body), cuts))
-    # Invalid bytes read as U+FFFD (as the SDKs read them). Where they broke the JSON itself, the
-    # documented behaviour is to pass that body or event as received: no client can parse it.
+    # Invalid bytes read as U+FFFD (as the SDKs read them). A whole body they broke the JSON of
+    # is refused (`UnreadableAnswer`: the door answers 502), never passed raw with its trace.
     if not sample.streaming:
         if load_json_object(bytes(body)) is None:
-            assert out == bytes(body)
+            with pytest.raises(UnreadableAnswer):
+                transform(sample, policy, chunks_at(bytes(body), cuts))
             return
+        out = transform(sample, policy, chunks_at(bytes(body), cuts))
         assert_no_trace(sample, policy, _without_garbled_keys(out))
         return
+    out = transform(sample, policy, chunks_at(bytes(body), cuts))
+    # An event they broke the JSON of is passed as received: no client can parse it.
     decoder = SSEFrameDecoder()
     broken = [
         f.raw

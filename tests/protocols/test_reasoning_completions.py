@@ -105,9 +105,15 @@ async def test_summarise_stream_puts_a_summary_between_the_tags() -> None:
         assert sentence not in summary
 
 
-async def test_a_plain_stream_passes_byte_for_byte() -> None:
+async def test_a_plain_stream_is_held_until_the_model_finishes() -> None:
+    # Fail closed: the text could be a think-open model's trace until the model ends it.
     body = sse((None, chunk("Plain ")), (None, chunk("answer.", finish="stop")), (None, "[DONE]"))
-    assert await run(COMPLETIONS, STRIP, [body], streaming=True) == body
+    out = await run(COMPLETIONS, STRIP, [body], streaming=True)
+    texts = [data["choices"][0]["text"] for _, data in events(out) if data != "[DONE]"]
+    assert texts == ["Plain answer."]
+    cut = sse((None, chunk("Plain ")), (None, chunk("thought", finish="length")), (None, "[DONE]"))
+    out = await run(COMPLETIONS, STRIP, [cut], streaming=True)
+    assert b"Plain" not in out and b"thought" not in out
 
 
 @settings(max_examples=40, deadline=None)

@@ -24,6 +24,7 @@ from guardgate.hardening.request_rewrite import rewrite_request
 from guardgate.hardening.sealing import Sealer, SealError
 from guardgate.model import ApiKind, ReasoningPolicy
 from guardgate.protocols.reasoning import response_transformer
+from guardgate.protocols.reasoning_base import UnreadableAnswer
 
 CHAT = ApiKind.OPENAI_CHAT
 STRIP, SUMMARISE = ReasoningPolicy.STRIP, ReasoningPolicy.SUMMARISE
@@ -148,16 +149,18 @@ async def outputs_per_chunk(body: bytes, *, think_open: bool) -> list[bytes]:
     return [await transformer.feed(frame) for frame in frames] + [await transformer.finish()]
 
 
-async def test_a_plain_answer_streams_at_once() -> None:
-    # Only what could still be an opening tag at the very start waits (here "<", one event).
-    outputs = await outputs_per_chunk(
-        content_stream("The answer", " is <b>391</b>", " and <think> is a tag."), think_open=False
-    )
-    texts = [b"The answer", b" is <b>391</b>", b" and <think> is a tag."]
-    for output, text in zip(outputs[1:4], texts, strict=True):
-        assert text in output  # each piece leaves as soon as it arrives
-    held = await outputs_per_chunk(content_stream("<", "b>bold</b>"), think_open=False)
-    assert held[1] == b"" and b'"content":"<b>bold</b>"' in held[2]
+@pytest.mark.parametrize("think_open", [False, True])
+async def test_a_plain_answer_waits_until_no_think_span_can_follow(think_open: bool) -> None:
+    # Fail closed under strip, whether or not the model is listed as think-open: a model that
+    # opens `<think>` in its template (unlisted, or served as the default when `model` is
+    # omitted) would otherwise leak the text before its `</think>`. The answer waits for the
+    # model's own finish, then arrives whole.
+    pieces = ("The answer", " is <b>391</b>", " and no tag.")
+    outputs = await outputs_per_chunk(content_stream(*pieces), think_open=think_open)
+    assert not any(b"answer" in output for output in outputs[:4])
+    assert b'"content":"The answer is <b>391</b> and no tag."' in outputs[4]
+    whole = await assert_split_invariant(CHAT, STRIP, content_stream(*pieces), streaming=True)
+    assert accumulate(whole).choices[0].message.content == "".join(pieces)
 
 
 async def test_after_the_closing_tag_the_answer_streams_at_once() -> None:
@@ -297,7 +300,10 @@ async def test_non_stream_inline_think_and_untouched_bodies() -> None:
     assert out["choices"][0]["message"]["content"] == "391."
     plain = completion({"role": "assistant", "content": "391."})
     assert await run(CHAT, STRIP, [plain], streaming=False) == plain  # byte for byte
-    assert await run(CHAT, STRIP, [b"<html>502</html>"], streaming=False) == b"<html>502</html>"
+    with pytest.raises(UnreadableAnswer):  # never passed raw: it could hold the trace
+        await run(CHAT, STRIP, [b"<html>502</html>"], streaming=False)
+    with pytest.raises(UnreadableAnswer):  # cut off mid-body
+        await run(CHAT, STRIP, [inline[: len(inline) // 2]], streaming=False)
 
 
 def restore(assistant: dict[str, Any]) -> dict[str, Any]:

@@ -486,14 +486,16 @@ def test_bad_responses_blob_gets_an_openai_400(
 
 def test_strip_drops_logprob_parameters_upstream(mock: ServerThread, strip: ServerThread) -> None:
     extra = {"logprobs": True, "top_logprobs": 5, "logit_bias": {"1234": -100}}
-    assert post(strip, "/v1/chat/completions", chat_body("gpt-4o", False, **extra)).is_success
+    vllm = {"prompt_logprobs": 5, "echo": True}  # vLLM's extensions: the prompt's logprobs
+    body = chat_body("gpt-4o", False, **extra, **vllm)
+    assert post(strip, "/v1/chat/completions", body).is_success
     seen = httpx.get(mock.url + "/mock/requests").json()[-1]["body"]
     assert seen["model"] == "gpt-4o" and seen["messages"][0]["content"] == PROMPT
-    assert not {"logprobs", "top_logprobs", "logit_bias"} & set(seen)
+    assert not {"logprobs", "top_logprobs", "logit_bias", "prompt_logprobs", "echo"} & set(seen)
     completion = {"model": "mock-think", "prompt": PROMPT, "logprobs": 3, "logit_bias": {"1": 1}}
-    assert post(strip, "/v1/completions", completion).is_success
+    assert post(strip, "/v1/completions", {**completion, **vllm}).is_success
     seen = httpx.get(mock.url + "/mock/requests").json()[-1]["body"]
-    assert not {"logprobs", "logit_bias"} & set(seen)
+    assert not {"logprobs", "logit_bias", "prompt_logprobs", "echo"} & set(seen)
 
 
 def test_strip_asks_the_upstream_to_omit_reasoning(mock: ServerThread, strip: ServerThread) -> None:

@@ -5,7 +5,8 @@ thinking block, a Responses reasoning item, or the text of a Chat assistant mess
 `reasoning_content` / `reasoning`), since a client hardened earlier may be passed now. For tiers
 that strip: ask the upstream not to produce what would be thrown away, where the API allows it.
 With `drop_logprobs`: remove the parameters that expose token probabilities or steer them
-(`logprobs`, `top_logprobs`, `logit_bias`).
+(`logprobs`, `top_logprobs`, `logit_bias`, and vLLM's `prompt_logprobs` and `echo`, which return
+the prompt with its token probabilities).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from guardgate.model import ApiKind, ReasoningPolicy
 
 __all__ = ["SEALED_CHAT_REASONING", "restore_sealed", "rewrite_request"]
 
-_LOGPROB_KEYS = ("logprobs", "top_logprobs", "logit_bias")
+_LOGPROB_KEYS = ("logprobs", "top_logprobs", "logit_bias", "prompt_logprobs", "echo")
 SEALED_CHAT_REASONING = "chat_reasoning"
 """The `type` of a sealed Chat reasoning trace: `{"type": "chat_reasoning", "text": ...}`."""
 _CHAT_REASONING_FIELDS = ("reasoning_content", "reasoning")

@@ -1,9 +1,9 @@
 """Shared machinery of the reasoning transforms: the transformer protocol, JSON buffering for
 whole bodies, and SSE framing for streams.
 
-Every transformer is fault-tolerant by construction: a body that is not JSON, an event whose data
-is not JSON, or a shape it does not know is passed through as received. Only reasoning that was
-recognised is ever withheld.
+Transformers fail closed: a whole body that cannot be read or rewritten raises `UnreadableAnswer`
+(the door answers the provider's error instead of the raw body, which could hold the trace); an
+event that cannot be read is dropped when it could carry reasoning and passed through otherwise.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ __all__ = [
     "ResponseTransformer",
     "StreamTransformer",
     "TransformContext",
+    "UnreadableAnswer",
     "dump_json",
     "load_json_object",
 ]
@@ -31,6 +32,11 @@ __all__ = [
 logger = logging.getLogger("guardgate.protocols")
 
 JsonObject = dict[str, Any]
+
+
+class UnreadableAnswer(Exception):
+    """A whole answer that must be transformed could not be read (cut off mid-body, not JSON,
+    or a shape the transform does not know): it must not reach the client as it is."""
 
 
 class ResponseTransformer(Protocol):
@@ -110,7 +116,8 @@ class BodyTransformer:
     """A whole (non-stream) JSON body: buffered, rewritten once at the end.
 
     Subclasses implement `rewrite`, which edits the parsed object in place and returns whether it
-    changed anything; an unchanged or unparseable body is returned byte for byte.
+    changed anything; an unchanged body is returned byte for byte, an unparseable one raises
+    `UnreadableAnswer`.
     """
 
     def __init__(self, ctx: TransformContext) -> None:
@@ -123,18 +130,19 @@ class BodyTransformer:
         return b""
 
     async def finish(self) -> bytes:
-        """The rewritten body, or the original one when nothing changed or it is not JSON."""
+        """The rewritten body, or the original one when nothing changed; `UnreadableAnswer`
+        when it is not a JSON object (e.g. cut off mid-body) or has a shape the transform does
+        not know: passing it raw could hand out the very reasoning the policy withholds."""
         body = b"".join(self._chunks)
         self._chunks.clear()
         payload = load_json_object(body)
         if payload is None:
-            return body
+            raise UnreadableAnswer("the answer is not a whole JSON object")
         try:
             changed = await self.rewrite(payload)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
-            # An unexpected shape: do not break the response, but say so once.
-            logger.warning("reasoning transform skipped an unexpected body shape", exc_info=True)
-            return body
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            logger.warning("reasoning transform met an unexpected body shape", exc_info=True)
+            raise UnreadableAnswer("the answer has an unexpected shape") from exc
         return dump_json(payload).encode() if changed else body
 
     async def rewrite(self, payload: JsonObject) -> bool:

@@ -19,7 +19,7 @@ from guardgate.protocols.reasoning_base import (
     TransformContext,
     load_json_object,
 )
-from guardgate.protocols.reasoning_think_tags import ThinkTextFilter
+from guardgate.protocols.reasoning_think_tags import ThinkTextFilter, unclosed_is_reasoning
 from guardgate.protocols.sse import SSEEvent, SSEFrame
 
 __all__ = ["CompletionsBodyTransformer", "CompletionsStreamTransformer"]
@@ -39,7 +39,7 @@ class CompletionsBodyTransformer(BodyTransformer):
             think = ThinkTextFilter(
                 summarise=self._ctx.summarise,
                 think_open=True,
-                unclosed_is_reasoning=self._ctx.think_open,
+                unclosed_is_reasoning=unclosed_is_reasoning(self._ctx, choice),
             )
             new = await think.feed(text) + await think.finish()
             if think.changed:
@@ -54,8 +54,9 @@ class _Choice:
     __slots__ = ("finished", "think")
 
     def __init__(self, ctx: TransformContext) -> None:
+        # Fail closed, as Chat: text waits until the think span is known closed or absent.
         self.think = ThinkTextFilter(
-            summarise=ctx.summarise, think_open=ctx.think_open, unclosed_is_reasoning=True
+            summarise=ctx.summarise, think_open=True, unclosed_is_reasoning=True
         )
         self.finished = False
 
@@ -97,6 +98,10 @@ class CompletionsStreamTransformer(StreamTransformer):
             text: str = choice["text"]
             new = await state.think.feed(text) if text else ""
             if choice.get("finish_reason"):
+                # Text still waiting for a tag is answer when the model ended it, reasoning
+                # when it was cut (`length`): as in Chat.
+                cut = unclosed_is_reasoning(self._ctx, {"finish_reason": choice["finish_reason"]})
+                new += await state.think.release_undecided(as_reasoning=cut)
                 new += await state.think.finish()
                 state.finished = True
             if new == text:

@@ -29,7 +29,7 @@ from guardgate.protocols.reasoning_base import (
     TransformContext,
     load_json_object,
 )
-from guardgate.protocols.reasoning_think_tags import ThinkTextFilter
+from guardgate.protocols.reasoning_think_tags import ThinkTextFilter, unclosed_is_reasoning
 from guardgate.protocols.sse import SSEEvent, SSEFrame
 
 __all__ = ["ChatBodyTransformer", "ChatStreamTransformer", "hidden_reasoning"]
@@ -111,7 +111,7 @@ class ChatBodyTransformer(BodyTransformer):
                 think = ThinkTextFilter(
                     summarise=self._ctx.summarise,
                     think_open=True,
-                    unclosed_is_reasoning=self._ctx.think_open,
+                    unclosed_is_reasoning=unclosed_is_reasoning(self._ctx, choice),
                 )
                 new = await think.feed(content) + await think.finish()
                 if think.changed:
@@ -128,8 +128,11 @@ class _ChoiceState:
 
     def __init__(self, ctx: TransformContext) -> None:
         self.fields = _ReasoningFields()
+        # Fail closed: whatever the model, answer text waits until the think span is known
+        # closed or absent (an unlisted model, or a request without `model` served by the
+        # server's default, may open `<think>` in its template). Only flagged accounts pay.
         self.think = ThinkTextFilter(
-            summarise=ctx.summarise, think_open=ctx.think_open, unclosed_is_reasoning=True
+            summarise=ctx.summarise, think_open=True, unclosed_is_reasoning=True
         )
         self.finished = False
 

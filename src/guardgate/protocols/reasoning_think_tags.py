@@ -27,14 +27,35 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from enum import Enum
+from typing import Any
 
+from guardgate.protocols.reasoning_base import TransformContext
 from guardgate.records import record
 
-__all__ = ["CLOSE_TAG", "OPEN_TAG", "TextPart", "ThinkSplitter", "ThinkTextFilter"]
+__all__ = [
+    "CLOSE_TAG",
+    "OPEN_TAG",
+    "TextPart",
+    "ThinkSplitter",
+    "ThinkTextFilter",
+    "unclosed_is_reasoning",
+]
 
 OPEN_TAG = "<think>"
 CLOSE_TAG = "</think>"
 _DEFAULT_MAX_UNDECIDED = 1 << 20
+
+
+_FINISHED = frozenset({"stop", "tool_calls", "function_call"})
+"""Finish reasons of an answer the model ended itself (not cut by `max_tokens` or a fault)."""
+
+
+def unclosed_is_reasoning(ctx: TransformContext, choice: dict[str, Any]) -> bool:
+    """Whether a whole answer's text that never reached a think tag is reasoning: when the
+    model is known to open the span in its template (`ctx.think_open`), or when the answer did
+    not end as the model ended it (cut by `max_tokens`: an unlisted think-open model's trace
+    would otherwise pass as answer)."""
+    return ctx.think_open or choice.get("finish_reason") not in _FINISHED
 
 
 class _Mode(Enum):

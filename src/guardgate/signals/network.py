@@ -50,7 +50,11 @@ class ClientAddress:
     def resolve(
         self, peer: str, x_forwarded_for: str | None, forwarded: str | None
     ) -> tuple[str, bool]:
-        """Return `(client_ip, peer_is_trusted)`; `peer` is the TCP peer address."""
+        """Return `(client_ip, peer_is_trusted)`; `peer` is the TCP peer address.
+
+        Give ONE chain: `x_forwarded_for` (any comma-separated list header: XFF, X-Real-IP) or
+        `forwarded` (RFC 7239), as `GUARDGATE_FORWARDED_HEADER` names it. Reading both would let
+        a client behind an edge that sets only one of them write the other itself."""
         peer_ip = _parse_ip(peer) if peer else None
         if not self.is_trusted(peer_ip):
             return (str(peer_ip) if peer_ip else peer), False

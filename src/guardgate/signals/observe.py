@@ -81,11 +81,15 @@ class Observer:
             cfg.ja3_header.encode(): "ja3",
             cfg.http2_header.encode(): "h2",
         }
+        # The one header a trusted proxy names the client in (GUARDGATE_FORWARDED_HEADER).
+        self._forwarded = settings.forwarded_header.encode()
+        self._rfc7239 = self._forwarded == b"forwarded"
         skip = set(_PROXY_ADDED)
+        skip.add(self._forwarded)
         skip.update(self._edge)
         self._skip = frozenset(skip)
         # The headers whose values give signals: the rest only by their names.
-        told = {b"x-forwarded-for", b"forwarded", b"user-agent", *_STAINLESS, *self._edge}
+        told = {self._forwarded, b"user-agent", *_STAINLESS, *self._edge}
         self._told = frozenset(told)
         self._valued = self._told | self.accounts.identity_headers
         self._by_headers: dict[tuple[object, ...], Sender] = {}
@@ -148,7 +152,9 @@ class Observer:
             turns=shape.turns,
             max_tokens=max_tokens if isinstance(max_tokens, int) else None,
             n=n if isinstance(n, int) else 1,
-            logprobs=bool(body.get("logprobs") or body.get("top_logprobs")),
+            logprobs=bool(
+                body.get("logprobs") or body.get("top_logprobs") or body.get("prompt_logprobs")
+            ),
         )
 
     def sender(self, headers: Sequence[tuple[bytes, bytes]], peer: str) -> Sender:
@@ -202,8 +208,8 @@ class Observer:
 
     def _header_signals(self, headers: Sequence[tuple[bytes, bytes]], peer: str) -> Sender:
         """What the headers and the peer say, in one pass over the headers."""
-        xff: str | None = None
-        fwd: str | None = None
+        chain: str | None = None
+        forwarded = self._forwarded
         user_agent = ""
         stainless: dict[bytes, bytes] = {}
         edge: dict[str, str] = {}
@@ -212,17 +218,20 @@ class Observer:
         for name, value in headers:
             if name not in skip and not name.startswith(_PROXY_PREFIXES):
                 names.append(name)
-            if name == b"x-forwarded-for":
-                xff = value.decode("latin-1") if xff is None else f"{xff},{value.decode('latin-1')}"
-            elif name == b"forwarded":
-                fwd = value.decode("latin-1")
+            if name == forwarded:
+                # Repeated lines of a list header are one list (RFC 9110 5.3).
+                text = value.decode("latin-1")
+                chain = text if chain is None else f"{chain},{text}"
             elif name == b"user-agent":
                 user_agent = value.decode("latin-1")[:200]
             elif name in _STAINLESS_SET:
                 stainless[name] = value
             elif name in self._edge:
                 edge[self._edge[name]] = value.decode("latin-1").strip()[:200]
-        client_ip, trusted = self.addresses.resolve(peer, xff, fwd)
+        if self._rfc7239:
+            client_ip, trusted = self.addresses.resolve(peer, None, chain)
+        else:
+            client_ip, trusted = self.addresses.resolve(peer, chain, None)
         tls = ""
         if trusted and edge:
             # JA4 when the edge gives it (it survives TLS extension shuffling); JA3 otherwise.

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 
 import uvicorn
 
+from guardgate.startup import bind_listener
 from guardgate.testing.mock_upstream import create_mock_upstream
 
 
@@ -17,5 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve the mock until interrupted; returns the exit code."""
-    uvicorn.run(create_mock_upstream(), host=args.host, port=args.port, log_level="info")
+    sock = bind_listener(args.host, args.port)  # a busy port: one line and status 2
+    app = create_mock_upstream()
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info")
+    asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))
     return 0

@@ -37,6 +37,7 @@ class ServerThread:
         *,
         lifespan: str = "auto",
         shutdown_timeout: float = 5.0,
+        proxy_headers: bool = True,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -48,6 +49,9 @@ class ServerThread:
             lifespan=lifespan,  # type: ignore[arg-type]
             timeout_graceful_shutdown=int(shutdown_timeout),
             loop="asyncio",
+            # False as `guardgate serve` runs it: guardgate alone decides which forwarding
+            # header it believes, uvicorn does not rewrite the client address first.
+            proxy_headers=proxy_headers,
         )
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"uvicorn-{self.port}")

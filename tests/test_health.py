@@ -1,0 +1,64 @@
+"""Liveness and readiness through a real sidecar: readiness tells the truth about Redis and the
+upstream, liveness only that the process answers."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from tests.gateway import running_mock, settings_for
+
+from guardgate.health import Readiness
+from guardgate.sidecar import create_app
+from guardgate.testing import ServerThread, free_port
+from guardgate.testing.redis_server import running_redis
+
+
+def test_ready_names_the_part_that_fails_and_health_stays_ok() -> None:
+    with running_redis() as redis, running_mock() as mock:
+        app = create_app(settings_for(mock.url, redis_url=redis.url))
+        app.readiness = Readiness(app.settings, ttl=0.0)
+        with ServerThread(app) as sidecar:
+            ready = httpx.get(sidecar.url + "/_guardgate/ready")
+            assert ready.status_code == 200
+            assert ready.json() == {
+                "status": "ready",
+                "checks": {"redis": "ok", "upstream": "ok"},
+            }
+            redis.stop()
+            ready = httpx.get(sidecar.url + "/_guardgate/ready")
+            assert ready.status_code == 503
+            assert ready.json()["checks"] == {"redis": "connection refused", "upstream": "ok"}
+            assert httpx.get(sidecar.url + "/_guardgate/health").status_code == 200
+            redis.start()
+            assert httpx.get(sidecar.url + "/_guardgate/ready").status_code == 200
+
+
+def test_ready_is_503_when_the_upstream_is_down() -> None:
+    app = create_app(settings_for(f"http://127.0.0.1:{free_port()}"))
+    with ServerThread(app) as sidecar:
+        ready = httpx.get(sidecar.url + "/_guardgate/ready")
+        assert ready.status_code == 503
+        assert ready.json() == {
+            "status": "not ready",
+            "checks": {"upstream": "connection refused"},
+        }
+        assert httpx.get(sidecar.url + "/_guardgate/health").json() == {"status": "ok"}
+
+
+def test_readiness_is_cached_for_its_ttl() -> None:
+    now = [0.0]
+    port = free_port()
+    readiness = Readiness(settings_for(f"http://127.0.0.1:{port}"), ttl=2.0, clock=lambda: now[0])
+
+    async def scenario() -> list[bool]:
+        seen = [(await readiness.check()).ready]
+        server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", port)
+        async with server:
+            now[0] = 1.0
+            seen.append((await readiness.check()).ready)  # cached: still the old answer
+            now[0] = 2.5
+            seen.append((await readiness.check()).ready)
+        return seen
+
+    assert asyncio.run(scenario()) == [False, False, True]
