@@ -95,7 +95,10 @@ class Gate:
         if judgement is None:
             return None
         decision = self.policy.decide(self.overrides.apply(judgement.verdict))
-        self.detection.record(request, now, judgement, decision)
+        try:
+            self.detection.record(request, now, judgement, decision)
+        except Exception:
+            self.faults.record("engine", logger)  # the decision stands; only its record is lost
         self.events.tier_in_force(decision.verdict)
         last = self._last
         if last.decision is decision and not decision.actions:
@@ -109,8 +112,10 @@ class Gate:
         `hold_stream` takes a concurrent-stream lease when a stream quota applies (replay
         passes False: its requests have no answer to wait for). Never raises."""
         now = self.clock()
-        prompt_tokens = self.tokens.prompt_tokens(request.api, request.data) if self._quotas else 0
+        prompt_tokens = 0
         try:
+            if self._quotas:
+                prompt_tokens = self.tokens.prompt_tokens(request.api, request.data)
             judgement = await self.detection.judge(request, now, prompt_tokens)
         except Exception:
             return self._failed(request, prompt_tokens)
@@ -131,7 +136,10 @@ class Gate:
     def _record(
         self, request: GateRequest, now: float, judgement: Judgement, decision: Decision
     ) -> None:
-        self.detection.record(request, now, judgement, decision)
+        try:
+            self.detection.record(request, now, judgement, decision)
+        except Exception:
+            self.faults.record("engine", logger)  # the decision stands; only its record is lost
         self.events.tier_in_force(decision.verdict)
 
     def _failed(self, request: GateRequest, prompt_tokens: int) -> Admission:
