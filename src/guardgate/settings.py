@@ -61,6 +61,9 @@ class GuardgateSettings(BaseSettings):
     """CIDRs of proxies whose X-Forwarded-For, Forwarded and edge fingerprint headers count."""
     account_header: str = ""
     """Header set by the operator's auth layer that names the account; else the API key is used."""
+    audit_log: str = "stderr"
+    """Where audit lines go: `stderr` (unless the app's logging has its own handlers), `off`, or
+    a file path to append them to."""
     metrics_path: str = "/_guardgate/metrics"
     """Path where the middleware answers GET with Prometheus metrics; empty disables it."""
     signals_ja4_header: str = "x-ja4"
@@ -168,6 +171,14 @@ class GuardgateSettings(BaseSettings):
         value = value.strip().rstrip("/")
         if not value.startswith("/"):
             raise ValueError("must start with '/' (e.g. /_guardgate/admin)")
+        return value
+
+    @field_validator("audit_log")
+    @classmethod
+    def _check_audit_log(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must be 'stderr', 'off' or a file path")
         return value
 
     @field_validator("metrics_path")
