@@ -173,6 +173,9 @@ class Exchange:
         if guard.shadow:
             if decision.actions:
                 _audit(decision, shadow=True)
+                would = _would(decision)
+                if would:
+                    mw.metrics.shadow_would(would, tier._value_)
             # Shadow changes nothing, but reasoning sealed while enforcing must still be restored.
             decision = Decision(verdict=decision.verdict)
         self.decision = decision
@@ -180,9 +183,7 @@ class Exchange:
             _audit(decision, shadow=False)
             status = decision.reject_status
             if status == 429:
-                mw.metrics.rate_limited(
-                    self.api.value, decision.actions[0] if decision.actions else ""
-                )
+                mw.metrics.rate_limited(self.api.value, decision.limit or "unknown")
             mw.metrics.request(self.api, tier, _REJECTED.get(status, "rejected"))
             headers = decision.rate_limit_headers
             if decision.retry_after is not None:
@@ -511,20 +512,34 @@ def _prompt_opens_think(data: dict[str, Any]) -> bool:
     return isinstance(tail, str) and tail.rstrip().endswith("<think>")
 
 
+def _would(decision: Decision) -> str:
+    """What enforcing `decision` would have done (shadow mode's metric), or "" for nothing."""
+    status = decision.reject_status
+    if status is not None:
+        return {429: "limited", 403: "blocked"}.get(status, "rejected")
+    policy = decision.reasoning_policy
+    if policy is ReasoningPolicy.STRIP:
+        return "stripped"
+    if policy is ReasoningPolicy.SUMMARISE:
+        return "summarised"
+    return ""
+
+
 def _audit(decision: Decision, *, shadow: bool) -> None:
     verdict = decision.verdict
-    audit.info(
-        json.dumps(
-            {
-                "event": "decision",
-                "shadow": shadow,
-                "account": verdict.account,
-                "cluster": verdict.cluster,
-                "tier": verdict.tier.value,
-                "score": round(verdict.score, 4),
-                "actions": list(decision.actions),
-                "reasons": list(verdict.reasons),
-            },
-            separators=(",", ":"),
-        )
-    )
+    line: dict[str, Any] = {
+        "event": "decision",
+        "shadow": shadow,
+        "account": verdict.account,
+        "cluster": verdict.cluster,
+        "tier": verdict.tier.value,
+        "score": round(verdict.score, 4),
+        "actions": list(decision.actions),
+    }
+    if decision.limit:
+        # A quota's 429: the limit that fired is the reason, not the detection's.
+        line["limit"] = decision.limit
+        line["reasons"] = [f"quota: {decision.limit.replace('_', ' ')} limit reached"]
+    else:
+        line["reasons"] = list(verdict.reasons)
+    audit.info(json.dumps(line, separators=(",", ":")))

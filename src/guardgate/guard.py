@@ -304,6 +304,7 @@ class Guard:
             retry_after=outcome.retry_after,
             rate_limit_headers=outcome.headers,
             actions=(action, *decision.actions),
+            limit=outcome.limit,
         ), None
 
     async def settle(self, ticket: QuotaTicket, usage: Usage) -> None:

@@ -45,7 +45,8 @@ _FAMILIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ),
     (
         "guardgate_rate_limited",
-        "Requests answered 429 by guardgate, by API and the limit that was hit.",
+        "Requests answered 429 by guardgate, by API and the limit that was hit "
+        "(account|cluster _ requests|tokens|concurrency).",
         ("api", "limit"),
     ),
     (
@@ -64,6 +65,12 @@ _FAMILIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "guardgate's own faults (Redis errors, detector stops, bugs), each handled by the fail "
         "mode.",
         ("kind",),
+    ),
+    (
+        "guardgate_shadow_would",
+        "In shadow mode, what enforcement would have done to a request (limited, blocked, "
+        "stripped, summarised), by action and tier.",
+        ("action", "tier"),
     ),
     (
         "guardgate_tier_changes",
@@ -127,6 +134,10 @@ class Metrics(Collector):
     def fault(self, kind: str, count: int = 1) -> None:
         """Count one of guardgate's own faults (or `count` requests touched by one)."""
         self.counts["guardgate_faults"][(kind,)] += count
+
+    def shadow_would(self, action: str, tier: str) -> None:
+        """Count one request that enforcement would have `action`-ed (shadow mode only)."""
+        self.counts["guardgate_shadow_would"][action, tier] += 1
 
     def tier_change(self, old: str, new: str) -> None:
         """Count one account changing tier."""

@@ -15,6 +15,7 @@ import logging
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from guardgate.admin.app import AdminApp
+from guardgate.audit_log import configure_audit_log
 from guardgate.exchange import Exchange, send_error
 from guardgate.faults import FaultCounter
 from guardgate.guard import Guard
@@ -46,6 +47,7 @@ class GuardgateMiddleware:
             guard = Guard(settings if settings is not None else load_settings())
         self.guard = guard
         self.settings = guard.settings
+        configure_audit_log(self.settings.audit_log)
         self.metrics = Metrics()
         guard.tier_listener = self._tier_changed
         self.metrics_endpoint = MetricsEndpoint(self.metrics, self.settings)

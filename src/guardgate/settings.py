@@ -70,6 +70,9 @@ class GuardgateSettings(BaseSettings):
     proxies): `x-forwarded-for`, `x-real-ip`, `forwarded` (RFC 7239 `for=`) or another name."""
     account_header: str = ""
     """Header set by the operator's auth layer that names the account; else the API key is used."""
+    audit_log: str = "stderr"
+    """Where audit lines go: `stderr` (unless the app's logging has its own handlers), `off`, or
+    a file path to append them to."""
     metrics_path: str = "/_guardgate/metrics"
     """Path where the middleware answers GET with Prometheus metrics; empty disables it."""
     metrics_token: SecretStr | None = None
@@ -188,6 +191,14 @@ class GuardgateSettings(BaseSettings):
         value = value.strip().rstrip("/")
         if not value.startswith("/"):
             raise ValueError("must start with '/' (e.g. /_guardgate/admin)")
+        return value
+
+    @field_validator("audit_log")
+    @classmethod
+    def _check_audit_log(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must be 'stderr', 'off' or a file path")
         return value
 
     @field_validator("metrics_path")
