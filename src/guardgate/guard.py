@@ -17,6 +17,7 @@ from guardgate.detector import DetectorProcess
 from guardgate.engine import Engine
 from guardgate.hardening.sealing import Sealer
 from guardgate.hardening.summariser import Summariser, summariser_from_settings
+from guardgate.heap import HeapPolicy, keep_heap
 from guardgate.model import (
     ApiKind,
     Decision,
@@ -78,6 +79,7 @@ class Guard:
         """Open connections; safe to call more than once."""
         if not self._started:
             self._started = True
+            keep_heap(HeapPolicy(tenure=self.settings.heap_tenure))
             if self.detector is not None:
                 await self.detector.start()
             else:
