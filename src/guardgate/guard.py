@@ -69,6 +69,7 @@ class Guard:
         """Recent verdicts handed out by this replica, for the admin API (inline; a detector
         process keeps its own: read both through `cluster_activity` and `account_activity`)."""
         self._started = False
+        self._forgetting: set[asyncio.Task[None]] = set()
         self._last_tier: dict[str, Tier] = {}
         self._decisions: dict[Verdict, Decision] = {}
         self._last_decision = Decision(Verdict("", "", 0.0, Tier.NORMAL))
@@ -307,6 +308,23 @@ class Guard:
             rate_limit_headers=outcome.headers,
             actions=(action, *decision.actions),
         ), None
+
+    def forget(self, account: str) -> None:
+        """The upstream refused `account`'s key (401/403): drop the state its requests made, in
+        the background, so that unproven keys cannot fill the state."""
+        if account:
+            task = asyncio.ensure_future(self._forget(account))
+            self._forgetting.add(task)
+            task.add_done_callback(self._forgetting.discard)
+
+    async def _forget(self, account: str) -> None:
+        try:
+            if self.detector is not None:
+                await self.detector.call("forget", account)
+            else:
+                await self.engine.forget(account)
+        except Exception:
+            logger.warning("guardgate could not forget a refused account", exc_info=True)
 
     async def settle(self, ticket: QuotaTicket, usage: Usage) -> None:
         """After an answer ended (completely or not): charge its tokens to the quotas and

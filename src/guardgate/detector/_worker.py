@@ -150,6 +150,8 @@ class Detector:
             return await engine.store.clusters()
         if method == "links":
             return await engine.store.links(*args)
+        if method == "forget":
+            return await engine.forget(*args)
         if method == "recluster":
             await engine.recluster(*args)
             return None

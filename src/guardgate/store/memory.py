@@ -72,9 +72,17 @@ class MemoryStore:
         self._sweep_queue: list[str] = []
         self._sweep_family = 2
         self._last_ts = 0.0
+        self.evicted: list[str] = []
+        """Accounts evicted to stay under `max_accounts`, for the engine to forget elsewhere too
+        (it empties the list)."""
         # Pairs whose link changed, in order; a cursor is an absolute position in this log.
         self._log: list[tuple[str, str]] = []
         self._log_start = 0
+
+    @property
+    def accounts(self) -> int:
+        """Accounts tracked now (with a profile)."""
+        return len(self._profiles)
 
     async def start(self) -> None:
         """Nothing to open."""
@@ -88,6 +96,8 @@ class MemoryStore:
         cutoff = ts - limits.window
         self._touches += 1
         self._last_ts = max(self._last_ts, ts)
+        if account not in self._profiles and len(self._profiles) >= limits.max_accounts:
+            self._evict()
         if self._touches % _SWEEP_EVERY == 0:
             self._sweep(self._last_ts)
         self._active.stamp(account, ts, cutoff)
@@ -201,6 +211,48 @@ class MemoryStore:
                 posting.pop(account, None)
                 if not posting:
                     del postings[value]
+
+    def _evict(self) -> None:
+        """Forget the accounts idle the longest until one more fits under `max_accounts`."""
+        active = self._active.entries
+        while active and len(self._profiles) >= self.limits.max_accounts:
+            oldest = next(iter(active))
+            self._forget(oldest)
+            self.evicted.append(oldest)
+        if not active:  # profiles of accounts no longer active: the sweep has yet to see them
+            while len(self._profiles) >= self.limits.max_accounts:
+                oldest = next(iter(self._profiles))
+                self._forget(oldest)
+                self.evicted.append(oldest)
+
+    async def forget(self, account: str) -> bool:
+        """Drop the account's profile, its place in postings, and its links."""
+        return self._forget(account)
+
+    def _forget(self, account: str) -> bool:
+        known = self._active.entries.pop(account, None) is not None
+        profile = self._profiles.pop(account, None)
+        self._profile_ts.pop(account, None)
+        if profile is not None:
+            known = True
+            postings = self._postings
+            for value in profile:
+                posting = postings.get(value)
+                if posting is not None:
+                    posting.pop(account, None)
+                    if not posting:
+                        del postings[value]
+        mine = self._links.pop(account, None)
+        if mine:
+            known = True
+            for other in mine:
+                theirs = self._links.get(other)
+                if theirs is not None:
+                    theirs.pop(account, None)
+                    if not theirs:
+                        del self._links[other]
+            self._logged(link_key(account, other) for other in mine)
+        return known
 
     def _sweep(self, now: float) -> None:
         """Forget a slice of what Redis would have expired (postings and profiles idle for a
