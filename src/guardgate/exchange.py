@@ -344,6 +344,10 @@ class Exchange:
                     elif name == b"content-encoding" and value not in (b"identity", b""):
                         return
                 if message["status"] != 200:
+                    if message["status"] in (401, 403) and self.verdict is not None:
+                        # A key the upstream refused keeps no state (issue 18, finding 4).
+                        self.mw.guard.forget(self.verdict.account)
+                        self.mw.metrics.forgotten("refused")
                     return
                 streaming = content_type.startswith(b"text/event-stream")
                 if not streaming and self.ticket is None and self.mw.guard.detector is not None:

@@ -17,6 +17,7 @@ from guardgate.detector import DetectorProcess
 from guardgate.engine import Engine
 from guardgate.hardening.sealing import Sealer
 from guardgate.hardening.summariser import Summariser, summariser_from_settings
+from guardgate.heap import HeapPolicy, keep_heap
 from guardgate.model import (
     ApiKind,
     Decision,
@@ -68,6 +69,7 @@ class Guard:
         """Recent verdicts handed out by this replica, for the admin API (inline; a detector
         process keeps its own: read both through `cluster_activity` and `account_activity`)."""
         self._started = False
+        self._forgetting: set[asyncio.Task[None]] = set()
         self._last_tier: dict[str, Tier] = {}
         self._decisions: dict[Verdict, Decision] = {}
         self._last_decision = Decision(Verdict("", "", 0.0, Tier.NORMAL))
@@ -78,6 +80,7 @@ class Guard:
         """Open connections; safe to call more than once."""
         if not self._started:
             self._started = True
+            keep_heap(HeapPolicy(tenure=self.settings.heap_tenure))
             if self.detector is not None:
                 await self.detector.start()
             else:
@@ -306,6 +309,23 @@ class Guard:
             actions=(action, *decision.actions),
             limit=outcome.limit,
         ), None
+
+    def forget(self, account: str) -> None:
+        """The upstream refused `account`'s key (401/403): drop the state its requests made, in
+        the background, so that unproven keys cannot fill the state."""
+        if account:
+            task = asyncio.ensure_future(self._forget(account))
+            self._forgetting.add(task)
+            task.add_done_callback(self._forgetting.discard)
+
+    async def _forget(self, account: str) -> None:
+        try:
+            if self.detector is not None:
+                await self.detector.call("forget", account)
+            else:
+                await self.engine.forget(account)
+        except Exception:
+            logger.warning("guardgate could not forget a refused account", exc_info=True)
 
     async def settle(self, ticket: QuotaTicket, usage: Usage) -> None:
         """After an answer ended (completely or not): charge its tokens to the quotas and

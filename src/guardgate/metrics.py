@@ -77,6 +77,12 @@ _FAMILIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "Accounts moving from one tier to another.",
         ("from_tier", "to_tier"),
     ),
+    (
+        "guardgate_accounts_forgotten",
+        "Accounts whose state was dropped: `refused` (the upstream answered 401/403 to its key) "
+        "or `evicted` (the memory store was at GUARDGATE_MAX_ACCOUNTS).",
+        ("reason",),
+    ),
 )
 
 
@@ -142,6 +148,10 @@ class Metrics(Collector):
     def tier_change(self, old: str, new: str) -> None:
         """Count one account changing tier."""
         self.counts["guardgate_tier_changes"][old, new] += 1
+
+    def forgotten(self, reason: str, count: int = 1) -> None:
+        """Count accounts whose state was dropped, and why."""
+        self.counts["guardgate_accounts_forgotten"][(reason,)] += count
 
     def collect(self) -> Iterable[Metric]:
         """The families as Prometheus reads them (called by the registry on a scrape)."""

@@ -54,6 +54,7 @@ class GuardgateMiddleware:
         self.faults = FaultCounter(self.metrics)
         # Quota storage faults (a Redis outage) are counted with the middleware's own.
         guard.quotas.faults = self.faults
+        guard.engine.on_evicted = self._evicted
         if guard.detector is not None:
             guard.detector.faults = self.faults
             guard.detector.on_tokens = self._completion_tokens
@@ -105,6 +106,9 @@ class GuardgateMiddleware:
             await self.app(scope, self._lifespan_receive(receive), send)
             return
         await self.app(scope, receive, send)
+
+    def _evicted(self, count: int) -> None:
+        self.metrics.forgotten("evicted", count)
 
     def _completion_tokens(self, count: int) -> None:
         self.metrics.tokens("completion", count)

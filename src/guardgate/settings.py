@@ -138,6 +138,12 @@ class GuardgateSettings(BaseSettings):
     """tiktoken encoding name used to count prompt tokens; counts fall back to an estimate."""
     redis_timeout: float = Field(default=0.25, gt=0)
     """Seconds a single Redis call may take before the fail mode applies."""
+    max_accounts: int = Field(default=1_000_000, ge=1)
+    """Most accounts the memory store tracks; past it the account idle the longest is evicted
+    (counted in `guardgate_accounts_forgotten{reason="evicted"}`)."""
+    heap_tenure: float = Field(default=1.0, ge=0)
+    """Seconds between tenures of the garbage collector's survivors (see `guardgate.heap`);
+    0 leaves Python's collector as it is."""
 
     # --- scoring (unset: the defaults documented in guardgate.scoring) -----------------------
     scoring_suspect_enter: float | None = Field(default=None, ge=0, le=1)

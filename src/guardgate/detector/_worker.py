@@ -16,6 +16,7 @@ import orjson
 from guardgate.admin.activity import ActivityLog
 from guardgate.detector._frames import encode, read_frame
 from guardgate.engine import Engine
+from guardgate.heap import HeapPolicy, keep_heap
 from guardgate.model import ApiKind, Decision, DetectionMode, Tier, Verdict
 from guardgate.settings import GuardgateSettings
 from guardgate.signals import Observer
@@ -149,6 +150,8 @@ class Detector:
             return await engine.store.clusters()
         if method == "links":
             return await engine.store.links(*args)
+        if method == "forget":
+            return await engine.forget(*args)
         if method == "recluster":
             await engine.recluster(*args)
             return None
@@ -193,6 +196,7 @@ async def serve(sock: socket.socket) -> None:
 
     loop.add_signal_handler(signal.SIGTERM, stop)
     await detector.start()
+    keep_heap(HeapPolicy(tenure=settings.heap_tenure))
     try:
         while (message := await read_frame(reader)) is not None:
             assert isinstance(message, tuple)
