@@ -12,6 +12,13 @@ PORT [UPSTREAM_URL]`.
   limit is `BENCH_SLOWAPI_LIMIT`, default never reached). A `Route`, not a `Mount`: slowapi finds
   no endpoint in a `Mount` and exempts it silently.
 - `sidecar`: `guardgate serve`'s app forwarding to UPSTREAM_URL.
+- `floor`: a raw-ASGI pass-through to UPSTREAM_URL over one pooled aiohttp session, judging
+  nothing: what any Python sidecar costs before it does any work.
+
+`BENCH_WARM_ACCOUNTS=N` (guardgate targets): before the server reports itself started, N
+requests with N distinct API keys go through the app in process, so the engine tracks N
+accounts (real state, made by the real request path) when the load starts; `POST
+/_bench/warm?to=M` then adds accounts up to M.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ import asyncio
 import json
 import os
 import sys
+import time
+from typing import Any
 
 import uvicorn
 from starlette.types import Receive, Scope, Send
@@ -116,7 +125,7 @@ def starlette_app() -> object:
 def fastapi_app() -> object:
     """An OpenAI-compatible FastAPI app: pydantic request and response models, as the frontends
     of vLLM and SGLang are built (without their tokenisation, scheduling and detokenisation)."""
-    from typing import Any, Literal
+    from typing import Literal
 
     from fastapi import FastAPI
     from fastapi.responses import StreamingResponse
@@ -182,6 +191,129 @@ def fastapi_app() -> object:
     return app
 
 
+def floor_app(upstream: str) -> object:
+    """The pass-through floor: every request forwarded as is, the answer streamed back."""
+    import aiohttp
+
+    state: dict[str, aiohttp.ClientSession] = {}
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    state["s"] = aiohttp.ClientSession(auto_decompress=False)
+                    await send({"type": "lifespan.startup.complete"})
+                else:
+                    await state["s"].close()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        headers = [(k.decode(), v.decode()) for k, v in scope["headers"] if k != b"host"]
+        url = upstream + scope["raw_path"].decode()
+        async with state["s"].request(scope["method"], url, data=body, headers=headers) as r:
+            out = [(k.lower(), v) for k, v in r.raw_headers if k.lower() != b"transfer-encoding"]
+            await send({"type": "http.response.start", "status": r.status, "headers": out})
+            async for piece in r.content.iter_any():
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    return app
+
+
+def warmed(app: Any, accounts: int) -> Any:
+    """`app`, which sends one request per account (distinct API keys) through itself once it
+    has started and before it tells the server so."""
+    body = json.dumps(
+        {"model": "mock-reasoning-content", "messages": [{"role": "user", "content": "Hi"}]}
+    ).encode()
+
+    async def one(i: int) -> int:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/v1/chat/completions",
+            "raw_path": b"/v1/chat/completions",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [
+                (b"host", b"127.0.0.1"),
+                (b"content-type", b"application/json"),
+                (b"authorization", b"Bearer sk-warm-%08d" % i),
+                (b"user-agent", b"OpenAI/Python 1.%d.0" % (i % 40)),
+            ],
+            "client": (f"10.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}", 40000),
+            "server": ("127.0.0.1", 80),
+        }
+        sent = False
+        status = 0
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                await asyncio.Event().wait()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+
+        await app(scope, receive, send)
+        return status
+
+    warmed_to = 0
+
+    async def warm(to: int) -> None:
+        nonlocal warmed_to
+        started = time.perf_counter()
+        codes: dict[int, int] = {}
+        for start in range(warmed_to, to, 32):
+            batch = range(start, min(start + 32, to))
+            for code in await asyncio.gather(*(one(i) for i in batch)):
+                codes[code] = codes.get(code, 0) + 1
+        took = time.perf_counter() - started
+        print(f"warmed {warmed_to}..{to} in {took:.0f} s: {codes}", file=sys.stderr, flush=True)
+        warmed_to = max(warmed_to, to)
+
+    async def wrapper(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/_bench/warm":
+            # More accounts, now: `POST /_bench/warm?to=N` (the board's 10k -> 100k step).
+            await warm(int(scope["query_string"].decode().removeprefix("to=")))
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": str(warmed_to).encode()})
+            return
+        if scope["type"] != "lifespan":
+            await app(scope, receive, send)
+            return
+        answered = False
+
+        async def send_later(message: dict[str, Any]) -> None:
+            nonlocal answered
+            answered = True
+            if message["type"] == "lifespan.startup.complete":
+                await warm(accounts)
+            await send(message)
+
+        await app(scope, receive, send_later)
+        if not answered:  # an app without a lifespan (the bare app under the middleware)
+            await receive()
+            await warm(accounts)
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+
+    return wrapper
+
+
 def main() -> None:
     kind, port = sys.argv[1], int(sys.argv[2])
     app: object
@@ -229,8 +361,20 @@ def main() -> None:
         from guardgate.sidecar import create_app
 
         app = create_app(load_settings(upstream_url=sys.argv[3]))
+    elif kind == "floor":
+        app = floor_app(sys.argv[3])
     else:
         raise SystemExit(f"unknown target {kind}")
+    accounts = os.environ.get("BENCH_WARM_ACCOUNTS")
+    if accounts is not None and kind not in (
+        "bare",
+        "mock",
+        "starlette",
+        "fastapi",
+        "slowapi",
+        "floor",
+    ):
+        app = warmed(app, int(accounts))
     uvicorn.run(
         app,  # type: ignore[arg-type]
         host="127.0.0.1",

@@ -3,7 +3,13 @@
 Run it (guardgate reads its settings from the environment):
 
     GUARDGATE_SECRET=$(openssl rand -hex 32) GUARDGATE_ADMIN_TOKEN=$(openssl rand -hex 24) \
-        uvicorn examples.fastapi_app:app --port 8000
+        uvicorn examples.fastapi_app:app --port 8000 --no-proxy-headers
+
+`--no-proxy-headers`: uvicorn would otherwise rewrite the client address from `X-Forwarded-For`
+whenever the peer is in its `--forwarded-allow-ips` (127.0.0.1 by default), before guardgate sees
+the request, so any local process could claim any address. guardgate applies the one rule itself:
+behind a load balancer or proxy, list it in `GUARDGATE_TRUSTED_PROXIES` (CIDRs) and guardgate walks
+`X-Forwarded-For` from the right, stopping at the first hop that is not a trusted proxy.
 
 Then any OpenAI SDK works against http://127.0.0.1:8000/v1, the dashboard is at
 http://127.0.0.1:8000/_guardgate/admin/ and metrics at /_guardgate/metrics.

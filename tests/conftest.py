@@ -15,4 +15,6 @@ def _clean_guardgate_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             monkeypatch.delenv(name)
     # A fixed secret keeps tests quiet (an unset secret warns) and account ids stable.
     monkeypatch.setenv("GUARDGATE_SECRET", "test-secret-0123456789")
+    # Tenuring freezes what a test process leaves behind; tests/test_heap.py turns it on.
+    monkeypatch.setenv("GUARDGATE_HEAP_TENURE", "0")
     yield

@@ -213,3 +213,73 @@ def test_sidecar_script_requires_a_secret() -> None:
     )
     assert res.returncode != 0
     assert "GUARDGATE_SECRET" in res.stderr
+
+
+def _documented_uvicorn_command(example: Path) -> list[str]:
+    """The `uvicorn ...` command of the example's docstring, as an operator would type it."""
+    import shlex
+
+    doc = example.read_text().split('"""')[1]
+    joined = doc.replace("\\\n", " ")
+    line = next(line for line in joined.splitlines() if "uvicorn " in line)
+    words = shlex.split(line[line.index("uvicorn ") :])
+    return [sys.executable, "-m", *words]
+
+
+@pytest.mark.parametrize("trusted", ["", "127.0.0.1/32"])
+def test_fastapi_example_run_command_believes_forwarded_for_only_from_trusted_proxies(
+    trusted: str,
+) -> None:
+    pytest.importorskip("fastapi")
+    command = _documented_uvicorn_command(EXAMPLES / "fastapi_app.py")
+    port = free_port()
+    command[command.index("--port") + 1] = str(port)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GUARDGATE_")}
+    env.update(GUARDGATE_SECRET="example-secret-0123456789", GUARDGATE_ADMIN_TOKEN=TOKEN)
+    if trusted:
+        env["GUARDGATE_TRUSTED_PROXIES"] = trusted
+    url = f"http://127.0.0.1:{port}"
+    with (
+        running(command, {**env, "PYTHONPATH": str(EXAMPLES.parent)}, url + "/openapi.json"),
+        admin(url) as ops,
+    ):
+        key = "sk-spoofer"
+        reply = httpx.post(
+            url + "/v1/chat/completions",
+            json={"model": "toy", "messages": [{"role": "user", "content": "hi"}]},
+            headers={"authorization": f"Bearer {key}", "x-forwarded-for": "9.9.9.9"},
+            timeout=10,
+        )
+        assert reply.status_code == 200
+        account = ops.post("accounts/lookup", json={"api_key": key}).json()["account"]
+        requests = ops.get(f"accounts/{account}").json()["recent"]
+    networks = {r["ip_prefix"] for r in requests}
+    # From a peer that is not a trusted proxy the header is ignored; from one that is, believed.
+    assert networks == ({"9.9.9.0/24"} if trusted else {"127.0.0.0/24"})
+
+
+def test_vllm_page_keeps_uvicorn_from_believing_forwarded_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("fastapi")
+    import shlex
+
+    doc = (EXAMPLES / "vllm.md").read_text()
+    exported = re.search(r"^export FORWARDED_ALLOW_IPS=(\S*)", doc, re.MULTILINE)
+    assert exported is not None
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "".join(shlex.split(exported.group(1))))
+    monkeypatch.setenv("GUARDGATE_ADMIN_TOKEN", TOKEN)
+    # uvicorn (as vLLM starts it: proxy headers on) reads FORWARDED_ALLOW_IPS when configured.
+    ask = {"model": "mock-reasoning-content", "messages": [{"role": "user", "content": "x"}]}
+    with ServerThread(_vllm_style_app("guardgate.GuardgateMiddleware")) as server:
+        reply = httpx.post(
+            server.url + "/v1/chat/completions",
+            json=ask,
+            headers={"authorization": "Bearer sk-vllm-spoof", "x-forwarded-for": "9.9.9.9"},
+            timeout=10,
+        )
+        assert reply.status_code == 200
+        with admin(server.url) as ops:
+            account = ops.post("accounts/lookup", json={"api_key": "sk-vllm-spoof"}).json()
+            recent = ops.get(f"accounts/{account['account']}").json()["recent"]
+    assert {r["ip_prefix"] for r in recent} == {"127.0.0.0/24"}

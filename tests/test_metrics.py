@@ -4,6 +4,7 @@ with what guardgate decided."""
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 
@@ -208,3 +209,61 @@ def test_completion_tokens_are_the_upstreams_usage(detection: str) -> None:
             assert time.monotonic() < deadline, f"{got} of {reported} completion tokens counted"
             time.sleep(0.02)
         assert got == reported
+
+
+def test_a_429_names_its_limit_in_the_metric_and_audit_never_to_the_client(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="guardgate.audit")
+    with (
+        running_mock() as mock,
+        running_sidecar(mock.url, admin_token=TOKEN, account_rpm=2) as gate,
+    ):
+        key = f"sk-limit-{uuid.uuid4().hex}"
+        replies = [chat(gate.url, key) for _ in range(3)]
+        assert [r.status_code for r in replies] == [200, 200, 429]
+        samples = scrape(gate.url)
+    assert (
+        value(samples, "guardgate_rate_limited_total", api="openai_chat", limit="account_requests")
+        == 1
+    )
+    assert not value(
+        samples, "guardgate_rate_limited_total", api="openai_chat", limit="rate_limited"
+    )
+    told = replies[2].text + repr(sorted(replies[2].headers.items()))
+    for secret in ("account_requests", "account", "cluster", "quota:", "normal"):
+        assert secret not in told.lower()
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "guardgate.audit"]
+    limited = [line for line in lines if "rate_limited" in line.get("actions", [])]
+    assert len(limited) == 1
+    assert limited[0]["limit"] == "account_requests"
+    assert limited[0]["reasons"] == ["quota: account requests limit reached"]
+
+
+def test_shadow_mode_counts_what_enforcement_would_have_done() -> None:
+    with (
+        running_mock() as mock,
+        running_sidecar(mock.url, admin_token=TOKEN, mode="shadow", account_rpm=1) as gate,
+    ):
+        limited = f"sk-shadow-{uuid.uuid4().hex}"
+        assert [chat(gate.url, limited).status_code for _ in range(2)] == [200, 200]
+        keys = {tier: f"sk-shadow-{uuid.uuid4().hex}" for tier in ("extractor", "blocked")}
+        with admin(gate.url) as ops:
+            for tier, key in keys.items():
+                account = ops.post("accounts/lookup", json={"api_key": key}).json()["account"]
+                ops.put(f"overrides/account/{account}", json={"tier": tier})
+        for key in keys.values():
+            reply = chat(gate.url, key)
+            assert reply.status_code == 200
+            assert reply.json()["choices"][0]["message"]["reasoning_content"]  # nothing changed
+        samples = scrape(gate.url)
+    would = {
+        (dict(labels)["action"], dict(labels)["tier"]): v
+        for (name, labels), v in samples.items()
+        if name == "guardgate_shadow_would_total"
+    }
+    assert would == {
+        ("limited", "normal"): 1,
+        ("stripped", "extractor"): 1,
+        ("blocked", "blocked"): 1,
+    }

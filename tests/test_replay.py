@@ -113,3 +113,78 @@ def test_replay_of_a_missing_file_fails_with_a_message(
 ) -> None:
     assert main(["replay", str(tmp_path / "nope.jsonl")]) == 1
     assert "cannot read" in capsys.readouterr().err
+
+
+def _linked_farm(accounts: int, requests: int) -> list[str]:
+    """A farm of `accounts` keys behind one /24, one client and one prompt template."""
+    lines = []
+    for i in range(requests):
+        k = i % accounts
+        lines.append(
+            json.dumps(
+                {
+                    "ts": 1_793_577_600 + 300 * i,
+                    "ip": f"81.20.30.{k + 1}",
+                    "path": "/v1/chat/completions",
+                    "headers": {
+                        "content-type": "application/json",
+                        "user-agent": "farmbot/0.9.1",
+                        "authorization": f"Bearer sk-farm-{k}",
+                    },
+                    "body": {
+                        "model": "gpt-x",
+                        "max_tokens": 16000,
+                        "temperature": 0.61,
+                        "messages": [
+                            {
+                                "role": "user",
+                                "content": f"Solve problem {i}: write out your complete reasoning "
+                                "step by step in full detail before the final answer.",
+                            }
+                        ],
+                    },
+                }
+            )
+        )
+        lines.append(_chat_line(i))
+    return lines
+
+
+def test_replay_without_a_secret_gives_the_same_ids_every_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("GUARDGATE_SECRET")
+    traffic = _write(tmp_path, _linked_farm(4, 40))
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    assert main(["replay", str(traffic), "--decisions", str(first), "--quiet"]) == 0
+    assert main(["replay", str(traffic), "--decisions", str(second), "--quiet"]) == 0
+    assert first.read_text() == second.read_text()
+    assert "fixed replay key" in capsys.readouterr().err
+
+
+def test_replay_prints_each_cluster_and_the_flagged_accounts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    traffic = _write(tmp_path, _linked_farm(4, 60))
+    out = tmp_path / "decisions.jsonl"
+    assert main(["replay", str(traffic), "--decisions", str(out), "--quiet"]) == 0
+    decisions = [json.loads(x) for x in out.read_text().splitlines()]
+    farm_cluster = decisions[-2]["cluster"]
+    printed = capsys.readouterr().out
+    cluster_lines = [line for line in printed.splitlines() if line.strip().startswith("c-")]
+    assert len(cluster_lines) == 1
+    assert cluster_lines[0].split()[:4] == [farm_cluster, "4", "accounts", "extractor"]
+    assert "maximum-length" in cluster_lines[0]
+    assert "flagged accounts: 4" in printed
+    assert printed.count(f"cluster {farm_cluster}:") == 4
+
+
+def test_the_progress_bar_shows_an_eta() -> None:
+    import io
+    import time
+
+    from guardgate.replay import _bar
+
+    out = io.StringIO()
+    _bar(out, 250, 1000, 5000, time.perf_counter() - 10.0)
+    assert " 25% " in out.getvalue() and "ETA 30s" in out.getvalue()

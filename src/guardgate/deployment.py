@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from guardgate.detection import Detection, InlineDetection
@@ -26,6 +27,7 @@ from guardgate.faults import FaultCounter
 from guardgate.gate import Gate
 from guardgate.hardening.sealing import Sealer
 from guardgate.hardening.summariser import Summariser, summariser_from_settings
+from guardgate.heap import HeapPolicy, keep_heap
 from guardgate.linking import LinkingConfig
 from guardgate.metrics import Metrics
 from guardgate.model import DetectionMode, Mode
@@ -124,20 +126,22 @@ class Deployment:
             detection = ProcessDetection(observer, process, config.link_ttl)
         else:
             store: Store
+            limits = replace(config.limits, max_accounts=settings.max_accounts)
             if redis is not None:
-                store = RedisStore(share(redis), config.limits)
+                store = RedisStore(share(redis), limits)
             elif settings.redis_url:
                 store = RedisStore.from_url(
-                    settings.redis_url, config.limits, timeout=settings.redis_timeout
+                    settings.redis_url, limits, timeout=settings.redis_timeout
                 )
             else:
-                store = MemoryStore(config.limits)
+                store = MemoryStore(limits)
             scorer = scorer_from_settings(
                 settings, client=share(redis) if redis is not None else None
             )
-            detection = InlineDetection(
-                observer, Engine(settings, store=store, config=config, scorer=scorer)
+            engine = Engine(
+                settings, store=store, config=config, scorer=scorer, on_evicted=events.evicted
             )
+            detection = InlineDetection(observer, engine)
         gate = Gate(
             detection=detection,
             overrides=overrides,
@@ -172,6 +176,7 @@ class Deployment:
         if self.started:
             return
         self.started = True
+        keep_heap(HeapPolicy(tenure=self.settings.heap_tenure))
         await self.detection.start()
         await self.overrides.start()
         if self.quotas.enabled:

@@ -106,6 +106,11 @@ class Detection(Protocol):
     async def recluster(self, now: float) -> None:
         """Write queued links and rebuild the clusters now."""
 
+    async def forget(self, account: str) -> bool:
+        """Drop the state `account`'s requests left (its key was refused upstream); whether it
+        was known."""
+        ...
+
     async def cluster_activity(
         self, clusters: Collection[str] | None = None
     ) -> dict[str, ClusterActivity]:
@@ -194,6 +199,11 @@ class InlineDetection:
     async def recluster(self, now: float) -> None:
         """Re-cluster in this process."""
         await self.engine.recluster(now)
+
+    async def forget(self, account: str) -> bool:
+        """Forget in this process's engine (and the fail-open memory)."""
+        self._known.pop(account, None)
+        return await self.engine.forget(account)
 
     async def cluster_activity(
         self, clusters: Collection[str] | None = None

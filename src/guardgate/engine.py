@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import Any
 
 from guardgate.linking import Linker, LinkingConfig, Membership
@@ -37,27 +38,32 @@ class Engine:
         store: Store | None = None,
         config: LinkingConfig | None = None,
         scorer: Scorer | None = None,
+        on_evicted: Callable[[int], None] | None = None,
     ) -> None:
         self.settings = settings
         self.config = config if config is not None else LinkingConfig.from_settings(settings)
         if store is None:
+            limits = replace(self.config.limits, max_accounts=settings.max_accounts)
             if settings.redis_url:
                 store = RedisStore.from_url(
-                    settings.redis_url, self.config.limits, timeout=settings.redis_timeout
+                    settings.redis_url, limits, timeout=settings.redis_timeout
                 )
             else:
-                store = MemoryStore(self.config.limits)
+                store = MemoryStore(limits)
         self.store: Store = store
         self.linker = Linker(store, self.config)
         self.scorer = scorer if scorer is not None else scorer_from_settings(settings)
         # Redis: the feature update and the linking touch go out together (one round trip of
         # latency); in memory they cost no I/O and run one after the other.
         self._concurrent = not isinstance(self.store, MemoryStore)
+        self._memory = self.store if isinstance(self.store, MemoryStore) else None
         self._next_cluster_refresh: float | None = None
         self.background_failures = 0
         """Background flushes or re-clusterings that failed (each logged)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._busy = False
+        self.on_evicted = on_evicted
+        """Told how many accounts the memory store evicted to stay under its cap."""
 
     async def start(self) -> None:
         """Open the store's connections."""
@@ -84,6 +90,9 @@ class Engine:
         else:
             member = await self.linker.observe(obs)
             state = await self.scorer.observe(obs)
+        memory = self._memory
+        if memory is not None and memory.evicted:
+            await self._evicted()
         if self.linker.due(obs.ts):
             self._spawn(self._recluster(obs.ts))
         elif len(self.linker.pending) >= _FLUSH_AT:
@@ -97,6 +106,24 @@ class Engine:
             reasons=judgement.reasons,
             cluster_size=member.size,
         )
+
+    async def forget(self, account: str) -> bool:
+        """Drop what `account`'s requests left in linking and scoring state (its key was
+        refused upstream: a key never proven creates nothing that lasts). True when known."""
+        pending = self.linker.pending
+        if any(account in (link.a, link.b) for link in pending):
+            self.linker.pending = [link for link in pending if account not in (link.a, link.b)]
+        found = await self.store.forget(account)
+        return await self.scorer.store.forget(account) or found
+
+    async def _evicted(self) -> None:
+        store = self._memory
+        assert store is not None
+        evicted, store.evicted = store.evicted, []
+        for account in evicted:
+            await self.scorer.store.forget(account)
+        if self.on_evicted is not None:
+            self.on_evicted(len(evicted))
 
     async def drain(self) -> None:
         """Wait for background work started so far (replay does, to be deterministic)."""

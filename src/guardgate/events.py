@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from guardgate.metrics import Metrics
-from guardgate.model import Decision, Tier, Verdict
+from guardgate.model import Decision, ReasoningPolicy, Tier, Verdict
 
 audit = logging.getLogger("guardgate.audit")
 
@@ -32,23 +33,29 @@ class Events:
         self._last_tier: dict[str, Tier] = {}
 
     def decided(self, decision: Decision, *, shadow: bool) -> None:
-        """Log a decision that acts (or, in shadow mode, would act) on its request."""
+        """Log a decision that acts (or, in shadow mode, would act) on its request; in shadow
+        mode, count what enforcing it would have done."""
         verdict = decision.verdict
-        audit.info(
-            json.dumps(
-                {
-                    "event": "decision",
-                    "shadow": shadow,
-                    "account": verdict.account,
-                    "cluster": verdict.cluster,
-                    "tier": verdict.tier.value,
-                    "score": round(verdict.score, 4),
-                    "actions": list(decision.actions),
-                    "reasons": list(verdict.reasons),
-                },
-                separators=(",", ":"),
-            )
-        )
+        line: dict[str, Any] = {
+            "event": "decision",
+            "shadow": shadow,
+            "account": verdict.account,
+            "cluster": verdict.cluster,
+            "tier": verdict.tier.value,
+            "score": round(verdict.score, 4),
+            "actions": list(decision.actions),
+        }
+        if decision.limit:
+            # A quota's 429: the limit that fired is the reason, not the detection's.
+            line["limit"] = decision.limit
+            line["reasons"] = [f"quota: {decision.limit.replace('_', ' ')} limit reached"]
+        else:
+            line["reasons"] = list(verdict.reasons)
+        audit.info(json.dumps(line, separators=(",", ":")))
+        if shadow:
+            would = _would(decision)
+            if would:
+                self.metrics.shadow_would(would, verdict.tier._value_)
 
     def tier_in_force(self, verdict: Verdict) -> None:
         """Note the tier in force on an account; a change from the last one this replica saw is
@@ -82,3 +89,25 @@ class Events:
     def completion_tokens(self, count: int) -> None:
         """Add the completion tokens a detector process read off answers."""
         self.metrics.tokens("completion", count)
+
+    def forgotten(self, reason: str, count: int = 1) -> None:
+        """Count accounts whose state was dropped: `refused` (the upstream refused the key) or
+        `evicted` (the memory store's cap)."""
+        self.metrics.forgotten(reason, count)
+
+    def evicted(self, count: int) -> None:
+        """The engine's memory store evicted `count` accounts to stay under its cap."""
+        self.metrics.forgotten("evicted", count)
+
+
+def _would(decision: Decision) -> str:
+    """What enforcing `decision` would have done (shadow mode's metric), or "" for nothing."""
+    status = decision.reject_status
+    if status is not None:
+        return {429: "limited", 403: "blocked"}.get(status, "rejected")
+    policy = decision.reasoning_policy
+    if policy is ReasoningPolicy.STRIP:
+        return "stripped"
+    if policy is ReasoningPolicy.SUMMARISE:
+        return "summarised"
+    return ""

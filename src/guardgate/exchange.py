@@ -202,7 +202,7 @@ class Exchange:
         status = decision.reject_status
         assert status is not None
         if status == 429:
-            metrics.rate_limited(self.api.value, decision.actions[0] if decision.actions else "")
+            metrics.rate_limited(self.api.value, decision.limit or "unknown")
         tier = decision.verdict.tier if decision.verdict.account else None
         metrics.request(self.api, tier, _REJECTED.get(status, "rejected"))
         headers = decision.rate_limit_headers
@@ -340,6 +340,9 @@ class Exchange:
                     elif name == b"content-encoding" and value not in (b"identity", b""):
                         return
                 if message["status"] != 200:
+                    if message["status"] in (401, 403) and self.admission is not None:
+                        # A key the upstream refused keeps no state (issue 18, finding 4).
+                        self.door.gate.forget(self.admission.decision.verdict.account)
                     return
                 streaming = content_type.startswith(b"text/event-stream")
                 ticket = self.admission.ticket if self.admission is not None else None

@@ -15,6 +15,7 @@ quota counters, which live in the same storage, are not checked.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -81,6 +82,7 @@ class Gate:
         self.shadow = shadow
         self._quotas = quotas.enabled
         self._last = Admission(Decision(Verdict("", "", 0.0, Tier.NORMAL)))
+        self._forgetting: set[asyncio.Task[None]] = set()
 
     def admit_now(self, request: GateRequest) -> Admission | None:
         """The fast lane: the admission when it needs no waiting (a detector process and no
@@ -132,6 +134,21 @@ class Gate:
         ticket = admission.ticket
         if ticket is not None:
             await self.quotas.settle(ticket, usage.completion_tokens, usage.prompt_tokens)
+
+    def forget(self, account: str) -> None:
+        """The upstream refused `account`'s key (401/403): drop the state its requests made, in
+        the background, so that unproven keys cannot fill the state (never waits)."""
+        if account:
+            self.events.forgotten("refused")
+            task = asyncio.ensure_future(self._forget(account))
+            self._forgetting.add(task)
+            task.add_done_callback(self._forgetting.discard)
+
+    async def _forget(self, account: str) -> None:
+        try:
+            await self.detection.forget(account)
+        except Exception:
+            logger.warning("guardgate could not forget a refused account", exc_info=True)
 
     def _record(
         self, request: GateRequest, now: float, judgement: Judgement, decision: Decision
@@ -195,4 +212,5 @@ class Gate:
             retry_after=outcome.retry_after,
             rate_limit_headers=outcome.headers,
             actions=(action, *decision.actions),
+            limit=outcome.limit,
         ), None

@@ -45,7 +45,8 @@ _FAMILIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ),
     (
         "guardgate_rate_limited",
-        "Requests answered 429 by guardgate, by API and the limit that was hit.",
+        "Requests answered 429 by guardgate, by API and the limit that was hit "
+        "(account|cluster _ requests|tokens|concurrency).",
         ("api", "limit"),
     ),
     (
@@ -66,9 +67,21 @@ _FAMILIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         ("kind",),
     ),
     (
+        "guardgate_shadow_would",
+        "In shadow mode, what enforcement would have done to a request (limited, blocked, "
+        "stripped, summarised), by action and tier.",
+        ("action", "tier"),
+    ),
+    (
         "guardgate_tier_changes",
         "Accounts moving from one tier to another.",
         ("from_tier", "to_tier"),
+    ),
+    (
+        "guardgate_accounts_forgotten",
+        "Accounts whose state was dropped: `refused` (the upstream answered 401/403 to its key) "
+        "or `evicted` (the memory store was at GUARDGATE_MAX_ACCOUNTS).",
+        ("reason",),
     ),
 )
 
@@ -128,9 +141,17 @@ class Metrics(Collector):
         """Count one of guardgate's own faults (or `count` requests touched by one)."""
         self.counts["guardgate_faults"][(kind,)] += count
 
+    def shadow_would(self, action: str, tier: str) -> None:
+        """Count one request that enforcement would have `action`-ed (shadow mode only)."""
+        self.counts["guardgate_shadow_would"][action, tier] += 1
+
     def tier_change(self, old: str, new: str) -> None:
         """Count one account changing tier."""
         self.counts["guardgate_tier_changes"][old, new] += 1
+
+    def forgotten(self, reason: str, count: int = 1) -> None:
+        """Count accounts whose state was dropped, and why."""
+        self.counts["guardgate_accounts_forgotten"][(reason,)] += count
 
     def collect(self) -> Iterable[Metric]:
         """The families as Prometheus reads them (called by the registry on a scrape)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from guardgate.admin.app import AdminApp
+from guardgate.audit_log import configure_audit_log
 from guardgate.deployment import Deployment
 from guardgate.exchange import Doorway, Exchange
 from guardgate.metrics_endpoint import MetricsEndpoint
@@ -44,6 +45,7 @@ class GuardgateMiddleware:
             )
         self.deployment = deployment
         self.settings = deployment.settings
+        configure_audit_log(self.settings.audit_log)
         self._prefix = self.settings.path_prefix
         self._metrics_path = self.settings.metrics_path
         self.metrics_endpoint = MetricsEndpoint(deployment.metrics, self.settings)

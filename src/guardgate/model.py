@@ -131,6 +131,9 @@ class Decision:
     drop_logprobs: bool = False
     actions: tuple[str, ...] = field(default=())
     """Short names of what this decision changes (`rate_limited`, `strip_reasoning`, ...)."""
+    limit: str = ""
+    """For a 429 from the quotas, the limit that fired (`account_requests`, `cluster_tokens`,
+    `account_concurrency`, ...): for metrics and audit lines, never for the client."""
 
     @property
     def rejected(self) -> bool:

@@ -38,6 +38,11 @@ from guardgate.usage import Usage
 _NO_ANSWER = Usage(0)
 """A replayed request's answer when the log does not say what it cost."""
 
+REPLAY_SECRET = "guardgate-replay-fixed-key-v1"
+"""The HMAC key replay uses when `GUARDGATE_SECRET` is unset, so that two replays of one file
+give the same account ids (and so comparable decisions files). Set `GUARDGATE_SECRET` to your
+servers' key to get the account ids they log."""
+
 
 class MalformedLine(ValueError):
     """A replay line that is not one request in the replay format."""
@@ -198,11 +203,50 @@ async def replay(
 
 
 def _bar(out: IO[str], done: int, total: int, requests: int, started: float) -> None:
-    rate = requests / max(1e-9, time.perf_counter() - started)
-    share = done / total if total else 0.0
+    elapsed = max(1e-9, time.perf_counter() - started)
+    rate = requests / elapsed
+    share = min(1.0, done / total) if total else 0.0
     filled = int(30 * share)
-    out.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {share:4.0%} {requests} req {rate:,.0f}/s")
+    eta = f" ETA {_duration(elapsed * (1 - share) / share)}" if 0 < share < 1 else ""
+    out.write(
+        f"\r[{'#' * filled}{'.' * (30 - filled)}] {share:4.0%} {requests} req {rate:,.0f}/s{eta}  "
+    )
     out.flush()
+
+
+def _duration(seconds: float) -> str:
+    """`42s`, `3m05s`, `2h07m`."""
+    whole = int(seconds + 0.5)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+_TIER_RANK = {"trusted": -1, "normal": 0, "suspect": 1, "extractor": 2, "blocked": 3}
+
+
+def _cluster_lines(summary: ReplaySummary, top: int) -> list[str]:
+    """One line per cluster of 2+ accounts, the most suspicious first: its id, members, the
+    highest tier and score a member reached, and the reasons its members share most."""
+    rows = []
+    for cluster, members in summary.clusters.items():
+        best = [summary.accounts[a] for a in members if a in summary.accounts]
+        if not best:
+            continue
+        tier = max((b[0] for b in best), key=lambda t: _TIER_RANK.get(t, 0))
+        score = max(b[1] for b in best)
+        reasons = Counter(r for b in best for r in b[3])
+        rows.append((_TIER_RANK.get(tier, 0), score, cluster, len(members), tier, reasons))
+    rows.sort(key=lambda row: (-row[0], -row[1], row[2]))
+    lines = ["clusters of 2+, most suspicious first:"] if rows else []
+    for _rank, score, cluster, size, tier, reasons in rows[:top]:
+        common = "; ".join(reason for reason, _ in reasons.most_common(3)) or "-"
+        lines.append(f"  {cluster} {size} accounts {tier:9s} max {score:.2f}: {common}")
+    if len(rows) > top:
+        lines.append(f"  ... and {len(rows) - top} more (see --decisions)")
+    return lines
 
 
 def format_summary(summary: ReplaySummary, top: int = 20) -> str:
@@ -218,6 +262,7 @@ def format_summary(summary: ReplaySummary, top: int = 20) -> str:
         f"accounts: {len(summary.accounts)}; clusters of 2+: {len(summary.clusters)} "
         f"(largest {max((len(m) for m in summary.clusters.values()), default=0)})",
         "requests by tier: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.tiers.items())),
+        *_cluster_lines(summary, top),
         f"flagged accounts: {len(flagged)}",
     ]
     for account, (tier, score, cluster, reasons) in flagged[:top]:
@@ -243,7 +288,16 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("guardgate").setLevel(logging.WARNING)
     # Replay judges each request with the engine in this process, in order: a detector process
     # would answer with verdicts that lag by however far it happens to be behind.
-    settings = load_settings(detection="inline")
+    if os.environ.get("GUARDGATE_SECRET"):
+        settings = load_settings(detection="inline")
+    else:
+        # A random key would give other account ids on every run: replays must be comparable.
+        settings = load_settings(detection="inline", secret=REPLAY_SECRET)
+        print(
+            "guardgate replay: GUARDGATE_SECRET is not set: account ids use the fixed replay key "
+            "(the same on every replay, not the ids your servers log)",
+            file=sys.stderr,
+        )
     clock = [0.0]
     deployment = Deployment.from_settings(settings, lambda: clock[0])
     try:

@@ -70,6 +70,9 @@ class GuardgateSettings(BaseSettings):
     proxies): `x-forwarded-for`, `x-real-ip`, `forwarded` (RFC 7239 `for=`) or another name."""
     account_header: str = ""
     """Header set by the operator's auth layer that names the account; else the API key is used."""
+    audit_log: str = "stderr"
+    """Where audit lines go: `stderr` (unless the app's logging has its own handlers), `off`, or
+    a file path to append them to."""
     metrics_path: str = "/_guardgate/metrics"
     """Path where the middleware answers GET with Prometheus metrics; empty disables it."""
     metrics_token: SecretStr | None = None
@@ -135,6 +138,12 @@ class GuardgateSettings(BaseSettings):
     """tiktoken encoding name used to count prompt tokens; counts fall back to an estimate."""
     redis_timeout: float = Field(default=0.25, gt=0)
     """Seconds a single Redis call may take before the fail mode applies."""
+    max_accounts: int = Field(default=1_000_000, ge=1)
+    """Most accounts the memory store tracks; past it the account idle the longest is evicted
+    (counted in `guardgate_accounts_forgotten{reason="evicted"}`)."""
+    heap_tenure: float = Field(default=1.0, ge=0)
+    """Seconds between tenures of the garbage collector's survivors (see `guardgate.heap`);
+    0 leaves Python's collector as it is."""
 
     # --- scoring (unset: the defaults documented in guardgate.scoring) -----------------------
     scoring_suspect_enter: float | None = Field(default=None, ge=0, le=1)
@@ -188,6 +197,14 @@ class GuardgateSettings(BaseSettings):
         value = value.strip().rstrip("/")
         if not value.startswith("/"):
             raise ValueError("must start with '/' (e.g. /_guardgate/admin)")
+        return value
+
+    @field_validator("audit_log")
+    @classmethod
+    def _check_audit_log(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("must be 'stderr', 'off' or a file path")
         return value
 
     @field_validator("metrics_path")

@@ -18,6 +18,7 @@ from tests.gateway import running_mock, running_sidecar
 from guardgate.testing import ServerThread
 from guardgate.testing.redis_server import running_redis
 
+METRICS_TOKEN = "metrics-token-0123456789"
 ASK = (
     "Solve this coding problem and write out your complete reasoning step by step in full "
     "detail before the final answer: implement an interval tree in Python."
@@ -60,6 +61,7 @@ def test_a_paused_redis_neither_unblocks_nor_unstrips(mock: ServerThread) -> Non
             redis_url=redis.url,
             redis_timeout=0.2,
             admin_token=TOKEN,
+            metrics_token=METRICS_TOKEN,
             override_poll_interval=0.1,
         ) as gate,
         admin(gate.url) as ops,
@@ -85,7 +87,10 @@ def test_a_paused_redis_neither_unblocks_nor_unstrips(mock: ServerThread) -> Non
             during_new = _ask(gate.url, "sk-never-seen-0001")
         finally:
             os.kill(pid, signal.SIGCONT)
-        metrics = httpx.get(gate.url + "/_guardgate/metrics").text
+        metrics = httpx.get(
+            gate.url + "/_guardgate/metrics",
+            headers={"authorization": f"Bearer {METRICS_TOKEN}"},
+        ).text
 
     assert during_blocked.status_code == 403
     assert during_flagged.status_code == 200 and not _reasoning(during_flagged)

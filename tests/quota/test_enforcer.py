@@ -205,3 +205,38 @@ async def test_nothing_configured_touches_no_storage() -> None:
     outcome = await quotas.check(_verdict(), ApiKind.OPENAI_CHAT, 1)
     assert outcome.allowed and outcome.ticket is None and not quotas.faults.counts
     await quotas.close()
+
+
+async def test_the_outcome_names_the_limit_that_fired(redis_url: str | None) -> None:
+    quotas = QuotaEnforcer(
+        _settings(redis_url, account_tpm=100, cluster_rpm=2, account_concurrency=1)
+    )
+    try:
+        cluster = uuid.uuid4().hex
+        first = _verdict(account="a-" + cluster, cluster=cluster, size=2)
+        second = _verdict(account="b-" + cluster, cluster=cluster, size=2)
+        assert (await quotas.check(first, ApiKind.OPENAI_CHAT, 10)).allowed
+        streams = await quotas.check(first, ApiKind.OPENAI_CHAT, 10)
+        assert (streams.status, streams.limit) == (429, "account_concurrency")
+        tokens = await quotas.check(second, ApiKind.OPENAI_CHAT, 500, hold_stream=False)
+        assert (tokens.status, tokens.limit) == (429, "account_tokens")
+        requests = await quotas.check(second, ApiKind.OPENAI_CHAT, 10, hold_stream=False)
+        assert (requests.status, requests.limit) == (429, "cluster_requests")
+        for outcome in (streams, tokens, requests):
+            told = outcome.message + repr(outcome.headers)
+            assert outcome.limit not in told and "cluster" not in told
+    finally:
+        await quotas.close()
+
+
+async def test_a_tier_share_that_rounds_to_the_normal_amount_counts_once(
+    redis_url: str | None,
+) -> None:
+    # account_rpm=1: the extractor's share rounds up to 1, the normal amount; its counter would
+    # share the normal counter's key and count each request twice.
+    quotas = QuotaEnforcer(_settings(redis_url, account_rpm=1))
+    try:
+        outcomes = await _statuses(quotas, _verdict(Tier.EXTRACTOR), 2)
+        assert [o.status for o in outcomes] == [None, 429]
+    finally:
+        await quotas.close()

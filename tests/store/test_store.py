@@ -217,3 +217,32 @@ async def test_engine_uses_redis_from_the_settings_url(
     touch = await engine.store.touch(f"acct-{scheme}", T0, ["ip:192.0.2.1"])
     assert touch.active >= 1 and touch.postings[0].value == "ip:192.0.2.1"
     await engine.close()
+
+
+async def test_a_forgotten_account_leaves_no_trace(make_store: StoreFactory) -> None:
+    store = make_store(StoreLimits(sample=5))
+    await store.start()
+    await store.touch("a", T0, ["ip:1.2.3.4", "own:a"])
+    await store.touch("b", T0 + 1, ["ip:1.2.3.4", "own:b"])
+    await store.add_links([Link("a", "b", T0 + 1)])
+    assert await store.forget("b")
+    touch = await store.touch("c", T0 + 2, ["ip:1.2.3.4", "own:b"])
+    shared, own_b = touch.postings
+    assert (shared.count, shared.members) == (2, ("a",))
+    assert (own_b.count, own_b.members) == (1, ())
+    assert touch.active == 2
+    assert await store.links(T0) == []
+    changes = await store.link_changes(T0, 0)
+    assert all(ts == float("-inf") for ts in changes.pairs.values()) or not changes.pairs
+    assert not await store.forget("never-seen")
+    await store.close()
+
+
+async def test_past_max_accounts_the_longest_idle_is_evicted() -> None:
+    store = MemoryStore(StoreLimits(max_accounts=3))
+    for i, account in enumerate(["a", "b", "c", "d", "e"]):
+        await store.touch(account, T0 + i, ["ip:1.2.3.4"])
+    touch = await store.touch("c", T0 + 10, ["ip:1.2.3.4"])
+    assert touch.active == 3
+    assert touch.postings[0].members == ("e", "d")
+    assert store.evicted == ["a", "b"]

@@ -12,6 +12,7 @@ from guardgate.detector.calls import (
     AccountActivityQuery,
     ClusterActivityQuery,
     ClustersQuery,
+    ForgetCommand,
     LinksQuery,
     ReclusterCommand,
 )
@@ -100,6 +101,11 @@ class ProcessDetection:
     async def recluster(self, now: float) -> None:
         """Asked of the detector."""
         await self.process.call(ReclusterCommand(now))
+
+    async def forget(self, account: str) -> bool:
+        """Asked of the detector (after the requests queued before)."""
+        known: bool = await self.process.call(ForgetCommand(account))
+        return known
 
     async def cluster_activity(
         self, clusters: Collection[str] | None = None

@@ -20,10 +20,12 @@ from guardgate.detector.calls import (
     ClusterActivityQuery,
     ClustersQuery,
     DetectorCall,
+    ForgetCommand,
     LinksQuery,
     ReclusterCommand,
 )
 from guardgate.engine import Engine
+from guardgate.heap import HeapPolicy, keep_heap
 from guardgate.model import ApiKind, Decision, DetectionMode, Tier, Verdict
 from guardgate.settings import GuardgateSettings
 from guardgate.signals import Observer
@@ -159,6 +161,8 @@ class Detector:
                 return await detection.clusters()
             case LinksQuery(since=since):
                 return await detection.links(since)
+            case ForgetCommand(account=account):
+                return await detection.forget(account)
             case ReclusterCommand(now=now):
                 await detection.recluster(now)
                 return None
@@ -203,6 +207,7 @@ async def serve(sock: socket.socket) -> None:
 
     loop.add_signal_handler(signal.SIGTERM, stop)
     await detector.start()
+    keep_heap(HeapPolicy(tenure=settings.heap_tenure))
     try:
         while (message := await read_frame(reader)) is not None:
             assert isinstance(message, tuple)

@@ -12,6 +12,7 @@ __all__ = [
     "ClusterActivityQuery",
     "ClustersQuery",
     "DetectorCall",
+    "ForgetCommand",
     "LinksQuery",
     "ReclusterCommand",
 ]
@@ -27,6 +28,14 @@ class LinksQuery:
     """Links still live after `since` (`list[Link]`)."""
 
     since: float
+
+
+@record
+class ForgetCommand:
+    """Drop what the account's requests left in linking and scoring state (its key was refused
+    upstream); answered with whether the account was known (`bool`)."""
+
+    account: str
 
 
 @record
@@ -51,6 +60,11 @@ class AccountActivityQuery:
 
 
 DetectorCall = (
-    ClustersQuery | LinksQuery | ReclusterCommand | ClusterActivityQuery | AccountActivityQuery
+    ClustersQuery
+    | LinksQuery
+    | ForgetCommand
+    | ReclusterCommand
+    | ClusterActivityQuery
+    | AccountActivityQuery
 )
 """Every call a detector process answers."""

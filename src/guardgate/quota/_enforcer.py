@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import Any
 
 from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
@@ -56,6 +57,9 @@ class QuotaOutcome:
     ticket: QuotaTicket | None = None
     failed_open: bool = False
     """Whether the storage failed and the request was admitted unchecked."""
+    limit: str = ""
+    """Which limit answered 429: `account|cluster` `_` `requests|tokens|concurrency` (the first
+    one hit; for operators' metrics and audit lines only, never sent to the client)."""
 
     @property
     def allowed(self) -> bool:
@@ -124,15 +128,19 @@ class QuotaEnforcer:
             return QuotaOutcome(ticket=QuotaTicket(plan, verdict.account, cost, lease))
         failed = [limit for limit, ok in zip(plan.limits, results, strict=False) if not ok]
         streams_full = lease is not None and not results[-1]
+        fired = limit_name(failed[0]) if failed else "account_concurrency"
         try:
             async with asyncio.timeout(self.timeout):
                 if lease is not None and not streams_full:
                     await self.backend.streams.release(verdict.account, lease)
-                return await self._rejection(api, plan, failed, cost)
+                outcome = await self._rejection(api, plan, failed, cost)
+                return replace(outcome, limit=fired)
         except Exception:
             self.faults.record("quota", logger)
             # The request is over quota either way; only the details are missing.
-            return QuotaOutcome(429, _message(failed, cost), retry_after=_CONCURRENCY_RETRY)
+            return QuotaOutcome(
+                429, _message(failed, cost), retry_after=_CONCURRENCY_RETRY, limit=fired
+            )
 
     async def settle(
         self, ticket: QuotaTicket, completion_tokens: int, prompt_tokens: int | None = None
@@ -244,6 +252,11 @@ class QuotaEnforcer:
             cost=cost,
             expiry=float(item.get_expiry()),
         )
+
+
+def limit_name(limit: Limit) -> str:
+    """The operator's name of a limit: `account_requests`, `cluster_tokens`, ..."""
+    return f"{limit.scope}_{limit.dimension.value}"
 
 
 def _message(failed: list[Limit], cost: int) -> str:

@@ -135,8 +135,10 @@ def _tiered(
     if not base:
         return []
     limits = [Limit(dimension, scope, subject, _item(dimension, base))]
-    if factor < 1.0:
-        amount = max(1, math.floor(base * factor))
+    amount = max(1, math.floor(base * factor))
+    # A tier counter of the normal amount would share the normal counter's key (`limits` keys by
+    # amount) and count every request twice: none is kept when the share rounds up to it.
+    if amount < base:
         limits.append(Limit(dimension, scope, subject, _item(dimension, amount), tiered=True))
     return limits
 

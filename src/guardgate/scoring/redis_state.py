@@ -143,6 +143,11 @@ class RedisFeatureStore:
         if await self.client.exists(key):
             await self.client.hset(key, mapping={"tier": tier, "tts": repr(float(ts))})
 
+    async def forget(self, account: str) -> bool:
+        """Drop the account's state (its hash)."""
+        self.round_trips += 1
+        return bool(await self.client.delete(self._account + account))
+
     async def states(self, accounts: Sequence[str]) -> dict[str, AccountState]:
         """The state of each account that has one (one pipeline per 500 accounts)."""
         found: dict[str, AccountState] = {}

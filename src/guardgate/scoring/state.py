@@ -46,6 +46,10 @@ class FeatureStore(Protocol):
     async def set_tier(self, account: str, tier: str, ts: float) -> None:
         """Remember the tier the account entered at `ts` (only called when it changes)."""
 
+    async def forget(self, account: str) -> bool:
+        """Drop the account's state (an upstream refused its key, or it was evicted)."""
+        ...
+
     async def states(self, accounts: Sequence[str]) -> dict[str, AccountState]:
         """The current state of each of `accounts` that has one (background use)."""
         ...
@@ -103,6 +107,10 @@ class MemoryFeatureStore:
         if state is not None:
             state.tier = tier
             state.tier_ts = ts
+
+    async def forget(self, account: str) -> bool:
+        """Drop the account's state."""
+        return self._states.pop(account, None) is not None
 
     async def states(self, accounts: Sequence[str]) -> dict[str, AccountState]:
         """The state of each known account."""

@@ -46,6 +46,9 @@ class StoreLimits:
     """Seconds a link between two accounts lasts unless confirmed again."""
     links_per_account: int = 32
     """Most links kept per account (the most recently confirmed)."""
+    max_accounts: int = 1_000_000
+    """Most accounts tracked at once (memory store): past it, a new account evicts the one idle
+    the longest, as if its window had passed."""
 
 
 @record
@@ -109,6 +112,11 @@ class Store(Protocol):
     async def touch(self, account: str, ts: float, values: Sequence[str]) -> Touch:
         """Record that `account` used `values` at `ts`, in one atomic step (one round trip), and
         answer who else used them and which clusters they are in."""
+        ...
+
+    async def forget(self, account: str) -> bool:
+        """Drop everything recorded for `account` (profile, postings, links, activity), as if it
+        had never been seen: an upstream refused its key. True when there was something."""
         ...
 
     async def add_links(self, links: Sequence[Link]) -> None:

@@ -29,7 +29,9 @@ _NEVER = float("-inf")
 
 
 class _Recency:
-    """Members ordered by a strictly increasing score; the oldest first."""
+    """Members ordered by a strictly increasing score; the oldest first. Only the set of active
+    accounts uses it (one object: its front is popped on every request, which an OrderedDict
+    does in constant time where a plain dict would rescan its deleted slots)."""
 
     __slots__ = ("entries",)
 
@@ -55,7 +57,11 @@ class MemoryStore:
     def __init__(self, limits: StoreLimits | None = None) -> None:
         self.limits = limits if limits is not None else StoreLimits()
         self._active = _Recency()
-        self._postings: dict[str, _Recency] = {}
+        # Each posting is a plain dict of str -> float, oldest first: CPython's collector does
+        # not track such a dict, so a million postings cost a full collection nothing (an
+        # OrderedDict, or any object holding one, is tracked: 1.1 million of them at 100k
+        # accounts made a full collection take seconds).
+        self._postings: dict[str, dict[str, float]] = {}
         self._profiles: dict[str, dict[str, float]] = {}
         self._profile_ts: dict[str, float] = {}
         self._links: dict[str, dict[str, float]] = {}
@@ -63,11 +69,20 @@ class MemoryStore:
         self._sizes: dict[str, int] = {}
         self._locks: dict[str, tuple[str, float]] = {}
         self._touches = 0
-        self._sweep_queue: list[tuple[str, str]] = []
+        self._sweep_queue: list[str] = []
+        self._sweep_family = 2
         self._last_ts = 0.0
+        self.evicted: list[str] = []
+        """Accounts evicted to stay under `max_accounts`, for the engine to forget elsewhere too
+        (it empties the list)."""
         # Pairs whose link changed, in order; a cursor is an absolute position in this log.
         self._log: list[tuple[str, str]] = []
         self._log_start = 0
+
+    @property
+    def accounts(self) -> int:
+        """Accounts tracked now (with a profile)."""
+        return len(self._profiles)
 
     async def start(self) -> None:
         """Nothing to open."""
@@ -81,6 +96,8 @@ class MemoryStore:
         cutoff = ts - limits.window
         self._touches += 1
         self._last_ts = max(self._last_ts, ts)
+        if account not in self._profiles and len(self._profiles) >= limits.max_accounts:
+            self._evict()
         if self._touches % _SWEEP_EVERY == 0:
             self._sweep(self._last_ts)
         self._active.stamp(account, ts, cutoff)
@@ -114,8 +131,8 @@ class MemoryStore:
                 del profile[value]
                 posting = self._postings.get(value)
                 if posting is not None:
-                    posting.entries.pop(account, None)
-                    if not posting.entries:
+                    posting.pop(account, None)
+                    if not posting:
                         del self._postings[value]
             self._profiles[account] = dict(sorted(profile.items(), key=lambda kv: (kv[1], kv[0])))
 
@@ -128,22 +145,23 @@ class MemoryStore:
         last = limits.sample + skip
         known = self._postings
         for value in values:
-            posting = known.get(value)
-            if posting is None:
-                posting = known[value] = _Recency()
-            entries = posting.entries
-            # `_Recency.stamp`, inlined: this loop runs for every value of every request.
+            entries = known.get(value)
+            if entries is None:
+                entries = known[value] = {}
+            # `_Recency.stamp` on a plain dict, inlined: this loop runs for every value of every
+            # request. A posting holds at most `posting_cap` members, so finding its first live
+            # entry after deletions at the front stays a bounded scan.
             while entries and next(iter(entries.values())) < cutoff:
-                entries.popitem(last=False)
+                del entries[next(iter(entries))]
             score = ts
             if entries:
                 newest = next(reversed(entries.values()))
                 if newest >= ts:
                     score = newest + BUMP
+            entries.pop(account, None)
             entries[account] = score
-            entries.move_to_end(account)
             while len(entries) > cap:
-                entries.popitem(last=False)
+                del entries[next(iter(entries))]
             if skip:
                 others = tuple(itertools.islice(reversed(entries), skip, last))
             else:
@@ -190,30 +208,76 @@ class MemoryStore:
             del profile[value]
             posting = postings.get(value)
             if posting is not None:
-                posting.entries.pop(account, None)
-                if not posting.entries:
+                posting.pop(account, None)
+                if not posting:
                     del postings[value]
+
+    def _evict(self) -> None:
+        """Forget the accounts idle the longest until one more fits under `max_accounts`."""
+        active = self._active.entries
+        while active and len(self._profiles) >= self.limits.max_accounts:
+            oldest = next(iter(active))
+            self._forget(oldest)
+            self.evicted.append(oldest)
+        if not active:  # profiles of accounts no longer active: the sweep has yet to see them
+            while len(self._profiles) >= self.limits.max_accounts:
+                oldest = next(iter(self._profiles))
+                self._forget(oldest)
+                self.evicted.append(oldest)
+
+    async def forget(self, account: str) -> bool:
+        """Drop the account's profile, its place in postings, and its links."""
+        return self._forget(account)
+
+    def _forget(self, account: str) -> bool:
+        known = self._active.entries.pop(account, None) is not None
+        profile = self._profiles.pop(account, None)
+        self._profile_ts.pop(account, None)
+        if profile is not None:
+            known = True
+            postings = self._postings
+            for value in profile:
+                posting = postings.get(value)
+                if posting is not None:
+                    posting.pop(account, None)
+                    if not posting:
+                        del postings[value]
+        mine = self._links.pop(account, None)
+        if mine:
+            known = True
+            for other in mine:
+                theirs = self._links.get(other)
+                if theirs is not None:
+                    theirs.pop(account, None)
+                    if not theirs:
+                        del self._links[other]
+            self._logged(link_key(account, other) for other in mine)
+        return known
 
     def _sweep(self, now: float) -> None:
         """Forget a slice of what Redis would have expired (postings and profiles idle for a
         whole window, links unconfirmed for `link_ttl`). Each call looks at a bounded number of
         entries, so no request ever pays for a sweep of the whole state."""
         if not self._sweep_queue:
-            self._sweep_queue = [
-                *(("v", k) for k in self._postings),
-                *(("p", k) for k in self._profiles),
-                *(("e", k) for k in self._links),
-            ]
+            # The keys of one family at a time, copied by C (no tuple per key): at 100k
+            # accounts there are over a million postings, and a tuple each would be a burst of
+            # allocations that sets off the cyclic collector in the middle of a request.
+            self._sweep_family = (self._sweep_family + 1) % 3
+            family = self._sweep_family
+            self._sweep_queue = list(
+                self._postings if family == 0 else self._profiles if family == 1 else self._links
+            )
         cutoff = now - self.limits.window
         link_cutoff = now - self.limits.link_ttl
         batch = self._sweep_queue[-_SWEEP_BATCH:]
         del self._sweep_queue[-_SWEEP_BATCH:]
-        for family, key in batch:
-            if family == "v":
+        family = self._sweep_family
+        for key in batch:
+            if family == 0:
                 posting = self._postings.get(key)
                 if posting is not None and _newest(posting) < cutoff:
                     del self._postings[key]
-            elif family == "p":
+            elif family == 1:
                 profile = self._profiles.get(key)
                 # A profile is kept in time order: its last entry is its newest.
                 if profile is not None and next(reversed(profile.values()), 0) < cutoff:
@@ -305,6 +369,5 @@ class MemoryStore:
             del self._locks[name]
 
 
-def _newest(posting: _Recency) -> float:
-    entries = posting.entries
-    return entries[next(reversed(entries))] if entries else float("-inf")
+def _newest(posting: dict[str, float]) -> float:
+    return next(reversed(posting.values())) if posting else float("-inf")

@@ -114,6 +114,8 @@ class RedisStore:
         self._touch_src = _script("touch.lua")
         self._release_src = _script("release.lua")
         self._links_src = _script("links.lua")
+        self._forget_src = _script("forget.lua")
+        self._forget_sha = ""
         self._links_sha = ""
         self._touch_sha = ""
         self._release_sha = ""
@@ -130,6 +132,7 @@ class RedisStore:
         self._touch_sha = _text(await self.client.script_load(self._touch_src))
         self._release_sha = _text(await self.client.script_load(self._release_src))
         self._links_sha = _text(await self.client.script_load(self._links_src))
+        self._forget_sha = _text(await self.client.script_load(self._forget_src))
 
     async def close(self) -> None:
         """Close the client's connections."""
@@ -177,6 +180,15 @@ class RedisStore:
             postings=postings,
             member_clusters=member_clusters,
         )
+
+    async def forget(self, account: str) -> bool:
+        """Drop the account's profile, its place in postings and links: one Lua call."""
+        if not self._forget_sha:
+            await self.start()
+        keys = [self._active, self._profile + account, self._links + account]
+        keys += [self._linked, self._changes]
+        args: list[Any] = [account, self._posting, self._links, _LOG_LENGTH]
+        return bool(await self._eval(self._forget_sha, self._forget_src, keys, args))
 
     async def add_links(self, links: Sequence[Link]) -> None:
         """Record or refresh links, one Lua call per chunk (not on the request path), and log

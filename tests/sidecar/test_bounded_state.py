@@ -1,0 +1,108 @@
+"""Issue 18, finding 4: keys the upstream refuses leave no state behind, and the memory store
+stays under its cap. Real sidecar under uvicorn, real HTTP, an upstream that answers 401."""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+import httpx
+import redis
+from starlette.types import Receive, Scope, Send
+
+from guardgate.scoring.state import MemoryFeatureStore
+from guardgate.sidecar import create_app
+from guardgate.store import MemoryStore
+from guardgate.testing import ServerThread, running_redis
+
+from ..gateway import settings_for
+
+_REFUSED = json.dumps(
+    {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error"}}
+).encode()
+BODY = {"model": "gpt-x", "messages": [{"role": "user", "content": "What is 17 * 23?"}]}
+
+
+async def refusing_upstream(scope: Scope, receive: Receive, send: Send) -> None:
+    """An upstream that authenticates no key: 401 to every request."""
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        more = (await receive()).get("more_body", False)
+    headers = [(b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": 401, "headers": headers})
+    await send({"type": "http.response.body", "body": _REFUSED})
+
+
+def _send_random_keys(url: str, count: int) -> list[int]:
+    with httpx.Client(base_url=url, timeout=10) as client:
+        return [
+            client.post(
+                "/v1/chat/completions",
+                json=BODY,
+                headers={"authorization": f"Bearer sk-{secrets.token_hex(16)}"},
+            ).status_code
+            for _ in range(count)
+        ]
+
+
+def _forgotten(url: str) -> float:
+    text = httpx.get(url + "/_guardgate/metrics").text
+    for line in text.splitlines():
+        if line.startswith('guardgate_accounts_forgotten_total{reason="refused"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_random_keys_refused_upstream_leave_no_memory_state() -> None:
+    with ServerThread(refusing_upstream) as upstream:
+        app = create_app(settings_for(upstream.url))
+        with ServerThread(app) as sidecar:
+            codes = _send_random_keys(sidecar.url, 60)
+            assert codes == [401] * 60  # the client sees the upstream's answer unchanged
+            store = app.deployment.detection.engine.store  # type: ignore[attr-defined]
+            features = app.deployment.detection.engine.scorer.store  # type: ignore[attr-defined]
+            assert isinstance(store, MemoryStore) and isinstance(features, MemoryFeatureStore)
+            # Forgetting runs in the background, right after each answer starts.
+            for _ in range(50):
+                if store.accounts == 0 and len(features) == 0:
+                    break
+                httpx.get(sidecar.url + "/_guardgate/health")
+            assert store.accounts == 0
+            assert len(features) == 0
+            assert _forgotten(sidecar.url) == 60
+
+
+def test_random_keys_refused_upstream_leave_no_redis_keys() -> None:
+    with running_redis() as server, ServerThread(refusing_upstream) as upstream:
+        client = redis.Redis.from_url(server.url)
+        app = create_app(settings_for(upstream.url, redis_url=server.url, redis_timeout=5.0))
+        with ServerThread(app) as sidecar:
+            _send_random_keys(sidecar.url, 5)
+            settled = client.dbsize()
+            codes = _send_random_keys(sidecar.url, 60)
+            assert codes == [401] * 60
+            grown = client.dbsize()
+            for _ in range(50):
+                if grown <= settled:
+                    break
+                httpx.get(sidecar.url + "/_guardgate/health")
+                grown = client.dbsize()
+        client.close()
+    # Before: some 3 keys per refused key, kept for days. After: none of them stays.
+    assert grown <= settled
+
+
+def test_the_memory_store_stays_under_max_accounts() -> None:
+    from guardgate.testing.mock_upstream import create_mock_upstream
+
+    with ServerThread(create_mock_upstream(b"mock-upstream-secret")) as upstream:
+        app = create_app(settings_for(upstream.url, max_accounts=20))
+        with ServerThread(app) as sidecar:
+            codes = _send_random_keys(sidecar.url, 50)
+            assert codes == [200] * 50
+            assert app.deployment.detection.engine.store  # type: ignore[attr-defined].accounts <= 20  # type: ignore[attr-defined]
+            assert len(app.deployment.detection.engine.scorer.store  # type: ignore[attr-defined]) <= 20  # type: ignore[arg-type]
+            text = httpx.get(sidecar.url + "/_guardgate/metrics").text
+            assert 'guardgate_accounts_forgotten_total{reason="evicted"} 30.0' in text
