@@ -10,8 +10,10 @@ import httpx
 import redis
 from starlette.types import Receive, Scope, Send
 
+from guardgate.detection import InlineDetection
+from guardgate.engine import Engine
 from guardgate.scoring.state import MemoryFeatureStore
-from guardgate.sidecar import create_app
+from guardgate.sidecar import Sidecar, create_app
 from guardgate.store import MemoryStore
 from guardgate.testing import ServerThread, running_redis
 
@@ -47,8 +49,22 @@ def _send_random_keys(url: str, count: int) -> list[int]:
         ]
 
 
+METRICS_TOKEN = "metrics-token-0123456789"
+
+
+def _metrics(url: str) -> str:
+    auth = {"authorization": f"Bearer {METRICS_TOKEN}"}
+    return httpx.get(url + "/_guardgate/metrics", headers=auth).text
+
+
+def _engine(app: Sidecar) -> Engine:
+    detection = app.deployment.detection
+    assert isinstance(detection, InlineDetection)
+    return detection.engine
+
+
 def _forgotten(url: str) -> float:
-    text = httpx.get(url + "/_guardgate/metrics").text
+    text = _metrics(url)
     for line in text.splitlines():
         if line.startswith('guardgate_accounts_forgotten_total{reason="refused"}'):
             return float(line.split()[-1])
@@ -57,12 +73,12 @@ def _forgotten(url: str) -> float:
 
 def test_random_keys_refused_upstream_leave_no_memory_state() -> None:
     with ServerThread(refusing_upstream) as upstream:
-        app = create_app(settings_for(upstream.url))
+        app = create_app(settings_for(upstream.url, metrics_token=METRICS_TOKEN))
         with ServerThread(app) as sidecar:
             codes = _send_random_keys(sidecar.url, 60)
             assert codes == [401] * 60  # the client sees the upstream's answer unchanged
-            store = app.deployment.detection.engine.store  # type: ignore[attr-defined]
-            features = app.deployment.detection.engine.scorer.store  # type: ignore[attr-defined]
+            store = _engine(app).store
+            features = _engine(app).scorer.store
             assert isinstance(store, MemoryStore) and isinstance(features, MemoryFeatureStore)
             # Forgetting runs in the background, right after each answer starts.
             for _ in range(50):
@@ -98,11 +114,11 @@ def test_the_memory_store_stays_under_max_accounts() -> None:
     from guardgate.testing.mock_upstream import create_mock_upstream
 
     with ServerThread(create_mock_upstream(b"mock-upstream-secret")) as upstream:
-        app = create_app(settings_for(upstream.url, max_accounts=20))
+        app = create_app(settings_for(upstream.url, max_accounts=20, metrics_token=METRICS_TOKEN))
         with ServerThread(app) as sidecar:
             codes = _send_random_keys(sidecar.url, 50)
             assert codes == [200] * 50
-            assert app.deployment.detection.engine.store  # type: ignore[attr-defined].accounts <= 20  # type: ignore[attr-defined]
-            assert len(app.deployment.detection.engine.scorer.store  # type: ignore[attr-defined]) <= 20  # type: ignore[arg-type]
-            text = httpx.get(sidecar.url + "/_guardgate/metrics").text
+            assert _engine(app).store.accounts <= 20  # type: ignore[attr-defined]
+            assert len(_engine(app).scorer.store) <= 20  # type: ignore[arg-type]
+            text = _metrics(sidecar.url)
             assert 'guardgate_accounts_forgotten_total{reason="evicted"} 30.0' in text
