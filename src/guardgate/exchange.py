@@ -443,6 +443,7 @@ class Exchange:
             summariser=guard.summariser,
             think_open=self.think_open,
             seal_chat_reasoning=self.mw.settings.seal_chat_reasoning,
+            max_reasoning=self.mw.settings.reasoning_buffer_chars,
         )
         if self.transformer is None:
             return message
