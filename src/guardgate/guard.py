@@ -294,7 +294,13 @@ class Guard:
         decision = self.policy(verdict)
         if decision.rejected or not self._quotas:
             return decision, None
-        outcome = await self.quotas.check(verdict, api, prompt_tokens, hold_stream=hold_stream)
+        outcome = await self.quotas.check(
+            verdict,
+            api,
+            prompt_tokens,
+            hold_stream=hold_stream,
+            multipliers=self.overrides.quota_multipliers(verdict.account, verdict.cluster),
+        )
         if outcome.allowed:
             if outcome.failed_open:
                 decision = replace(decision, actions=(*decision.actions, "quota_fail_open"))
