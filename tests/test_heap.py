@@ -108,3 +108,33 @@ def test_the_sidecar_leaves_no_cyclic_garbage_per_request() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     ).stdout.split()
     assert int(out[-1]) < 100  # under one object a request (a cancelled watch left 15)
+
+
+def test_a_cycle_frozen_by_mistake_is_freed_at_the_next_reset() -> None:
+    code = textwrap.dedent(
+        """
+        import asyncio, gc, weakref
+        from guardgate.heap import HeapPolicy, keep_heap
+
+        class Node:
+            pass
+
+        async def main():
+            keep_heap(HeapPolicy(tenure=0.05, reset=0.5))
+            a, b = Node(), Node()
+            a.other, b.other = b, a
+            probe = weakref.ref(a)
+            await asyncio.sleep(0.15)  # tenured while alive
+            del a, b
+            await asyncio.sleep(0.15)
+            frozen_garbage = probe() is not None
+            await asyncio.sleep(0.6)
+            print(frozen_garbage, probe() is None)
+
+        asyncio.run(main())
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.split()
+    assert out == ["True", "True"]
