@@ -30,6 +30,9 @@ from pathlib import Path
 import httpx
 from bench_gateway import LITELLM, Target, litellm, redis_server, run_wrk, target
 
+WAIT = 180.0
+"""Seconds a target may take to start (a shared machine under load starts Python slowly)."""
+
 
 @dataclass(frozen=True)
 class Row:
@@ -79,7 +82,7 @@ def guardgate_rows(
         # State lives in each target: warm each one, count after count.
         for name, kind, extra in kinds:
             warm = {**env, **extra, "BENCH_WARM_ACCOUNTS": "0"}
-            with target(kind, upstream, env=warm) as t:
+            with target(kind, upstream, env=warm, wait=WAIT) as t:
                 for count in counts:
                     warm_to(t, count)
                     rows.append(load(name, state, count, t, args.duration))
@@ -88,7 +91,8 @@ def guardgate_rows(
     warmed = 0
     for count in counts:
         for name, kind, extra in kinds:
-            with target(kind, upstream, env={**env, **extra, "BENCH_WARM_ACCOUNTS": "0"}) as t:
+            warm = {**env, **extra, "BENCH_WARM_ACCOUNTS": "0"}
+            with target(kind, upstream, env=warm, wait=WAIT) as t:
                 if count > warmed:
                     warm_to(t, count)
                     warmed = count
@@ -109,9 +113,9 @@ def main() -> None:
     states = [s for s in args.state.split(",") if s]
     load_before = os.getloadavg()
     rows: list[Row] = []
-    with target("bare") as upstream:
+    with target("bare", wait=WAIT) as upstream:
         rows.append(load("direct", "-", 0, upstream, args.duration))
-        with target("floor", upstream.url) as t:
+        with target("floor", upstream.url, wait=WAIT) as t:
             rows.append(load("floor", "-", 0, t, args.duration))
         with litellm(upstream.url, args.litellm) as t:
             if t is not None:
