@@ -213,9 +213,12 @@ class ChatStreamTransformer(StreamTransformer):
         finishing = bool(choice.get("finish_reason"))
         content = delta.get("content")
         if isinstance(content, str) and content:
-            new = await state.think.feed(content)
+            # The server splits reasoning into its own field: the content is all answer (known
+            # before the content is fed, so a long one is not held up to the cut-off).
+            known = state.fields.field is not None
+            new = await state.think.release_undecided() if known and state.think.undecided else ""
+            new += await state.think.feed(content)
             if state.fields.field is not None and state.think.undecided:
-                # The server splits reasoning into its own field: the content is all answer.
                 new += await state.think.release_undecided()
             if state.think.changed or new != content:
                 changed = True
