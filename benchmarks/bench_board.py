@@ -6,6 +6,7 @@ concurrency 1 and 16, side by side in one run, with tracked accounts warmed.
 Rows, each in its own process, all in front of (or mounted in) the same bare upstream app:
 - `direct`: the upstream itself (measured first and again last, to show drift);
 - `floor`: a 30-line raw-ASGI pass-through over one pooled aiohttp session (judges nothing);
+- `sidecar's proxy`: the sidecar's own proxy without the middleware (what judging adds on top);
 - `sidecar inline` / `sidecar process`: `guardgate serve` (`GUARDGATE_DETECTION=inline|process`);
 - `middleware`: the bare app with `GuardgateMiddleware` mounted (inline detection);
 - `LiteLLM proxy`: LiteLLM's proxy from PyPI (`/tmp/litellm-venv`, or `--litellm`).
@@ -117,6 +118,8 @@ def main() -> None:
         rows.append(load("direct", "-", 0, upstream, args.duration))
         with target("floor", upstream.url, wait=WAIT) as t:
             rows.append(load("floor", "-", 0, t, args.duration))
+        with target("proxy", upstream.url, wait=WAIT) as t:
+            rows.append(load("sidecar's proxy", "-", 0, t, args.duration))
         with litellm(upstream.url, args.litellm) as t:
             if t is not None:
                 rows.append(load("LiteLLM proxy", "-", 0, t, args.duration))
