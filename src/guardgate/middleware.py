@@ -90,11 +90,11 @@ class GuardgateMiddleware:
                 if api is not None:
                     await Exchange(self, api, scope, receive, send).run()
                     return
-                if path in self.routes.denied and not self.routes.passthrough(path):
-                    await _not_judged(send, path)
-                    return
             elif (readback := self.routes.readback(scope["method"], path)) is not None:
                 await Exchange(self, readback, scope, receive, send).run()
+                return
+            if path in self.routes.denied and not self.routes.passthrough(path):
+                await _not_judged(send, path)  # any method: SGLang's /generate takes PUT too
                 return
             if self.admin.handles(path):
                 await self.admin(scope, receive, send)
