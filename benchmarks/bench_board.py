@@ -6,6 +6,7 @@ concurrency 1 and 16, side by side in one run, with tracked accounts warmed.
 Rows, each in its own process, all in front of (or mounted in) the same bare upstream app:
 - `direct`: the upstream itself (measured first and again last, to show drift);
 - `floor`: a 30-line raw-ASGI pass-through over one pooled aiohttp session (judges nothing);
+- `sidecar's proxy`: the sidecar's own proxy without the middleware (what judging adds on top);
 - `sidecar inline` / `sidecar process`: `guardgate serve` (`GUARDGATE_DETECTION=inline|process`);
 - `middleware`: the bare app with `GuardgateMiddleware` mounted (inline detection);
 - `LiteLLM proxy`: LiteLLM's proxy from PyPI (`/tmp/litellm-venv`, or `--litellm`).
@@ -29,6 +30,9 @@ from pathlib import Path
 
 import httpx
 from bench_gateway import LITELLM, Target, litellm, redis_server, run_wrk, target
+
+WAIT = 180.0
+"""Seconds a target may take to start (a shared machine under load starts Python slowly)."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ def guardgate_rows(
         # State lives in each target: warm each one, count after count.
         for name, kind, extra in kinds:
             warm = {**env, **extra, "BENCH_WARM_ACCOUNTS": "0"}
-            with target(kind, upstream, env=warm) as t:
+            with target(kind, upstream, env=warm, wait=WAIT) as t:
                 for count in counts:
                     warm_to(t, count)
                     rows.append(load(name, state, count, t, args.duration))
@@ -88,7 +92,8 @@ def guardgate_rows(
     warmed = 0
     for count in counts:
         for name, kind, extra in kinds:
-            with target(kind, upstream, env={**env, **extra, "BENCH_WARM_ACCOUNTS": "0"}) as t:
+            warm = {**env, **extra, "BENCH_WARM_ACCOUNTS": "0"}
+            with target(kind, upstream, env=warm, wait=WAIT) as t:
                 if count > warmed:
                     warm_to(t, count)
                     warmed = count
@@ -109,10 +114,12 @@ def main() -> None:
     states = [s for s in args.state.split(",") if s]
     load_before = os.getloadavg()
     rows: list[Row] = []
-    with target("bare") as upstream:
+    with target("bare", wait=WAIT) as upstream:
         rows.append(load("direct", "-", 0, upstream, args.duration))
-        with target("floor", upstream.url) as t:
+        with target("floor", upstream.url, wait=WAIT) as t:
             rows.append(load("floor", "-", 0, t, args.duration))
+        with target("proxy", upstream.url, wait=WAIT) as t:
+            rows.append(load("sidecar's proxy", "-", 0, t, args.duration))
         with litellm(upstream.url, args.litellm) as t:
             if t is not None:
                 rows.append(load("LiteLLM proxy", "-", 0, t, args.duration))

@@ -164,8 +164,10 @@ def stop(proc: subprocess.Popen[bytes], timeout: float) -> None:
 
 
 @contextmanager
-def target(kind: str, *extra: str, env: dict[str, str] | None = None) -> Iterator[Target]:
-    """Run one target server (`targets.py KIND`) in its own process."""
+def target(
+    kind: str, *extra: str, env: dict[str, str] | None = None, wait: float = 20
+) -> Iterator[Target]:
+    """Run one target server (`targets.py KIND`) in its own process (up within `wait` s)."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, str(HERE / "targets.py"), kind, str(port), *extra],
@@ -178,7 +180,7 @@ def target(kind: str, *extra: str, env: dict[str, str] | None = None) -> Iterato
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_up(url, proc, kind, 20)
+        _wait_up(url, proc, kind, wait)
         yield Target(url, proc.pid)
     finally:
         stop(proc, 10)

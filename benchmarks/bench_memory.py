@@ -72,7 +72,9 @@ def rss_mb() -> float:
     return int(match.group(1)) / 1024 if match else 0.0
 
 
-async def run(obs: list[Observation], redis_url: str | None) -> tuple[float, float, float]:
+async def run(
+    obs: list[Observation], redis_url: str | None, trace: bool = True
+) -> tuple[float, float, float]:
     """(heap MB, RSS MB, Redis MB) added by tracking the observations' accounts."""
     # A generous Redis timeout: tracemalloc slows this process several times over.
     settings = load_settings(secret=SECRET, redis_url=redis_url or "", redis_timeout=10.0)
@@ -86,7 +88,8 @@ async def run(obs: list[Observation], redis_url: str | None) -> tuple[float, flo
         before_redis = int((await redis.info("memory"))["used_memory"])
     gc.collect()
     rss_before = rss_mb()
-    tracemalloc.start()
+    if trace:
+        tracemalloc.start()
     batch = 16 if redis_url else 1
 
     async def one(o: Observation) -> None:
@@ -100,7 +103,7 @@ async def run(obs: list[Observation], redis_url: str | None) -> tuple[float, flo
         await asyncio.gather(*(one(o) for o in obs[start : start + batch]))
     await detection.drain()
     gc.collect()
-    heap = tracemalloc.get_traced_memory()[0] / 2**20
+    heap = tracemalloc.get_traced_memory()[0] / 2**20 if trace else 0.0
     tracemalloc.stop()
     rss = rss_mb() - rss_before
     redis_mb = 0.0
@@ -116,26 +119,33 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--requests-per-account", type=int, default=2)
     parser.add_argument("--no-redis", action="store_true")
+    parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument(
+        "--rss", action="store_true", help="no tracemalloc (several times faster): RSS only"
+    )
     args = parser.parse_args()
     obs = observations(args.accounts, args.requests_per_account)
     n = args.accounts
     rows = []
-    started = time.perf_counter()
-    heap, rss, _ = asyncio.run(run(obs, None))
-    rows.append(("memory", heap, rss, 0.0, time.perf_counter() - started))
+    trace = not args.rss
+    if not args.no_memory:
+        started = time.perf_counter()
+        heap, rss, _ = asyncio.run(run(obs, None, trace))
+        rows.append(("memory", heap, rss, 0.0, time.perf_counter() - started))
     if shutil.which("redis-server") is not None and not args.no_redis:
         with running_redis() as server:
             started = time.perf_counter()
-            heap, rss, redis_mb = asyncio.run(run(obs, server.url))
+            heap, rss, redis_mb = asyncio.run(run(obs, server.url, trace))
             rows.append(("redis", heap, rss, redis_mb, time.perf_counter() - started))
     print(f"\n{n} accounts x {args.requests_per_account} requests")
     print(f"{'state':<8}{'heap MB':>9}{'RSS MB':>8}{'Redis MB':>10}{'bytes/account':>15}{'s':>6}")
     for name, heap, rss, redis_mb, seconds in rows:
-        per = (heap + redis_mb) * 2**20 / n
+        per = ((heap if trace else rss) + redis_mb) * 2**20 / n
         print(f"{name:<8}{heap:>9.1f}{rss:>8.1f}{redis_mb:>10.1f}{per:>15.0f}{seconds:>6.0f}")
     print(
-        "(heap: Python allocations still held, tracemalloc; Redis: used_memory growth; "
-        "bytes/account: heap + Redis, the activity log of this replica included)"
+        "(heap: Python allocations still held, tracemalloc (0 with --rss); Redis: used_memory "
+        "growth; bytes/account: heap (RSS with --rss) + Redis, the activity log of this "
+        "replica included)"
     )
 
 

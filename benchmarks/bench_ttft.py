@@ -135,11 +135,11 @@ class Case:
 
 
 def _targets(stack: ExitStack) -> Iterator[Case]:
-    mock = stack.enter_context(target("mock"))
+    mock = stack.enter_context(target("mock")).url
     yield Case("direct to mock", mock)
     for policy in ("pass", "strip", "summarise"):
         env = {"GUARDGATE_REASONING_POLICY_NORMAL": policy}
-        yield Case(f"sidecar {policy}", stack.enter_context(target("sidecar", mock, env=env)))
+        yield Case(f"sidecar {policy}", stack.enter_context(target("sidecar", mock, env=env)).url)
 
 
 def main() -> None:

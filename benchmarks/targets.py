@@ -12,6 +12,7 @@ PORT [UPSTREAM_URL]`.
   limit is `BENCH_SLOWAPI_LIMIT`, default never reached). A `Route`, not a `Mount`: slowapi finds
   no endpoint in a `Mount` and exempts it silently.
 - `sidecar`: `guardgate serve`'s app forwarding to UPSTREAM_URL.
+- `proxy`: the sidecar's `UpstreamProxy` alone (no middleware): what judging costs on top.
 - `floor`: a raw-ASGI pass-through to UPSTREAM_URL over one pooled aiohttp session, judging
   nothing: what any Python sidecar costs before it does any work.
 
@@ -225,6 +226,27 @@ def floor_app(upstream: str) -> object:
     return app
 
 
+def proxy_app(upstream: str) -> object:
+    """The sidecar's own reverse proxy (`UpstreamProxy`) alone, without the middleware."""
+    from guardgate.proxy import UpstreamProxy
+    from guardgate.settings import load_settings
+
+    proxy = UpstreamProxy(load_settings(upstream_url=upstream))
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await receive()
+            await proxy.start()
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            await proxy.close()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await proxy(scope, receive, send)
+
+    return app
+
+
 def warmed(app: Any, accounts: int) -> Any:
     """`app`, which sends one request per account (distinct API keys) through itself once it
     has started and before it tells the server so."""
@@ -363,6 +385,8 @@ def main() -> None:
         app = create_app(load_settings(upstream_url=sys.argv[3]))
     elif kind == "floor":
         app = floor_app(sys.argv[3])
+    elif kind == "proxy":
+        app = proxy_app(sys.argv[3])
     else:
         raise SystemExit(f"unknown target {kind}")
     accounts = os.environ.get("BENCH_WARM_ACCOUNTS")

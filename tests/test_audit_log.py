@@ -112,3 +112,17 @@ def test_a_handler_of_the_apps_own_on_the_audit_logger_replaces_stderr(tmp_path:
     done = _run(tmp_path, app=script)
     assert _decisions(done.stderr) == []
     assert len(_decisions(done.stdout)) == 1
+
+
+def test_an_audit_path_that_cannot_be_written_stops_start_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from guardgate import GuardgateMiddleware
+    from guardgate.settings import SettingsError
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        raise AssertionError("not reached")
+
+    monkeypatch.setenv("GUARDGATE_AUDIT_LOG", str(tmp_path / "missing" / "audit.jsonl"))
+    with pytest.raises(SettingsError, match="GUARDGATE_AUDIT_LOG: cannot append"):
+        GuardgateMiddleware(app)

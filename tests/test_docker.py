@@ -138,9 +138,15 @@ def test_compose_file_validates_when_docker_is_present() -> None:
 
 def test_kubernetes_sidecar_manifest() -> None:
     docs = [d for d in yaml.safe_load_all((DOCKER / "kubernetes-sidecar.yaml").read_text()) if d]
-    kinds = {d["kind"]: d for d in docs}
-    assert set(kinds) == {"Deployment", "Service"}
-    pod = kinds["Deployment"]["spec"]["template"]["spec"]
+    objects = {(d["kind"], d["metadata"]["name"]): d for d in docs}
+    assert set(objects) == {
+        ("Deployment", "llm"),
+        ("Service", "llm"),
+        ("Deployment", "redis"),
+        ("Service", "redis"),
+        ("PersistentVolumeClaim", "redis-data"),
+    }
+    pod = objects["Deployment", "llm"]["spec"]["template"]["spec"]
     containers = {c["name"]: c for c in pod["containers"]}
     gate = containers["guardgate"]
     assert gate["args"][0] == "serve"
@@ -148,8 +154,83 @@ def test_kubernetes_sidecar_manifest() -> None:
     env = {e["name"]: e for e in gate["env"]}
     assert env["GUARDGATE_UPSTREAM_URL"]["value"] == "http://127.0.0.1:8000"
     assert "secretKeyRef" in env["GUARDGATE_SECRET"]["valueFrom"]
-    assert gate["readinessProbe"]["httpGet"]["path"] == "/_guardgate/health"
+    # Readiness tells the truth about Redis and vLLM; liveness only that the process answers.
+    assert gate["readinessProbe"]["httpGet"]["path"] == "/_guardgate/ready"
+    assert gate["livenessProbe"]["httpGet"]["path"] == "/_guardgate/health"
     assert gate["securityContext"]["runAsNonRoot"] is True
     # Clients reach guardgate's port; the model server listens on the pod's loopback only.
-    assert kinds["Service"]["spec"]["ports"][0]["targetPort"] == "http"
+    assert objects["Service", "llm"]["spec"]["ports"][0]["targetPort"] == "http"
     assert "127.0.0.1" in containers["vllm"]["args"]
+    # The Redis guardgate points at is defined here, with the password both sides read from the
+    # same Secret key (Kubernetes expands $(REDIS_PASSWORD) in the URL).
+    url = env["GUARDGATE_REDIS_URL"]["value"]
+    assert url == "redis://:$(REDIS_PASSWORD)@redis:6379/0"
+    assert list(env).index("REDIS_PASSWORD") < list(env).index("GUARDGATE_REDIS_URL")
+    password = env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]
+    redis_service = objects["Service", "redis"]["spec"]
+    assert redis_service["ports"][0]["port"] == 6379
+    redis_pod = objects["Deployment", "redis"]["spec"]["template"]["spec"]
+    assert (
+        redis_service["selector"]
+        == objects["Deployment", "redis"]["spec"]["selector"]["matchLabels"]
+    )
+    redis = redis_pod["containers"][0]
+    assert redis["args"][:2] == ["--requirepass", "$(REDIS_PASSWORD)"]
+    assert redis["env"][0]["valueFrom"]["secretKeyRef"] == password
+    claim = redis_pod["volumes"][0]["persistentVolumeClaim"]["claimName"]
+    assert ("PersistentVolumeClaim", claim) in objects
+
+
+def _registered_series() -> set[str]:
+    """Every series name guardgate's /metrics can expose (counters' `_total`, the histogram's
+    `_bucket`, `_sum` and `_count`), read from a fresh registry's exposition."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from guardgate.metrics import Metrics
+
+    names: set[str] = set()
+    for family in text_string_to_metric_families(Metrics().exposition().decode()):
+        if family.type == "counter":
+            names.add(family.name + "_total")
+        elif family.type == "histogram":
+            names.update(family.name + suffix for suffix in ("_bucket", "_sum", "_count"))
+        else:
+            names.add(family.name)
+    return names
+
+
+def _queries(dashboard: dict[str, object]) -> list[str]:
+    queries = []
+    for panel in dashboard["panels"]:  # type: ignore[attr-defined]
+        for target in panel["targets"]:
+            queries.append(target["expr"])
+    for variable in dashboard["templating"]["list"]:  # type: ignore[index]
+        queries.append(variable["query"]["query"])
+    return queries
+
+
+def test_grafana_dashboard_queries_name_only_registered_metrics() -> None:
+    dashboard = json.loads((DOCKER / "grafana-dashboard.json").read_text())
+    registered = _registered_series()
+    assert "guardgate_requests_total" in registered  # the exposition was read
+    queries = _queries(dashboard)
+    assert len(queries) >= 8
+    used = set()
+    for query in queries:
+        names = set(re.findall(r"\bguardgate_[a-z_]+", query))
+        assert names, f"a query names no guardgate metric: {query}"
+        used |= names
+    assert used <= registered, used - registered
+    # Every family guardgate registers has a panel.
+    families = {re.sub(r"_(total|bucket|sum|count)$", "", n) for n in registered}
+    shown = {re.sub(r"_(total|bucket|sum|count)$", "", n) for n in used}
+    assert families <= shown, families - shown
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    assert all(p["datasource"]["uid"] == "${DS_PROMETHEUS}" for p in dashboard["panels"])
+
+
+def test_the_dashboard_check_catches_a_misspelt_metric() -> None:
+    registered = _registered_series()
+    assert "guardgate_request_total" not in registered
+    assert "guardgate_rate_limited_total" in registered

@@ -283,3 +283,47 @@ def test_vllm_page_keeps_uvicorn_from_believing_forwarded_for(
             account = ops.post("accounts/lookup", json={"api_key": "sk-vllm-spoof"}).json()
             recent = ops.get(f"accounts/{account['account']}").json()["recent"]
     assert {r["ip_prefix"] for r in recent} == {"127.0.0.0/24"}
+
+
+MOCK_CHAT_MODELS = ("mock-reasoning-content", "mock-reasoning", "mock-think", "mock-think-open")
+
+
+def test_readme_hardening_demo_hides_reasoning_of_every_mock_chat_model() -> None:
+    """The README's 'To see hardening' command, as settings: no mock model's reasoning leaks,
+    streamed or not."""
+    import shlex
+
+    from guardgate.settings import load_settings
+    from guardgate.sidecar import create_app
+
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    line = next(x for x in readme.splitlines() if x.startswith("GUARDGATE_REASONING_POLICY_NORMAL"))
+    words = shlex.split(line)
+    env = dict(w.split("=", 1) for w in words[: words.index("guardgate")])
+    assert words[words.index("guardgate") :] == ["guardgate", "serve", "--mock-upstream"]
+    overrides = {k.removeprefix("GUARDGATE_").lower(): v for k, v in env.items()}
+    with ServerThread(create_mock_upstream()) as mock:
+        settings = load_settings(upstream_url=mock.url, **overrides)
+        with ServerThread(create_app(settings)) as sidecar:
+            for model in (
+                "mock-reasoning-content",
+                "mock-reasoning",
+                "mock-think",
+                "mock-think-open",
+            ):
+                ask = {
+                    "model": model,
+                    "messages": [{"role": "user", "content": "What is 17 * 23?"}],
+                }
+                direct = httpx.post(mock.url + "/v1/chat/completions", json=ask, timeout=10).text
+                assert "Step 2" in direct  # the mock's reasoning
+                for stream in (False, True):
+                    via = httpx.post(
+                        sidecar.url + "/v1/chat/completions",
+                        json={**ask, "stream": stream},
+                        headers={"authorization": "Bearer sk-demo"},
+                        timeout=10,
+                    )
+                    assert via.status_code == 200
+                    assert "Step 2" not in via.text, (model, stream)
+                    assert "think>" not in via.text, (model, stream)

@@ -100,3 +100,44 @@ def test_ping_times_out_on_a_silent_server() -> None:
 def test_passwords_are_redacted() -> None:
     assert redacted_url("redis://user:pw@host:6379/0") == "redis://user:***@host:6379/0"
     assert redacted_url("redis://host:6379/0") == "redis://host:6379/0"
+
+
+def test_unreachable_redis_with_fail_open_serves_and_is_not_ready() -> None:
+    import time
+
+    import httpx
+
+    port, mock_port = free_port(), free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("GUARDGATE_")}
+    clean.update(
+        GUARDGATE_SECRET="startup-test-secret",
+        GUARDGATE_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+    )
+    command = [sys.executable, "-m", "guardgate.cli", "serve", "--port", str(port)]
+    proc = subprocess.Popen(
+        [*command, "--mock-upstream", "--mock-port", str(mock_port)],
+        env=clean,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, "guardgate serve exited"
+            try:
+                if httpx.get(url + "/_guardgate/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        ready = httpx.get(url + "/_guardgate/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"] == {"redis": "connection refused", "upstream": "ok"}
+    finally:
+        proc.terminate()
+        _out, err = proc.communicate(timeout=15)
+    assert "GUARDGATE_REDIS_URL" in err and "connection refused" in err
+    assert "serving anyway as GUARDGATE_FAIL_MODE=open" in err

@@ -182,7 +182,7 @@ def vllm_like_app() -> Starlette:
             Route("/v1/completions", completions, methods=["POST"]),
             Route("/invocations", invocations, methods=["POST"]),
             Route("/inference/v1/generate", generate_tokens, methods=["POST"]),
-            Route("/generate", sglang_generate, methods=["POST"]),
+            Route("/generate", sglang_generate, methods=["POST", "PUT"]),
             Route("/v1/models", models, methods=["GET"]),
             Route("/v1/responses/{rid}", stored_response, methods=["GET"]),
             Route("/v1/responses/{rid}/input_items", input_items, methods=["GET"]),

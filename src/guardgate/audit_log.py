@@ -14,6 +14,8 @@ import logging
 import sys
 from typing import TextIO
 
+from guardgate.settings import SettingsError
+
 __all__ = ["AUDIT_LOGGER", "FallbackStderrHandler", "configure_audit_log"]
 
 AUDIT_LOGGER = "guardgate.audit"
@@ -65,7 +67,14 @@ def configure_audit_log(destination: str) -> None:
         audit.propagate = True
         audit.addHandler(FallbackStderrHandler())
         return
-    handler = _AuditFileHandler(destination, encoding="utf-8", delay=True)
+    try:
+        # Opened now, so that a path that cannot be written stops start-up, not the first line.
+        handler = _AuditFileHandler(destination, encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError(
+            f"invalid guardgate settings: GUARDGATE_AUDIT_LOG: cannot append to {destination!r}: "
+            f"{exc.strerror or exc}"
+        ) from None
     handler.setFormatter(logging.Formatter("%(message)s"))
     audit.addHandler(handler)
     audit.propagate = False

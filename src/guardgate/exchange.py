@@ -78,6 +78,7 @@ class Doorway:
         "faults",
         "gate",
         "max_body_bytes",
+        "max_reasoning",
         "meters_answers",
         "metrics",
         "seal_chat_reasoning",
@@ -103,6 +104,7 @@ class Doorway:
         self.sealer = deployment.sealer
         self.summariser = deployment.summariser
         self.max_body_bytes = settings.max_body_bytes
+        self.max_reasoning = settings.reasoning_buffer_chars
         self.body_read_timeout = settings.body_read_timeout
         self.seal_chat_reasoning = settings.seal_chat_reasoning
         self.think_open = ThinkOpenModels(settings.think_open_models)
@@ -437,6 +439,7 @@ class Exchange:
             summariser=door.summariser,
             think_open=self.think_open,
             seal_chat_reasoning=door.seal_chat_reasoning,
+            max_reasoning=door.max_reasoning,
         )
         if self.transformer is None:
             return message

@@ -197,8 +197,13 @@ class Gate:
     async def _quota(
         self, decision: Decision, api: ApiKind, prompt_tokens: int, hold_stream: bool
     ) -> tuple[Decision, QuotaTicket | None]:
+        verdict = decision.verdict
         outcome = await self.quotas.check(
-            decision.verdict, api, prompt_tokens, hold_stream=hold_stream
+            verdict,
+            api,
+            prompt_tokens,
+            hold_stream=hold_stream,
+            multipliers=self.overrides.quota_multipliers(verdict.account, verdict.cluster),
         )
         if outcome.allowed:
             if outcome.failed_open:

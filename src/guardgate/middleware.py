@@ -68,13 +68,13 @@ class GuardgateMiddleware:
                         await self.deployment.start()
                     await Exchange(self.door, api, scope, receive, send).run()
                     return
-                if path in self.routes.denied and not self.routes.passthrough(path):
-                    await _not_judged(send, path)
-                    return
             elif (readback := self.routes.readback(scope["method"], path)) is not None:
                 if not self.deployment.started:
                     await self.deployment.start()
                 await Exchange(self.door, readback, scope, receive, send).run()
+                return
+            if path in self.routes.denied and not self.routes.passthrough(path):
+                await _not_judged(send, path)  # any method: SGLang's /generate takes PUT too
                 return
             if self.admin.handles(path):
                 await self.admin(scope, receive, send)

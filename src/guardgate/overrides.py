@@ -1,4 +1,5 @@
-"""Operator overrides: `trusted`, `blocked` or a forced tier, per account or per cluster.
+"""Operator overrides: `trusted`, `blocked` or a forced tier, and quota multipliers (a big
+customer gets more), per account or per cluster.
 
 An override is plain data (scope, subject, tier, expiry, note), like a CrowdSec decision. The
 engine's verdict is computed as usual and the override replaces its tier afterwards, so the
@@ -54,12 +55,16 @@ class Override:
 
     scope: OverrideScope
     subject: str
-    tier: Tier
+    tier: Tier | None
+    """The tier in force instead of the engine's; None leaves the engine's tier."""
     set_at: float
     expires_at: float | None = None
     """Unix time after which the override no longer applies; None keeps it until cleared."""
     note: str = ""
     """Why the operator set it (free text, shown in the dashboard and the audit log)."""
+    quota: float | None = None
+    """Multiplier of this subject's quotas (an account's own limits, or a cluster's); None
+    keeps the configured ones. It applies on top of the tier's share."""
 
     @property
     def key(self) -> str:
@@ -75,7 +80,8 @@ class Override:
         return {
             "scope": self.scope.value,
             "subject": self.subject,
-            "tier": self.tier.value,
+            "tier": None if self.tier is None else self.tier.value,
+            "quota": self.quota,
             "set_at": self.set_at,
             "expires_at": self.expires_at,
             "note": self.note,
@@ -85,13 +91,18 @@ class Override:
     def from_json(cls, data: Mapping[str, Any]) -> Override:
         """The inverse of `as_json`; raises ValueError or KeyError on malformed data."""
         expires = data.get("expires_at")
+        tier = data.get("tier")
+        quota = data.get("quota")
+        if tier is None and quota is None:
+            raise ValueError("an override sets a tier, a quota or both")
         return cls(
             scope=OverrideScope(data["scope"]),
             subject=str(data["subject"]),
-            tier=Tier(data["tier"]),
+            tier=None if tier is None else Tier(tier),
             set_at=float(data["set_at"]),
             expires_at=None if expires is None else float(expires),
             note=str(data.get("note", "")),
+            quota=None if quota is None else float(quota),
         )
 
 
@@ -297,19 +308,33 @@ class OverrideBook:
             await self.refresh()
 
     def lookup(self, account: str, cluster: str = "") -> Override | None:
-        """The override that applies to `account` (first) or to its `cluster`, if any."""
+        """The override that sets the tier of `account` (first) or of its `cluster`, if any."""
         items = self._items
         if not items:
             return None
         now = self.clock()
         found = items.get("account:" + account)
-        if found is not None and found.active(now):
+        if found is not None and found.tier is not None and found.active(now):
             return found
         if cluster:
             found = items.get("cluster:" + cluster)
-            if found is not None and found.active(now):
+            if found is not None and found.tier is not None and found.active(now):
                 return found
         return None
+
+    def quota_multipliers(self, account: str, cluster: str = "") -> tuple[float, float]:
+        """The operator's multipliers of `account`'s own quotas and of its `cluster`'s
+        (1.0 where none is set)."""
+        items = self._items
+        if not items:
+            return 1.0, 1.0
+        now = self.clock()
+        multipliers = [1.0, 1.0]
+        for i, key in enumerate(("account:" + account, "cluster:" + cluster if cluster else "")):
+            found = items.get(key) if key else None
+            if found is not None and found.quota is not None and found.active(now):
+                multipliers[i] = found.quota
+        return multipliers[0], multipliers[1]
 
     def get(self, scope: OverrideScope, subject: str) -> Override | None:
         """The override in force on exactly this subject, if any."""
@@ -321,7 +346,7 @@ class OverrideBook:
         if not self._items:
             return verdict  # none set: the common case, without a call to `lookup`
         override = self.lookup(verdict.account, verdict.cluster)
-        if override is None or override.tier is verdict.tier:
+        if override is None or override.tier is None or override.tier is verdict.tier:
             return verdict
         reason = f"operator override on {override.scope.value}: {override.tier.value}"
         if override.note:
@@ -338,12 +363,16 @@ class OverrideBook:
         self,
         scope: OverrideScope,
         subject: str,
-        tier: Tier,
+        tier: Tier | None,
         *,
         ttl: float | None = None,
         note: str = "",
+        quota: float | None = None,
     ) -> Override:
-        """Set an override (replacing any on the same subject) and apply it here at once."""
+        """Set an override (replacing any on the same subject) and apply it here at once: a
+        tier, a quota multiplier, or both."""
+        if tier is None and quota is None:
+            raise ValueError("an override sets a tier, a quota or both")
         now = self.clock()
         override = Override(
             scope=scope,
@@ -352,6 +381,7 @@ class OverrideBook:
             set_at=now,
             expires_at=None if ttl is None else now + ttl,
             note=note,
+            quota=quota,
         )
         await self.backend.put(override)
         self._items = {**self._items, override.key: override}

@@ -223,7 +223,7 @@ async def _body_stream(
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            watch.fired = True
+            watch.fire()
             raise _Disconnected
         yield message.get("body", b"")
         if not message.get("more_body", False):
@@ -234,31 +234,45 @@ class _DisconnectWatch:
     """Cancels the forwarding task when the client disconnects, so the upstream request (and
     its pooled connection) is released at once instead of running to completion."""
 
-    __slots__ = ("_receive", "_target", "_task", "fired")
+    __slots__ = ("_fired", "_receive", "_target", "_task")
 
     def __init__(self, receive: Receive, target: asyncio.Task[object]) -> None:
         self._receive = receive
         self._target = target
         self._task: asyncio.Task[None] | None = None
-        self.fired = False
+        self._fired: list[bool] = []
+
+    @property
+    def fired(self) -> bool:
+        """Whether the client disconnected."""
+        return bool(self._fired)
+
+    def fire(self) -> None:
+        """Note that the client disconnected."""
+        self._fired.append(True)
 
     def start(self) -> None:
         """Start listening; call only once the request body has been read."""
         if self._task is None:
-            self._task = asyncio.create_task(self._run())
+            self._task = asyncio.create_task(_watch(self._receive, self._target, self._fired))
 
     def stop(self) -> None:
         """Stop listening."""
         if self._task is not None:
             self._task.cancel()
+            self._task = None
 
-    async def _run(self) -> None:
-        while True:
-            message = await self._receive()
-            if message["type"] == "http.disconnect":
-                self.fired = True
-                self._target.cancel()
-                return
+
+async def _watch(receive: Receive, target: asyncio.Task[object], fired: list[bool]) -> None:
+    # A function, not a method of the watch: the cancelled task keeps its traceback, which holds
+    # this frame; a frame holding the watch, which holds the task, made a reference cycle per
+    # request that only the cyclic collector could free (and that a frozen heap never frees).
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            fired.append(True)
+            target.cancel()
+            return
 
 
 def _sse_error(api: ApiKind) -> bytes:

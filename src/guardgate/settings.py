@@ -117,6 +117,10 @@ class GuardgateSettings(BaseSettings):
     )
     """Glob patterns (case-insensitive) of models whose chat template opens `<think>` in the
     prompt, so their output is reasoning until `</think>` even without an opening tag."""
+    reasoning_buffer_chars: int = Field(default=1 << 20, ge=1024)
+    """Most characters of one answer's reasoning held for a summary or a seal, and of answer
+    text held while a think span may still open; past it the trace is dropped unread (a summary
+    covers the first part), so memory per stream stays bounded."""
     seal_chat_reasoning: bool = False
     """Seal hidden Chat `reasoning_content` into the returned field (for providers that require it
     back in tool loops) instead of dropping it."""

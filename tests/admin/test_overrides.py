@@ -200,3 +200,54 @@ def test_bad_override_requests(redis_server: RedisServer) -> None:
             body = res.json()
             assert body["expires_at"] - body["set_at"] == pytest.approx(30)
         assert httpx.get(gate.url + "/_guardgate/health").json() == {"status": "ok"}
+
+
+async def test_quota_multipliers_are_shared_and_leave_the_tier(
+    backends: tuple[OverrideBackend, OverrideBackend],
+) -> None:
+    clock = Clock()
+    one = OverrideBook(backends[0], clock=clock)
+    two = OverrideBook(backends[1], clock=clock)
+    await one.refresh()
+    await two.refresh()
+    assert two.quota_multipliers("acct", "c1") == (1.0, 1.0)
+    await one.set(OverrideScope.ACCOUNT, "acct", None, quota=5.0, note="enterprise plan")
+    await one.set(OverrideScope.CLUSTER, "c1", Tier.SUSPECT, quota=2.0)
+    assert await two.refresh()
+    assert two.quota_multipliers("acct", "c1") == (5.0, 2.0)
+    assert two.quota_multipliers("other", "c1") == (1.0, 2.0)
+    # A quota-only override on the account leaves the tier to its cluster's override.
+    assert two.apply(verdict()).tier is Tier.SUSPECT
+    stored = {o.subject: o.as_json() for o in two.active()}
+    assert stored["acct"]["tier"] is None and stored["acct"]["quota"] == 5.0
+    with pytest.raises(ValueError):
+        await one.set(OverrideScope.ACCOUNT, "acct", None)
+
+
+def test_a_big_customer_gets_its_multiplied_quota_on_every_replica(
+    redis_server: RedisServer,
+) -> None:
+    redis_url = f"redis://127.0.0.1:{redis_server.port}/0"
+    with (
+        running_mock() as mock,
+        running_sidecar(mock.url, admin_token=TOKEN, redis_url=redis_url, account_rpm=2) as one,
+        running_sidecar(mock.url, admin_token=TOKEN, redis_url=redis_url, account_rpm=2) as two,
+    ):
+        big, small = f"sk-big-{uuid.uuid4().hex}", f"sk-small-{uuid.uuid4().hex}"
+        with admin(one.url) as ops:
+            account = ops.post("accounts/lookup", json={"api_key": big}).json()["account"]
+            res = ops.put(f"overrides/account/{account}", json={"quota": 3, "note": "contract"})
+            assert res.status_code == 200
+            assert res.json()["tier"] is None and res.json()["quota"] == 3
+            assert ops.put(f"overrides/account/{account}", json={"quota": 0}).status_code == 400
+            assert ops.put(f"overrides/account/{account}", json={"quota": "x"}).status_code == 400
+        # The other replica sees it after its poll; 3 x 2 requests a minute, shared in Redis.
+        time.sleep(1.5)
+        statuses = [chat(url, big).status_code for url in (one.url, two.url) * 4]
+        assert statuses == [200] * 6 + [429] * 2
+        limited = chat(two.url, big)
+        assert limited.headers["x-ratelimit-limit-requests"] == "6"
+        assert [chat(two.url, small).status_code for _ in range(3)] == [200, 200, 429]
+        # The account's tier is still the engine's.
+        with admin(two.url) as ops:
+            assert ops.get(f"accounts/{account}").json()["tier"] == "normal"

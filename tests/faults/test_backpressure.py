@@ -32,12 +32,17 @@ class FloodingUpstream:
         piece = {"index": 0, "delta": {"content": "x" * EVENT_BYTES}, "finish_reason": None}
         chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
         self.event = b"data: " + json.dumps({**chunk, "choices": [piece]}).encode() + b"\n\n"
+        # Reasoning in a field of its own first: the content is then known to be answer, so
+        # under strip it streams (fail closed, content without that would wait for a tag).
+        thought = {"index": 0, "delta": {"reasoning_content": "Go."}, "finish_reason": None}
+        self.first = b"data: " + json.dumps({**chunk, "choices": [thought]}).encode() + b"\n\n"
         self.app = Starlette(routes=[Route("/v1/chat/completions", self._chat, methods=["POST"])])
 
     async def _chat(self, request: Request) -> StreamingResponse:
         await request.body()
 
         async def flood() -> AsyncIterator[bytes]:
+            yield self.first
             for _ in range(EVENTS):
                 self.produced += len(self.event)
                 yield self.event

@@ -87,3 +87,21 @@ def test_pass_needs_no_transformer() -> None:
             )
             is None
         )
+
+
+def test_anthropic_display_updates_is_omitted_under_strip() -> None:
+    # 2026: `display: "updates"` (beta thinking-display-updates-2026-08-18) returns the progress
+    # notes written between tool calls as thinking text; under strip they are not asked for.
+    body = {"model": "c", "thinking": {"type": "adaptive", "display": "updates"}, "messages": []}
+    new, changed = rewrite(ApiKind.ANTHROPIC_MESSAGES, body, ReasoningPolicy.STRIP)
+    assert changed and new["thinking"] == {"type": "adaptive", "display": "omitted"}
+
+
+def test_responses_compaction_items_from_the_provider_pass_untouched() -> None:
+    # An encrypted compaction item the client sends back is the provider's own: not a guardgate
+    # seal, so it goes upstream as it came, under every policy.
+    item = {"type": "compaction", "id": "cmp_1", "encrypted_content": "gAAAA-provider-blob"}
+    body = {"model": "o4", "input": [{"role": "user", "content": "hi"}, item]}
+    for policy in ReasoningPolicy:
+        new, _changed = rewrite(ApiKind.OPENAI_RESPONSES, body, policy)
+        assert new["input"][1] == item

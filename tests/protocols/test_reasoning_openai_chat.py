@@ -354,3 +354,17 @@ def test_a_tampered_or_foreign_chat_token_is_refused() -> None:
     for bad in (tampered, other, "Summary: fine.\n\n" + tampered):
         with pytest.raises(SealError):
             restore({"role": "assistant", "content": "", "reasoning_content": bad})
+
+
+async def test_past_the_cut_off_held_text_stays_reasoning() -> None:
+    # GUARDGATE_REASONING_BUFFER_CHARS bounds what waits for a tag; past it the text is taken
+    # for reasoning (fail closed), up to the `</think>` that ends it.
+    trace = ["I think about the carry. " * 20] * 8  # 4,000 chars without a tag
+    body = content_stream(*trace, "</think>", "391.")
+    transformer = response_transformer(
+        CHAT, STRIP, streaming=True, sealer=SEALER, summariser=SUMMARISER, max_reasoning=1024
+    )
+    assert transformer is not None
+    out = await transformer.feed(body) + await transformer.finish()
+    assert b"carry" not in out
+    assert accumulate(out).choices[0].message.content == "391."

@@ -69,3 +69,24 @@ def test_openai_reset_durations() -> None:
     assert short["x-ratelimit-reset-tokens"] == "250ms"
     anthropic = dict(rate_limit_headers(ApiKind.ANTHROPIC_MESSAGES, state, None, now=0.0))
     assert anthropic["anthropic-ratelimit-requests-reset"] == "1970-01-01T00:01:02Z"
+
+
+def test_operator_multipliers_scale_the_account_and_the_cluster_apart() -> None:
+    planner = QuotaPlanner(
+        load_settings(account_rpm=10, account_tpm=1000, cluster_rpm=100, account_concurrency=2)
+    )
+    verdict = Verdict("acct", "c1", 0.9, Tier.SUSPECT, cluster_size=2)
+    plain = planner.plan(verdict)
+    bigger = planner.plan(verdict, (3.0, 0.5))
+    amounts = {(lim.scope, lim.dimension, lim.tiered): lim.amount for lim in bigger.limits}
+    assert amounts == {
+        ("account", Dimension.REQUESTS, False): 30,
+        ("account", Dimension.REQUESTS, True): 15,
+        ("account", Dimension.TOKENS, False): 3000,
+        ("account", Dimension.TOKENS, True): 1500,
+        ("cluster", Dimension.REQUESTS, False): 50,
+        ("cluster", Dimension.REQUESTS, True): 25,
+    }
+    assert bigger.concurrency == 3 and plain.concurrency == 1
+    # The customer is told its own limit, never the tier's share.
+    assert (bigger.advertised_requests, plain.advertised_requests) == (30, 10)

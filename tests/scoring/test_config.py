@@ -38,5 +38,5 @@ async def test_thresholds_and_weights_come_from_the_environment(
 
 def test_a_misspelt_weight_is_refused_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GUARDGATE_SCORING_WEIGHTS", "long_outptu=1")
-    with pytest.raises(ValueError, match="unknown scoring weights"):
+    with pytest.raises(ValueError, match="GUARDGATE_SCORING_WEIGHTS: unknown weight 'long_outptu'"):
         Engine(load_settings())

@@ -74,10 +74,11 @@ def test_aliases_it_cannot_transform_are_denied(door: str, upstream: ServerThrea
             ("/inference/v1/generate", {"token_ids": [1, 2], "sampling_params": {}}),
             ("/generate", {"text": "What is 6*7?", "sampling_params": {}}),
         ):
-            reply = http.post(gate.url + path, json=body, headers=AUTH)
-            assert reply.status_code == 404, path
-            assert reply.json()["error"]["code"] == "not_found"
-            assert SECRET not in reply.text
+            for method in ("POST", "PUT"):  # SGLang's /generate takes PUT as well
+                reply = http.request(method, gate.url + path, json=body, headers=AUTH)
+                assert reply.status_code == 404, (method, path)
+                assert reply.json()["error"]["code"] == "not_found"
+                assert SECRET not in reply.text
         assert len(calls) == before
 
 

@@ -42,6 +42,8 @@ _STATIC = {
 }
 _NO_STORE = {"cache-control": "no-store"}
 _MAX_TTL = 365 * 86400.0
+_MAX_QUOTA = 1000.0
+"""The largest quota multiplier an operator may set on an account or a cluster."""
 
 
 def _static(name: str) -> bytes:
@@ -195,12 +197,21 @@ class AdminApp:
             return _error(404, "Overrides are set on /overrides/account/<id> or /cluster/<id>.")
         body = await _body(request)
         if body is None:
-            return _error(400, "Send a JSON object with a tier.")
-        try:
-            tier = Tier(str(body.get("tier", "")))
-        except ValueError:
-            allowed = ", ".join(t.value for t in Tier)
-            return _error(400, f"tier must be one of: {allowed}")
+            return _error(400, "Send a JSON object with a tier, a quota or both.")
+        tier: Tier | None = None
+        if body.get("tier") is not None or "quota" not in body:
+            try:
+                tier = Tier(str(body.get("tier", "")))
+            except ValueError:
+                allowed = ", ".join(t.value for t in Tier)
+                return _error(400, f"tier must be one of: {allowed}")
+        quota = body.get("quota")
+        if quota is not None and (
+            isinstance(quota, bool)
+            or not isinstance(quota, int | float)
+            or not 0 < quota <= _MAX_QUOTA
+        ):
+            return _error(400, f"quota must be a multiplier in (0, {_MAX_QUOTA:.0f}]")
         ttl = body.get("ttl")
         if ttl is not None and (
             isinstance(ttl, bool) or not isinstance(ttl, int | float) or not 0 < ttl <= _MAX_TTL
@@ -209,8 +220,15 @@ class AdminApp:
         note = body.get("note", "")
         if not isinstance(note, str) or len(note) > 500:
             return _error(400, "note must be a string of at most 500 characters")
+        if tier is None and quota is None:
+            return _error(400, "Send a JSON object with a tier, a quota or both.")
         override = await self.deployment.overrides.set(
-            scope, subject, tier, ttl=None if ttl is None else float(ttl), note=note
+            scope,
+            subject,
+            tier,
+            ttl=None if ttl is None else float(ttl),
+            note=note,
+            quota=None if quota is None else float(quota),
         )
         _audit_override("override_set", override.as_json())
         return _json(override.as_json())

@@ -117,6 +117,11 @@ def _override(deployment: Deployment, scope: OverrideScope, subject: str) -> Ove
     return deployment.overrides.get(scope, subject) if subject else None
 
 
+def _tier_of(override: Override | None) -> str | None:
+    """The tier an override forces (None when there is none, or it only sets a quota)."""
+    return override.tier.value if override is not None and override.tier is not None else None
+
+
 def _summary(
     deployment: Deployment, cluster: str, size: int, activity: ClusterActivity | None
 ) -> ClusterSummary:
@@ -128,7 +133,7 @@ def _summary(
     return ClusterSummary(
         cluster=cluster,
         size=size,
-        tier=override.tier.value if override else engine_tier,
+        tier=_tier_of(override) or engine_tier,
         engine_tier=engine_tier,
         score=round(activity.score, 4) if activity else 0.0,
         reasons=activity.reasons if activity else (),
@@ -171,11 +176,11 @@ def _member(deployment: Deployment, account: str, seen: AccountActivity | None) 
     tier = seen.tier.value if seen else Tier.NORMAL.value
     return MemberView(
         account=account,
-        tier=override.tier.value if override else tier,
+        tier=_tier_of(override) or tier,
         score=round(seen.score, 4) if seen else 0.0,
         requests=seen.requests if seen else 0,
         last_seen=seen.last_seen if seen else None,
-        override=override.tier.value if override else None,
+        override=_tier_of(override),
     )
 
 
@@ -231,13 +236,12 @@ async def account_detail(deployment: Deployment, account: str) -> AccountDetail 
     own = _override(deployment, OverrideScope.ACCOUNT, account)
     of_cluster = _override(deployment, OverrideScope.CLUSTER, cluster)
     engine_tier = seen.engine_tier.value if seen else Tier.NORMAL.value
-    in_force = own or of_cluster
     size = sum(1 for c in assignment.values() if c == cluster) if cluster else 1
     return AccountDetail(
         account=account,
         cluster=cluster,
         cluster_size=max(size, 1),
-        tier=in_force.tier.value if in_force else engine_tier,
+        tier=_tier_of(own) or _tier_of(of_cluster) or engine_tier,
         engine_tier=engine_tier,
         score=round(seen.score, 4) if seen else 0.0,
         reasons=seen.reasons if seen else (),

@@ -9,6 +9,8 @@ the provider's error event, as when the upstream breaks off, and nothing more of
 
 from __future__ import annotations
 
+import logging
+
 from starlette.types import Message, Send
 
 from guardgate.model import ApiKind
@@ -16,6 +18,8 @@ from guardgate.protocols.endpoints import error_body
 from guardgate.protocols.reasoning_base import BodyTransformer, ResponseTransformer
 
 __all__ = ["REFUSED_MESSAGE", "TransformState", "sse_error_event"]
+
+logger = logging.getLogger("guardgate")
 
 REFUSED_MESSAGE = "The upstream API returned an answer that could not be processed."
 
@@ -59,6 +63,10 @@ class TransformState:
     async def refuse(self, send: Send, api: ApiKind) -> None:
         """Answer the provider's error in place of an answer that could not be transformed."""
         self.closed = True
+        logger.warning(
+            "refused a %s answer the reasoning policy could not be applied to",
+            "JSON" if self.held is not None else "stream",
+        )
         if self.held is not None:
             self.held = None
             body = error_body(api, 502, REFUSED_MESSAGE)

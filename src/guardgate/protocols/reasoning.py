@@ -15,7 +15,11 @@ from guardgate.protocols.reasoning_anthropic import (
     AnthropicBodyTransformer,
     AnthropicStreamTransformer,
 )
-from guardgate.protocols.reasoning_base import ResponseTransformer, TransformContext
+from guardgate.protocols.reasoning_base import (
+    DEFAULT_MAX_REASONING,
+    ResponseTransformer,
+    TransformContext,
+)
 from guardgate.protocols.reasoning_completions import (
     CompletionsBodyTransformer,
     CompletionsStreamTransformer,
@@ -38,6 +42,7 @@ def response_transformer(
     summariser: Summariser,
     think_open: bool = False,
     seal_chat_reasoning: bool = False,
+    max_reasoning: int = DEFAULT_MAX_REASONING,
 ) -> ResponseTransformer | None:
     """A fresh per-response transformer, or None when the body passes untouched.
 
@@ -46,11 +51,14 @@ def response_transformer(
     reasoning; otherwise only a `<think>` at the very start opens reasoning, and a plain answer
     streams without delay. `seal_chat_reasoning`: hidden Chat `reasoning_content` / `reasoning`
     comes back as a sealed token in its field (for providers that require it back), which
-    `rewrite_request` restores on the next request; otherwise it is dropped.
+    `rewrite_request` restores on the next request; otherwise it is dropped. `max_reasoning`:
+    the most characters of reasoning held for a summary or a seal (memory stays bounded).
     """
     if policy is ReasoningPolicy.PASS:
         return None
-    ctx = TransformContext(policy, sealer, summariser, think_open, seal_chat_reasoning)
+    ctx = TransformContext(
+        policy, sealer, summariser, think_open, seal_chat_reasoning, max_reasoning
+    )
     if api is ApiKind.OPENAI_CHAT:
         return ChatStreamTransformer(ctx) if streaming else ChatBodyTransformer(ctx)
     if api is ApiKind.OPENAI_COMPLETIONS:

@@ -65,6 +65,9 @@ class AnthropicStreamTransformer(StreamTransformer):
         super().__init__(ctx)
         self._held: dict[int, JsonObject] = {}
         """Thinking blocks being accumulated, by content block index."""
+        self._thinking: dict[int, list[str]] = {}
+        """Their thinking text in pieces (joined once at the block's end: adding each delta to
+        one string would copy the whole trace per delta, quadratic in its length)."""
 
     async def on_event(self, frame: SSEFrame, event: SSEEvent) -> bytes:
         """Hold thinking block events; emit the hidden block when it stops."""
@@ -84,6 +87,7 @@ class AnthropicStreamTransformer(StreamTransformer):
                 and isinstance(index, int)
             ):
                 self._held[index] = dict(block)
+                self._thinking[index] = [str(block.get("thinking") or "")]
                 return b""
             return raw
         if not isinstance(index, int) or index not in self._held:
@@ -92,12 +96,13 @@ class AnthropicStreamTransformer(StreamTransformer):
         if kind == "content_block_delta":
             delta: dict[str, Any] = payload.get("delta") or {}
             if delta.get("type") == "thinking_delta":
-                held["thinking"] = str(held.get("thinking") or "") + str(delta.get("thinking", ""))
+                self._thinking[index].append(str(delta.get("thinking", "")))
             elif delta.get("type") == "signature_delta":
                 held["signature"] = delta.get("signature", "")
             return b""
         if kind == "content_block_stop":
             del self._held[index]
+            held["thinking"] = "".join(self._thinking.pop(index))
             hidden = await hide_thinking_block(held, self._ctx)
             return self._emit_block(index, hidden) + raw
         return raw
@@ -128,4 +133,5 @@ class AnthropicStreamTransformer(StreamTransformer):
     async def on_end(self) -> bytes:
         """A stream cut inside a thinking block: the unfinished block is withheld."""
         self._held.clear()
+        self._thinking.clear()
         return b""

@@ -32,6 +32,8 @@ __all__ = [
 logger = logging.getLogger("guardgate.protocols")
 
 JsonObject = dict[str, Any]
+DEFAULT_MAX_REASONING = 1 << 20
+"""The default of `GUARDGATE_REASONING_BUFFER_CHARS`."""
 
 
 class UnreadableAnswer(Exception):
@@ -54,7 +56,14 @@ class ResponseTransformer(Protocol):
 class TransformContext:
     """What a transform needs besides the bytes: the policy and the hardening tools."""
 
-    __slots__ = ("policy", "seal_chat_reasoning", "sealer", "summariser", "think_open")
+    __slots__ = (
+        "max_reasoning",
+        "policy",
+        "seal_chat_reasoning",
+        "sealer",
+        "summariser",
+        "think_open",
+    )
 
     def __init__(
         self,
@@ -63,12 +72,16 @@ class TransformContext:
         summariser: Summariser,
         think_open: bool = False,
         seal_chat_reasoning: bool = False,
+        max_reasoning: int = DEFAULT_MAX_REASONING,
     ) -> None:
         self.policy = policy
         self.sealer = sealer
         self.summariser = summariser
         self.think_open = think_open
         self.seal_chat_reasoning = seal_chat_reasoning
+        self.max_reasoning = max_reasoning
+        """Most characters of one answer's reasoning held for a summary or a seal
+        (`GUARDGATE_REASONING_BUFFER_CHARS`); beyond it the trace is dropped unread."""
 
     @property
     def summarise(self) -> Callable[[str], Awaitable[str]] | None:

@@ -40,6 +40,7 @@ class CompletionsBodyTransformer(BodyTransformer):
                 summarise=self._ctx.summarise,
                 think_open=True,
                 unclosed_is_reasoning=unclosed_is_reasoning(self._ctx, choice),
+                max_reasoning=self._ctx.max_reasoning,
             )
             new = await think.feed(text) + await think.finish()
             if think.changed:
@@ -56,7 +57,10 @@ class _Choice:
     def __init__(self, ctx: TransformContext) -> None:
         # Fail closed, as Chat: text waits until the think span is known closed or absent.
         self.think = ThinkTextFilter(
-            summarise=ctx.summarise, think_open=True, unclosed_is_reasoning=True
+            summarise=ctx.summarise,
+            think_open=True,
+            unclosed_is_reasoning=True,
+            max_reasoning=ctx.max_reasoning,
         )
         self.finished = False
 

@@ -39,10 +39,16 @@ _DETAIL_FIELD = "reasoning_details"
 
 
 class _ReasoningFields:
-    """Removes reasoning fields from a message or delta, collecting their text."""
+    """Removes reasoning fields from a message or delta, collecting their text (only when a
+    summary or a seal needs it, and at most `limit` characters: the rest is dropped unread)."""
 
-    def __init__(self) -> None:
+    def __init__(self, ctx: TransformContext | None = None) -> None:
         self.text: list[str] = []
+        self._room = (
+            ctx.max_reasoning
+            if ctx is not None and (ctx.summarise is not None or ctx.seal_chat_reasoning)
+            else 0
+        )
         self.field: str | None = None
         """Name of the field the reasoning came in (the summary goes back into it)."""
 
@@ -58,7 +64,7 @@ class _ReasoningFields:
             self.field = self.field or name
             # vLLM sends the same text in both `reasoning` and `reasoning_content`.
             if name == self.field and isinstance(value, str):
-                self.text.append(value)
+                self._keep(value)
         details = message.get(_DETAIL_FIELD)
         if details:
             del message[_DETAIL_FIELD]
@@ -66,9 +72,17 @@ class _ReasoningFields:
                 # Only details, no plain field: their text is the trace (else it duplicates it).
                 self.field = _TEXT_FIELDS[1]
                 texts = (d.get("text") or d.get("summary") for d in details if isinstance(d, dict))
-                self.text.extend(t for t in texts if isinstance(t, str))
+                for text in texts:
+                    if isinstance(text, str):
+                        self._keep(text)
             changed = True
         return changed
+
+    def _keep(self, text: str) -> None:
+        if self._room > 0:
+            kept = text[: self._room]
+            self.text.append(kept)
+            self._room -= len(kept)
 
     def pop_trace(self) -> str:
         """The collected reasoning, emptied."""
@@ -96,7 +110,7 @@ class ChatBodyTransformer(BodyTransformer):
             message = choice.get("message") if isinstance(choice, dict) else None
             if not isinstance(message, dict):
                 continue
-            fields = _ReasoningFields()
+            fields = _ReasoningFields(self._ctx)
             if fields.take(message):
                 changed = True
                 trace = fields.pop_trace()
@@ -112,6 +126,7 @@ class ChatBodyTransformer(BodyTransformer):
                     summarise=self._ctx.summarise,
                     think_open=True,
                     unclosed_is_reasoning=unclosed_is_reasoning(self._ctx, choice),
+                    max_reasoning=self._ctx.max_reasoning,
                 )
                 new = await think.feed(content) + await think.finish()
                 if think.changed:
@@ -127,12 +142,15 @@ class _ChoiceState:
     __slots__ = ("fields", "finished", "think")
 
     def __init__(self, ctx: TransformContext) -> None:
-        self.fields = _ReasoningFields()
+        self.fields = _ReasoningFields(ctx)
         # Fail closed: whatever the model, answer text waits until the think span is known
         # closed or absent (an unlisted model, or a request without `model` served by the
         # server's default, may open `<think>` in its template). Only flagged accounts pay.
         self.think = ThinkTextFilter(
-            summarise=ctx.summarise, think_open=True, unclosed_is_reasoning=True
+            summarise=ctx.summarise,
+            think_open=True,
+            unclosed_is_reasoning=True,
+            max_reasoning=ctx.max_reasoning,
         )
         self.finished = False
 
@@ -195,9 +213,12 @@ class ChatStreamTransformer(StreamTransformer):
         finishing = bool(choice.get("finish_reason"))
         content = delta.get("content")
         if isinstance(content, str) and content:
-            new = await state.think.feed(content)
+            # The server splits reasoning into its own field: the content is all answer (known
+            # before the content is fed, so a long one is not held up to the cut-off).
+            known = state.fields.field is not None
+            new = await state.think.release_undecided() if known and state.think.undecided else ""
+            new += await state.think.feed(content)
             if state.fields.field is not None and state.think.undecided:
-                # The server splits reasoning into its own field: the content is all answer.
                 new += await state.think.release_undecided()
             if state.think.changed or new != content:
                 changed = True

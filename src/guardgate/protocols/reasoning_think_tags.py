@@ -18,7 +18,8 @@ text in arbitrary pieces and says which parts are reasoning and which are answer
   (`unclosed_is_reasoning`: an answer cut by `max_tokens` or a broken stream mid-thought must not
   hand out the trace), else answer (a whole body checked for a bare `</think>` on spec). It is
   released as answer when `release_undecided` is called (as reasoning when the caller knows the
-  answer was cut mid-thought) or it grows past `max_undecided` chars.
+  answer was cut mid-thought); past `max_undecided` chars it is reasoning up to the next
+  `</think>` when `unclosed_is_reasoning` (fail closed: memory stays bounded), else answer.
 - Inside a span opened by an explicit `<think>`, reasoning is handed on as it comes (to be
   dropped or summarised); only the few characters that could be the start of `</think>` wait.
 """
@@ -145,6 +146,12 @@ class ThinkSplitter:
                         self._held = self._held[cut:]
                     if self._parked_chars <= self._max_undecided:
                         return parts
+                    if self._unclosed_is_reasoning:
+                        # Past the cut-off without a tag, fail closed: what was held is
+                        # reasoning, and so is what follows until a `</think>`.
+                        self._emit(parts, self._take_undecided(""), reasoning=True)
+                        self._mode = _Mode.THINK
+                        continue
                     self._held = self._take_undecided(self._held)
                     self._mode = _Mode.ANSWER
             elif self._mode is _Mode.THINK:
@@ -238,12 +245,18 @@ class ThinkTextFilter:
         summarise: Callable[[str], Awaitable[str]] | None,
         think_open: bool = False,
         unclosed_is_reasoning: bool = False,
+        max_reasoning: int = _DEFAULT_MAX_UNDECIDED,
     ) -> None:
         self._splitter = ThinkSplitter(
-            think_open=think_open, unclosed_is_reasoning=unclosed_is_reasoning
+            think_open=think_open,
+            unclosed_is_reasoning=unclosed_is_reasoning,
+            max_undecided=max_reasoning,
         )
         self._summarise = summarise
         self._reasoning: list[str] = []
+        self._max_reasoning = max_reasoning
+        self._room = max_reasoning
+        """Characters of the current span still kept for its summary (the rest is dropped)."""
         self.changed = False
         """Whether any text was removed or replaced so far."""
 
@@ -273,10 +286,14 @@ class ThinkTextFilter:
             self.changed = True
             if self._summarise is None:
                 continue
-            self._reasoning.append(part.text)
+            if self._room > 0:
+                kept = part.text[: self._room]
+                self._reasoning.append(kept)
+                self._room -= len(kept)
             if part.closed:
                 trace = "".join(self._reasoning).strip()
                 self._reasoning.clear()
+                self._room = self._max_reasoning
                 summary = await self._summarise(trace) if trace else ""
                 opening = f"{OPEN_TAG}\n" if part.opened else ""
                 out.append(f"{opening}{summary}\n{CLOSE_TAG}" if summary else "")

@@ -11,8 +11,9 @@ serves:
   `?stream=true` its events) and `GET /v1/chat/completions/{id}` (a stored `chat.completion`),
   transformed with the same reasoning policy as the account's POST.
 
-Aliases whose format guardgate cannot map are denied (404) even when mounted in an app:
-vLLM's token-in/token-out `POST /inference/v1/generate` and SGLang's native `POST /generate`.
+Aliases whose format guardgate cannot map are denied (404, any method) even when mounted in an
+app: vLLM's token-in/token-out `POST /inference/v1/generate` and SGLang's native `/generate`
+(`POST` and `PUT`).
 The sidecar forwards, besides the judged routes, only harmless metadata (`GET /v1/models`,
 `GET /v1/models/{id}`, `POST /v1/messages/count_tokens`) and what the operator lists in
 `GUARDGATE_PASSTHROUGH_PATHS` (unjudged); everything else is a 404 in the provider's format

@@ -105,11 +105,18 @@ class QuotaEnforcer:
             await self.backend.client.aclose()
 
     async def check(
-        self, verdict: Verdict, api: ApiKind, prompt_tokens: int, *, hold_stream: bool = True
+        self,
+        verdict: Verdict,
+        api: ApiKind,
+        prompt_tokens: int,
+        *,
+        hold_stream: bool = True,
+        multipliers: tuple[float, float] = (1.0, 1.0),
     ) -> QuotaOutcome:
         """Count one request against its quotas; `hold_stream` takes a concurrent-stream lease
-        (release it with `settle`)."""
-        plan = self.planner.plan(verdict)
+        (release it with `settle`); `multipliers` are the operator's for the account and its
+        cluster (see `QuotaPlanner.plan`)."""
+        plan = self.planner.plan(verdict, multipliers)
         if plan.empty:
             return _ALLOWED
         cost = max(1, prompt_tokens)

@@ -97,30 +97,49 @@ class QuotaPlanner:
         """The share of the normal quota a tier gets (trusted accounts get the normal quota)."""
         return self._factors.get(tier, 1.0)
 
-    def plan(self, verdict: Verdict) -> QuotaPlan:
-        """The limits for a request whose sender got `verdict`."""
+    def plan(self, verdict: Verdict, multipliers: tuple[float, float] = (1.0, 1.0)) -> QuotaPlan:
+        """The limits for a request whose sender got `verdict`; `multipliers` are the
+        operator's per-customer multipliers of the account's own quotas and of its cluster's
+        (overrides with a `quota`).
+
+        A multiplier changes a customer's amounts, and so (as `limits` keys a counter by its
+        amount) starts that customer's counters afresh once when it is set or changed; it does
+        not vary from request to request.
+        """
         s = self.settings
         factor = self.factor(verdict.tier)
+        mine, theirs = multipliers
         limits: list[Limit] = []
+        account_rpm = _scaled(s.account_rpm, mine)
+        account_tpm = _scaled(s.account_tpm, mine)
         if verdict.account:
-            limits += _tiered(Dimension.REQUESTS, "account", verdict.account, s.account_rpm, factor)
-            limits += _tiered(Dimension.TOKENS, "account", verdict.account, s.account_tpm, factor)
+            limits += _tiered(Dimension.REQUESTS, "account", verdict.account, account_rpm, factor)
+            limits += _tiered(Dimension.TOKENS, "account", verdict.account, account_tpm, factor)
         if verdict.cluster:
             scale = cluster_scale(verdict.cluster_size)
             for dimension, base in (
                 (Dimension.REQUESTS, s.cluster_rpm),
                 (Dimension.TOKENS, s.cluster_tpm),
             ):
-                limits += _tiered(dimension, "cluster", verdict.cluster, base * scale, factor)
+                amount = _scaled(base * scale, theirs)
+                limits += _tiered(dimension, "cluster", verdict.cluster, amount, factor)
         concurrency = 0
         if s.account_concurrency and verdict.account:
-            concurrency = max(1, math.floor(s.account_concurrency * factor))
+            concurrency = max(1, math.floor(_scaled(s.account_concurrency, mine) * factor))
         return QuotaPlan(
             limits=tuple(limits),
             concurrency=concurrency,
-            advertised_requests=s.account_rpm or s.cluster_rpm,
-            advertised_tokens=s.account_tpm or s.cluster_tpm,
+            # A customer's own multiplier is theirs to know; a tier's share is never shown.
+            advertised_requests=account_rpm or s.cluster_rpm,
+            advertised_tokens=account_tpm or s.cluster_tpm,
         )
+
+
+def _scaled(base: int, multiplier: float) -> int:
+    """`base` times an operator's multiplier, at least 1 (0, unlimited, stays 0)."""
+    if not base or multiplier == 1.0:
+        return base
+    return max(1, math.floor(base * multiplier))
 
 
 def _tiered(

@@ -87,6 +87,11 @@ function renderClusters(clusters) {
   }
 }
 
+function overrideText(o) {
+  // An override forces a tier, multiplies the quotas, or both.
+  return [o.tier, o.quota ? "quota x" + o.quota : ""].filter(Boolean).join(", ");
+}
+
 function renderOverrides(overrides) {
   const body = $("overrides").querySelector("tbody");
   body.replaceChildren();
@@ -94,9 +99,9 @@ function renderOverrides(overrides) {
     const row = el("tr");
     row.appendChild(el("td", o.scope));
     row.appendChild(el("td", short(o.subject), "id")).title = o.subject;
-    row.appendChild(el("td")).appendChild(tierBadge(o.tier));
+    row.appendChild(el("td")).appendChild(o.tier ? tierBadge(o.tier) : el("span", "(engine's)"));
     row.appendChild(el("td", o.expires_at ? when(o.expires_at) : "never"));
-    row.appendChild(el("td", o.note, "muted"));
+    row.appendChild(el("td", (o.quota ? "quota x" + o.quota + " " : "") + o.note, "muted"));
     const clear = el("button", "clear");
     clear.addEventListener("click", async () => {
       await api("overrides/" + o.scope + "/" + encodeURIComponent(o.subject), { method: "DELETE" });
@@ -230,7 +235,7 @@ async function selectCluster(id) {
   $("detail-meta").textContent = s.size + " accounts · score " + s.score.toFixed(2) + " · " +
     s.requests + " requests seen here · " + d.edges.length + " links" +
     (d.truncated ? " · graph shows the most recent members only" : "") +
-    (s.override ? " · override: " + s.override.tier : "");
+    (s.override ? " · override: " + overrideText(s.override) : "");
   fillList("detail-reasons", s.reasons);
   renderHistory(s.history);
   renderGraph(d.members, d.edges);
@@ -246,7 +251,7 @@ async function showAccount(id) {
   $("account-title").replaceChildren(el("span", "account " + a.account + " "), tierBadge(a.tier));
   $("account-meta").textContent = "cluster " + (a.cluster || "none") + " (" + a.cluster_size +
     ") · score " + a.score.toFixed(2) + " · " + a.requests + " requests · " + a.linked.length +
-    " links" + (a.override ? " · override: " + a.override.tier : "");
+    " links" + (a.override ? " · override: " + overrideText(a.override) : "");
   fillList("account-reasons", a.reasons);
   const body = $("recent").querySelector("tbody");
   body.replaceChildren();
