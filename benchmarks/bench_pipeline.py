@@ -144,14 +144,13 @@ async def time_stages(
 
     RoundTrips.count = 0
     verdicts = [await engine.observe(o) for o in obs]  # engine state as live traffic leaves it
-    policy, overrides, events = guard.gate.policy, guard.overrides, guard.events
+    policy, overrides = guard.gate.policy, guard.overrides
     started = time.perf_counter()
     for o, v in zip(obs, verdicts, strict=True):
         clock[0] = o.ts
-        # The gate's steps after the verdict: overrides, policy, activity record, events.
+        # The gate's steps after the verdict: overrides, policy, activity record.
         decision = policy.decide(overrides.apply(v))
         detection.activity.record(o, decision, engine_tier=v.tier)
-        events.tier_in_force(decision.verdict)
     out["decide"] = per_request(time.perf_counter() - started, n)
     trips = RoundTrips.count
     await guard.close()

@@ -19,18 +19,12 @@ audit = logging.getLogger("guardgate.audit")
 
 __all__ = ["Events"]
 
-_TIER_MEMORY = 200_000
-"""Accounts whose tier in force is remembered to notice changes (bounded: forgetting only
-repeats a notice)."""
-_NORMAL = Tier.NORMAL
-
 
 class Events:
     """The audit log and the metrics of one deployment."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
-        self._last_tier: dict[str, Tier] = {}
 
     def decided(self, decision: Decision, *, shadow: bool) -> None:
         """Log a decision that acts (or, in shadow mode, would act) on its request; in shadow
@@ -57,19 +51,9 @@ class Events:
             if would:
                 self.metrics.shadow_would(would, verdict.tier._value_)
 
-    def tier_in_force(self, verdict: Verdict) -> None:
-        """Note the tier in force on an account; a change from the last one this replica saw is
-        counted and logged (a first sighting only when it is not `normal`)."""
-        account = verdict.account
-        if not account:
-            return
-        last = self._last_tier
-        old = last.get(account, _NORMAL)
-        if old is verdict.tier:
-            return
-        if len(last) >= _TIER_MEMORY:
-            last.clear()
-        last[account] = verdict.tier
+    def tier_changed(self, verdict: Verdict, old: Tier) -> None:
+        """An account's tier in force moved from `old` to `verdict.tier` (as this replica saw
+        it): counted and logged."""
         self.metrics.tier_change(old.value, verdict.tier.value)
         audit.info(
             json.dumps(

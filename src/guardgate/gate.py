@@ -36,6 +36,10 @@ logger = logging.getLogger("guardgate")
 __all__ = ["UNAVAILABLE_MESSAGE", "Admission", "Gate"]
 
 Clock = Callable[[], float]
+_TIER_MEMORY = 200_000
+"""Accounts whose tier in force is remembered to notice changes (bounded: forgetting only
+repeats a notice)."""
+_NORMAL = Tier.NORMAL
 UNAVAILABLE_MESSAGE = "The service is temporarily unavailable; retry shortly."
 
 
@@ -83,6 +87,8 @@ class Gate:
         self._quotas = quotas.enabled
         self._last = Admission(Decision(Verdict("", "", 0.0, Tier.NORMAL)))
         self._forgetting: set[asyncio.Task[None]] = set()
+        self._tiers: dict[str, Tier] = {}
+        """The tier in force this replica last saw on each account (to report changes)."""
 
     def admit_now(self, request: GateRequest) -> Admission | None:
         """The fast lane: the admission when it needs no waiting (a detector process and no
@@ -101,7 +107,9 @@ class Gate:
             self.detection.record(request, now, judgement, decision)
         except Exception:
             self.faults.record("engine", logger)  # the decision stands; only its record is lost
-        self.events.tier_in_force(decision.verdict)
+        verdict = decision.verdict
+        if self._tiers.get(verdict.account, _NORMAL) is not verdict.tier:
+            self._tier_changed(verdict)
         last = self._last
         if last.decision is decision and not decision.actions:
             return last  # an account's repeated verdict: nothing new to build
@@ -157,7 +165,22 @@ class Gate:
             self.detection.record(request, now, judgement, decision)
         except Exception:
             self.faults.record("engine", logger)  # the decision stands; only its record is lost
-        self.events.tier_in_force(decision.verdict)
+        verdict = decision.verdict
+        if self._tiers.get(verdict.account, _NORMAL) is not verdict.tier:
+            self._tier_changed(verdict)
+
+    def _tier_changed(self, verdict: Verdict) -> None:
+        """Report an account whose tier in force differs from the last one this replica saw (a
+        first sighting only when it is not `normal`)."""
+        account = verdict.account
+        if not account:
+            return
+        tiers = self._tiers
+        old = tiers.get(account, _NORMAL)
+        if len(tiers) >= _TIER_MEMORY:
+            tiers.clear()
+        tiers[account] = verdict.tier
+        self.events.tier_changed(verdict, old)
 
     def _failed(self, request: GateRequest, prompt_tokens: int) -> Admission:
         """Judging raised: 503 when failing closed; failing open, the decision on the sender's
@@ -179,7 +202,8 @@ class Gate:
             verdict = Verdict("", "", 0.0, Tier.NORMAL)
         decision = self.policy.decide(self.overrides.apply(verdict))
         decision = replace(decision, actions=(*decision.actions, "fail_open"))
-        self.events.tier_in_force(decision.verdict)
+        if self._tiers.get(verdict.account, _NORMAL) is not decision.verdict.tier:
+            self._tier_changed(decision.verdict)
         return self._admitted(decision, None, prompt_tokens)
 
     def _admitted(

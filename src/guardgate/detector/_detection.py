@@ -3,7 +3,7 @@ inline detection."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from guardgate.activity import AccountActivity, ClusterActivity
 from guardgate.detection import GateRequest, Judgement
@@ -34,6 +34,9 @@ class ProcessDetection:
         self.observer = observer
         self.process = process
         self.link_ttl = link_ttl
+        self.meter: Callable[[ApiKind, list[bytes]], None] = process.meter
+        """Hand a held JSON answer to the detector, which reports its tokens to the metrics
+        (the process's own method: no call of this class's on the way)."""
         self._last = Judgement(Verdict("", "", 0.0, Tier.NORMAL))
 
     async def start(self) -> None:
@@ -80,10 +83,6 @@ class ProcessDetection:
             decision,
             judgement.verdict.tier,
         )
-
-    def meter(self, api: ApiKind, chunks: list[bytes]) -> None:
-        """Hand the answer to the detector, which reports its tokens to the metrics."""
-        self.process.meter(api, chunks)
 
     async def drain(self) -> None:
         """Nothing runs in this process."""
