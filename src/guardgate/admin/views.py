@@ -10,14 +10,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from guardgate.activity import AccountActivity, ClusterActivity
+from guardgate.linking.evidence import Kind
 from guardgate.model import Tier
 from guardgate.overrides import Override, OverrideScope
+from guardgate.store import Link
 
 if TYPE_CHECKING:
     from guardgate.deployment import Deployment
 
 GRAPH_MEMBERS = 300
 """Most accounts drawn in a cluster's graph (the most recently active first)."""
+EVIDENCE_KINDS = tuple(kind.name.lower() for kind in Kind)
+"""The kinds of evidence a link's weights are given for, in order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,15 +47,44 @@ class MemberView:
     requests: int
     last_seen: float | None
     override: str | None
+    """The tier of the operator's override in force on the account (its own, else its
+    cluster's), if any."""
+    tier_reason: str | None = None
+    """Why `tier` is what it is when an operator decided it (`operator override on cluster:
+    blocked`); None when it is the engine's."""
 
 
 @dataclass(frozen=True, slots=True)
 class EdgeView:
-    """A link between two accounts, last confirmed at `ts`."""
+    """A link between two accounts, last confirmed at `ts`, and why it was made."""
 
     a: str
     b: str
     ts: float
+    evidence: dict[str, float]
+    """The weight of each kind of evidence the two accounts shared when the link was last
+    confirmed (network, software, app, content: 0 for none, 1 for a value only they share).
+    Weights only: never the address, key or prompt behind them."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlaggedAccount:
+    """An account the engine flags (suspect or extractor) or an operator blocked, clustered or
+    not: one line of the flagged-accounts list."""
+
+    account: str
+    cluster: str
+    """Its cluster of two or more accounts, or '' when it is on its own."""
+    cluster_size: int
+    tier: str
+    """The tier in force (an operator's override included)."""
+    engine_tier: str
+    score: float
+    reasons: tuple[str, ...]
+    requests: int
+    first_seen: float | None
+    last_seen: float | None
+    override: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +150,18 @@ def _override(deployment: Deployment, scope: OverrideScope, subject: str) -> Ove
     return deployment.overrides.get(scope, subject) if subject else None
 
 
+def _in_force(deployment: Deployment, account: str, cluster: str) -> Override | None:
+    """The override that decides an account's tier: its own, else its cluster's."""
+    own = _override(deployment, OverrideScope.ACCOUNT, account)
+    if own is not None:
+        return own
+    return _override(deployment, OverrideScope.CLUSTER, cluster) if cluster != account else None
+
+
+def _edge(link: Link) -> EdgeView:
+    return EdgeView(link.a, link.b, link.ts, dict(zip(EVIDENCE_KINDS, link.weights, strict=False)))
+
+
 def _summary(
     deployment: Deployment, cluster: str, size: int, activity: ClusterActivity | None
 ) -> ClusterSummary:
@@ -162,13 +207,20 @@ async def top_clusters(deployment: Deployment, limit: int) -> list[ClusterSummar
         )
         for cid in ids
     ]
+    # A cluster this replica saw no request from has nothing to show (no score, no reasons)
+    # unless an operator acted on it.
+    summaries = [s for s in summaries if s.requests or s.override is not None]
     summaries.sort(key=lambda s: (-s.score, -s.size, -(s.last_seen or 0.0), s.cluster))
     return summaries[:limit]
 
 
-def _member(deployment: Deployment, account: str, seen: AccountActivity | None) -> MemberView:
-    override = _override(deployment, OverrideScope.ACCOUNT, account)
-    tier = seen.tier.value if seen else Tier.NORMAL.value
+def _member(
+    deployment: Deployment, account: str, cluster: str, seen: AccountActivity | None
+) -> MemberView:
+    # The tier in force now: an override set since the member's last request decides it too
+    # (a blocked cluster's members are blocked, whatever their last request was told).
+    override = _in_force(deployment, account, cluster)
+    tier = seen.engine_tier.value if seen else Tier.NORMAL.value
     return MemberView(
         account=account,
         tier=override.tier.value if override else tier,
@@ -176,7 +228,13 @@ def _member(deployment: Deployment, account: str, seen: AccountActivity | None) 
         requests=seen.requests if seen else 0,
         last_seen=seen.last_seen if seen else None,
         override=override.tier.value if override else None,
+        tier_reason=_override_reason(override) if override else None,
     )
+
+
+def _override_reason(override: Override) -> str:
+    reason = f"operator override on {override.scope.value}: {override.tier.value}"
+    return f"{reason} ({override.note})" if override.note else reason
 
 
 async def cluster_detail(deployment: Deployment, cluster: str) -> ClusterDetail | None:
@@ -198,14 +256,14 @@ async def cluster_detail(deployment: Deployment, cluster: str) -> ClusterDetail 
     shown_set = set(shown)
     since = deployment.clock() - deployment.detection.link_ttl
     edges = tuple(
-        EdgeView(link.a, link.b, link.ts)
+        _edge(link)
         for link in await deployment.detection.links(since)
         if link.a in shown_set and link.b in shown_set
     )
     size = len(in_store) if in_store else (activity.size if activity else len(everyone))
     return ClusterDetail(
         summary=_summary(deployment, cluster, size, activity),
-        members=tuple(_member(deployment, a, accounts.get(a)) for a in shown),
+        members=tuple(_member(deployment, a, cluster, accounts.get(a)) for a in shown),
         edges=edges,
         truncated=len(ordered) > len(shown),
     )
@@ -217,7 +275,7 @@ async def account_detail(deployment: Deployment, account: str) -> AccountDetail 
     seen = (await deployment.detection.account_activity([account])).get(account)
     since = deployment.clock() - deployment.detection.link_ttl
     linked = tuple(
-        EdgeView(link.a, link.b, link.ts)
+        _edge(link)
         for link in await deployment.detection.links(since)
         if account in (link.a, link.b)
     )
@@ -254,3 +312,35 @@ async def account_detail(deployment: Deployment, account: str) -> AccountDetail 
         if seen
         else (),
     )
+
+
+async def flagged_accounts(deployment: Deployment, limit: int) -> list[FlaggedAccount]:
+    """The accounts flagged lately (`activity.flagged`), on their own or in a cluster, highest
+    score first: a lone extractor is in no cluster list, and must be seen all the same."""
+    assignment = await deployment.detection.clusters()
+    sizes: dict[str, int] = {}
+    for cid in assignment.values():
+        sizes[cid] = sizes.get(cid, 0) + 1
+    out = []
+    for account, seen in (await deployment.detection.account_activity(None)).items():
+        cluster = assignment.get(account, "")
+        if not cluster and seen.cluster != account:
+            cluster = seen.cluster
+        override = _in_force(deployment, account, cluster)
+        out.append(
+            FlaggedAccount(
+                account=account,
+                cluster=cluster,
+                cluster_size=sizes.get(cluster, 1) if cluster else 1,
+                tier=override.tier.value if override else seen.engine_tier.value,
+                engine_tier=seen.engine_tier.value,
+                score=round(seen.score, 4),
+                reasons=seen.reasons,
+                requests=seen.requests,
+                first_seen=seen.first_seen,
+                last_seen=seen.last_seen,
+                override=override.tier.value if override else None,
+            )
+        )
+    out.sort(key=lambda f: (-f.score, -(f.last_seen or 0.0), f.account))
+    return out[:limit]
