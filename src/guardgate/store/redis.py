@@ -3,7 +3,7 @@
 Every key carries one hash tag (`{<prefix>}`), so all of them live in one slot: the per-request
 update is one Lua call (one round trip, atomic), and Redis Cluster never sees a cross-slot
 command. The price is that linking state lives on one shard; at the documented bound of under
-12 KB per tracked account that is about 1 GB per 100,000 accounts active within the window.
+14 KB per tracked account that is about 1.4 GB per 100,000 accounts active within the window.
 
 Key layout (`P` = `{prefix}`): `P:act` active accounts, `P:p:<account>` profile, `P:v:<value>`
 posting, `P:e:<account>` links, `P:ew:<account>` their evidence weights, `P:ei` accounts with
