@@ -14,6 +14,7 @@ from guardgate.linking.evidence import Kind
 from guardgate.model import Tier
 from guardgate.overrides import Override, OverrideScope
 from guardgate.store import Link
+from guardgate.store._base import cluster_sizes
 
 if TYPE_CHECKING:
     from guardgate.deployment import Deployment
@@ -318,9 +319,7 @@ async def flagged_accounts(deployment: Deployment, limit: int) -> list[FlaggedAc
     """The accounts flagged lately (`activity.flagged`), on their own or in a cluster, highest
     score first: a lone extractor is in no cluster list, and must be seen all the same."""
     assignment = await deployment.detection.clusters()
-    sizes: dict[str, int] = {}
-    for cid in assignment.values():
-        sizes[cid] = sizes.get(cid, 0) + 1
+    sizes = cluster_sizes(assignment)
     out = []
     for account, seen in (await deployment.detection.account_activity(None)).items():
         cluster = assignment.get(account, "")
