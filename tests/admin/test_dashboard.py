@@ -124,6 +124,9 @@ def test_dashboard_shows_the_attack_clusters(
     # strongest links is filled (its header row and up to 12 links).
     assert all(kind in ("network", "software", "app", "content") for kind in page.edge_kinds)
     assert page.evidence_rows >= 2
+    # An account's view comes before the (folded) member list, not under dozens of rows.
+    assert run.stdout.index('id="account"') < run.stdout.index('id="members"')
+    assert 'id="members-box"' in run.stdout and 'id="members-box" open' not in run.stdout
     # The lone extractor, in no cluster, is listed among the flagged accounts.
     assert LONE in page.flagged
     assert LONE not in members
