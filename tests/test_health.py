@@ -1,13 +1,20 @@
-"""Liveness and readiness through a real sidecar: readiness tells the truth about Redis and the
-upstream, liveness only that the process answers."""
+"""Liveness and readiness through a real sidecar (and readiness under the middleware in an app):
+readiness tells the truth about Redis and the upstream, liveness only that the process answers."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 from tests.gateway import running_mock, settings_for
 
+from guardgate import GuardgateMiddleware
 from guardgate.health import Readiness
 from guardgate.sidecar import create_app
 from guardgate.testing import ServerThread, free_port
@@ -62,3 +69,30 @@ def test_readiness_is_cached_for_its_ttl() -> None:
         return seen
 
     assert asyncio.run(scenario()) == [False, False, True]
+
+
+def test_ready_under_the_middleware_tells_the_truth_about_redis(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def hello(request: Request) -> Response:
+        return PlainTextResponse("hello")
+
+    with running_redis() as redis:
+        monkeypatch.setenv("GUARDGATE_REDIS_URL", redis.url)
+        app = Starlette(routes=[Route("/hello", hello)])
+        app.add_middleware(GuardgateMiddleware)
+        with ServerThread(app) as server:
+            ready = httpx.get(server.url + "/_guardgate/ready")
+            assert (ready.status_code, ready.json()) == (
+                200,
+                {"status": "ready", "checks": {"redis": "ok"}},
+            )
+            redis.stop()
+            time.sleep(2.1)  # past the 2 s the answer is cached
+            ready = httpx.get(server.url + "/_guardgate/ready")
+            assert ready.status_code == 503
+            assert ready.json() == {
+                "status": "not ready",
+                "checks": {"redis": "connection refused"},
+            }
+            assert httpx.get(server.url + "/hello").text == "hello"  # the app's own routes

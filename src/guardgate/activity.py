@@ -20,6 +20,23 @@ _BUCKET = 60.0
 """Seconds per point of a cluster's score history."""
 _SEVERITY = {Tier.TRUSTED: 0, Tier.NORMAL: 1, Tier.SUSPECT: 2, Tier.EXTRACTOR: 3, Tier.BLOCKED: 4}
 
+_OVERRIDE_REASON = "operator override on "
+"""How `Overrides.apply` starts the reason it puts first in a verdict it overrode."""
+_FLAGGED = frozenset({Tier.SUSPECT, Tier.EXTRACTOR})
+
+
+def engine_reasons(reasons: tuple[str, ...]) -> tuple[str, ...]:
+    """A verdict's reasons without the operator override's (the engine's own words)."""
+    if reasons and reasons[0].startswith(_OVERRIDE_REASON):
+        return reasons[1:]
+    return reasons
+
+
+def flagged(entry: AccountActivity) -> bool:
+    """Whether an account is one an operator should see: the engine classes it suspect or
+    extractor, or an operator blocked it."""
+    return entry.engine_tier in _FLAGGED or entry.tier is Tier.BLOCKED
+
 
 @record
 class RequestRecord:
@@ -107,8 +124,13 @@ class ActivityLog:
             return {c: replace(e, accounts=OrderedDict()) for c, e in self.clusters.items()}
         return {c: self.clusters[c] for c in clusters if c in self.clusters}
 
-    def account_entries(self, accounts: Collection[str]) -> dict[str, AccountActivity]:
-        """The given accounts' entries (those known)."""
+    def account_entries(
+        self, accounts: Collection[str] | None = None
+    ) -> dict[str, AccountActivity]:
+        """The given accounts' entries (those known); when none are given, the flagged ones
+        (`flagged`), without their recent requests."""
+        if accounts is None:
+            return {a: replace(e, recent=deque()) for a, e in self.accounts.items() if flagged(e)}
         return {a: self.accounts[a] for a in accounts if a in self.accounts}
 
     def record(self, obs: Observation, decision: Decision, *, engine_tier: Tier) -> None:
@@ -162,15 +184,18 @@ class ActivityLog:
         entry = clusters.get(verdict.cluster)
         if entry is None:
             entry = ClusterActivity(
-                engine_tier, verdict.score, verdict.reasons, verdict.cluster_size, ts, ts
+                engine_tier,
+                verdict.score,
+                engine_reasons(verdict.reasons),
+                verdict.cluster_size,
+                ts,
+                ts,
             )
             clusters[verdict.cluster] = entry
             if len(clusters) > self.max_clusters:
                 clusters.popitem(last=False)
         else:
             clusters.move_to_end(verdict.cluster)
-            if verdict.reasons:
-                entry.reasons = verdict.reasons
             entry.size = verdict.cluster_size
             entry.last_seen = max(entry.last_seen, ts)
         entry.requests += 1
@@ -184,9 +209,17 @@ class ActivityLog:
         history = entry.history
         if history and history[-1].ts == bucket:
             last = history[-1]
+            top = verdict.score >= last.score
             history[-1] = ScorePoint(bucket, max(last.score, verdict.score), last.requests + 1)
         else:
+            top = True
             history.append(ScorePoint(bucket, verdict.score, 1))
             if len(history) > self.history_points:
                 history.popleft()
         entry.score = history[-1].score
+        # The cluster's reasons are those of the request that sets its score (a lifted member's
+        # name the cluster's pooled score and its terms), never an operator's override on one
+        # member: the latest member's words would make the cluster say whatever it last did.
+        own = engine_reasons(verdict.reasons)
+        if top and own:
+            entry.reasons = own

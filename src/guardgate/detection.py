@@ -117,8 +117,11 @@ class Detection(Protocol):
         """The activity record of the given clusters (all, without member lists, when None)."""
         ...
 
-    async def account_activity(self, accounts: Collection[str]) -> dict[str, AccountActivity]:
-        """The activity record of the given accounts."""
+    async def account_activity(
+        self, accounts: Collection[str] | None = None
+    ) -> dict[str, AccountActivity]:
+        """The activity record of the given accounts (the flagged ones, without their recent
+        requests, when None)."""
         ...
 
 
@@ -211,6 +214,8 @@ class InlineDetection:
         """From this replica's record."""
         return self.activity.cluster_entries(clusters)
 
-    async def account_activity(self, accounts: Collection[str]) -> dict[str, AccountActivity]:
+    async def account_activity(
+        self, accounts: Collection[str] | None = None
+    ) -> dict[str, AccountActivity]:
         """From this replica's record."""
         return self.activity.account_entries(accounts)

@@ -3,25 +3,31 @@
 For POST requests to the LLM endpoints it reads the body once, takes it through the deployment's
 `Gate`, enforces the decision before the app is called (a rejected request never costs an
 upstream call), replays the (possibly rewritten) body to the app and transforms the response on
-its way out. The admin API and the metrics are served under their own paths; every other
-request, and every non-HTTP scope, passes straight through.
+its way out. The admin API, the metrics and readiness (`GET /_guardgate/ready`) are served under
+their own paths; every other request, and every non-HTTP scope, passes straight through.
 """
 
 from __future__ import annotations
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from guardgate.admin.app import AdminApp
 from guardgate.audit_log import configure_audit_log
 from guardgate.deployment import Deployment
 from guardgate.exchange import Doorway, Exchange
+from guardgate.health import Readiness
 from guardgate.metrics_endpoint import MetricsEndpoint
 from guardgate.protocols.endpoints import api_for_error
 from guardgate.protocols.errors import send_error
 from guardgate.protocols.routes import RouteTable
 from guardgate.settings import GuardgateSettings, load_settings
 
-__all__ = ["GuardgateMiddleware"]
+__all__ = ["READY_PATH", "GuardgateMiddleware"]
+
+READY_PATH = "/_guardgate/ready"
+"""Readiness for a load balancer or Kubernetes: 200 when what guardgate needs answers (Redis,
+when set; the sidecar's upstream too), else 503 naming the part that does not."""
 
 
 class GuardgateMiddleware:
@@ -37,6 +43,7 @@ class GuardgateMiddleware:
         settings: GuardgateSettings | None = None,
         *,
         deployment: Deployment | None = None,
+        readiness: Readiness | None = None,
     ) -> None:
         self.app = app
         if deployment is None:
@@ -50,6 +57,10 @@ class GuardgateMiddleware:
         self._metrics_path = self.settings.metrics_path
         self.metrics_endpoint = MetricsEndpoint(deployment.metrics, self.settings)
         self.admin = AdminApp(deployment)
+        # Under an app, the app is the upstream (its own health is its business): Redis only.
+        self.readiness = (
+            readiness if readiness is not None else Readiness(self.settings, check_upstream=False)
+        )
         # Every way to the model (endpoints, aliases, read-backs) is judged: protocols/routes.py.
         self.routes = RouteTable(self._prefix, self.settings.passthrough_paths)
         self.door = Doorway(app, deployment, self.routes.aliases)
@@ -82,6 +93,11 @@ class GuardgateMiddleware:
             if path == self._metrics_path and self._metrics_path and scope["method"] != "POST":
                 await self.metrics_endpoint(scope, receive, send)  # behind a token
                 return
+            if path == READY_PATH and scope["method"] == "GET":
+                report = await self.readiness.check()
+                answer = JSONResponse(report.body(), status_code=report.status_code)
+                await answer(scope, receive, send)
+                return
         elif scope["type"] == "lifespan":
             await self.app(scope, self._lifespan_receive(receive), send)
             return
@@ -96,6 +112,7 @@ class GuardgateMiddleware:
                 await deployment.start()
             elif message["type"] == "lifespan.shutdown":
                 await deployment.close()
+                await self.readiness.close()
             return message
 
         return wrapped

@@ -14,13 +14,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from guardgate.access_log import AccessLog
 from guardgate.deployment import Clock, Deployment
 from guardgate.health import Readiness
-from guardgate.middleware import GuardgateMiddleware
+from guardgate.middleware import READY_PATH, GuardgateMiddleware
 from guardgate.proxy import UpstreamProxy
 from guardgate.settings import GuardgateSettings, load_settings
 
 OWN_PREFIX = "/_guardgate/"
 HEALTH_PATH = OWN_PREFIX + "health"
-READY_PATH = OWN_PREFIX + "ready"
+__all__ = ["HEALTH_PATH", "READY_PATH", "Sidecar", "create_app"]
 
 
 class Sidecar(Starlette):
@@ -39,7 +39,6 @@ class Sidecar(Starlette):
         super().__init__(
             routes=[
                 Route(HEALTH_PATH, self._health, methods=["GET"]),
-                Route(READY_PATH, self._ready, methods=["GET"]),
             ],
             lifespan=self._lifespan,
         )
@@ -59,11 +58,6 @@ class Sidecar(Starlette):
         """Liveness: the process answers (use `/_guardgate/ready` to route traffic)."""
         return JSONResponse({"status": "ok"})
 
-    async def _ready(self, request: Request) -> Response:
-        """Readiness: Redis and the upstream answer; 503 names the part that does not."""
-        report = await self.readiness.check()
-        return JSONResponse(report.body(), status_code=report.status_code)
-
     def build_middleware_stack(self) -> ASGIApp:
         own = super().build_middleware_stack()
         proxy = self.proxy
@@ -74,7 +68,10 @@ class Sidecar(Starlette):
             else:
                 await own(scope, receive, send)
 
-        guarded = GuardgateMiddleware(dispatch, deployment=self.deployment)
+        # The middleware answers readiness (`READY_PATH`), with the upstream checked too here.
+        guarded = GuardgateMiddleware(
+            dispatch, deployment=self.deployment, readiness=self.readiness
+        )
         return AccessLog(guarded) if self.settings.access_log else guarded
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,32 @@ def send(url: str, lines: list[dict[str, object]]) -> Counter[int]:
             res = client.post(str(rec["path"]), json=rec["body"], headers=headers)
             statuses[res.status_code] += 1
     return statuses
+
+
+LONE_KEY = "sk-lone-harvester-0123456789abcdef"
+"""The key of an extractor working alone (`harvest`), linked to no other account."""
+HARVEST = (
+    "Solve this coding problem and write out your complete reasoning step by step in full "
+    "detail before the final answer: implement an interval tree in Python."
+)
+
+
+def harvest(url: str, key: str = LONE_KEY, ip: str = "203.0.113.77") -> None:
+    """Harvest chain of thought alone, from an address and a client no other account uses,
+    until the engine calls the account an extractor (five requests, paced over two seconds
+    apart: back-to-back requests look like a batch job)."""
+    headers = {"authorization": f"Bearer {key}", "x-forwarded-for": ip}
+    body = {
+        "model": "mock-reasoning-content",
+        "max_tokens": 16000,
+        "logprobs": True,
+        "messages": [{"role": "user", "content": HARVEST}],
+    }
+    with httpx.Client(base_url=url, timeout=15) as client:
+        for i in range(5):
+            if i:
+                time.sleep(2.1)
+            assert client.post("/v1/chat/completions", json=body, headers=headers).is_success
 
 
 def attack(url: str, sim: Simulated, *, quotas: bool = False) -> None:

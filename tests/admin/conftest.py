@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from tests.admin.admin_client import TOKEN
-from tests.admin.attack_traffic import Simulated, attack, simulate
+from tests.admin.attack_traffic import Simulated, attack, harvest, simulate
 from tests.gateway import running_mock, running_sidecar
 
 from guardgate.testing.redis_server import RedisServer, running_redis
@@ -21,7 +21,8 @@ def redis_server() -> Iterator[RedisServer]:
 
 @pytest.fixture(scope="package")
 def attacked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Simulated]]:
-    """A sidecar on its own Redis that has served a simulated day with attacks."""
+    """A sidecar on its own Redis that has served a simulated day with attacks, and a lone
+    extractor (`harvest`)."""
     sim = simulate(tmp_path_factory.mktemp("sim"))
     with (
         running_redis() as redis,
@@ -31,4 +32,5 @@ def attacked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Si
         ) as gate,
     ):
         attack(gate.url, sim)
+        harvest(gate.url)
         yield gate.url, sim

@@ -1,10 +1,16 @@
 """Admin API lookups on a sidecar that served a simulated attack: top clusters, a cluster with
-its members and links, an account with its recent requests; never a raw key."""
+its members and links (with their evidence), an account with its recent requests, the flagged
+accounts; never a raw key."""
 
 from __future__ import annotations
 
-from tests.admin.admin_client import admin
-from tests.admin.attack_traffic import Simulated
+import json
+
+from tests.admin.admin_client import admin, chat
+from tests.admin.attack_traffic import LONE_KEY, Simulated
+from tests.gateway import GG_SECRET
+
+from guardgate.signals.account import AccountHasher
 
 
 def test_top_clusters_and_cluster_detail(attacked: tuple[str, Simulated]) -> None:
@@ -74,3 +80,87 @@ def test_account_detail(attacked: tuple[str, Simulated]) -> None:
         )
     for raw in sim.keys:
         assert raw not in everything
+
+
+def _key_of(sim: Simulated, account: str) -> str:
+    hasher = AccountHasher(GG_SECRET.encode())
+    return next(k for k in sim.keys if hasher.hash(b"k:" + k.encode()) == account)
+
+
+def test_flagged_accounts_list_a_lone_extractor(attacked: tuple[str, Simulated]) -> None:
+    url, sim = attacked
+    lone = AccountHasher(GG_SECRET.encode()).hash(b"k:" + LONE_KEY.encode())
+    with admin(url) as ops:
+        assert ops.get("accounts").status_code == 400
+        flagged = ops.get("accounts", params={"flagged": 1}).json()["accounts"]
+        listed = ops.get("clusters", params={"limit": 1000}).json()["clusters"]
+        clustered = {
+            m["account"]
+            for c in listed
+            for m in ops.get(f"clusters/{c['cluster']}").json()["members"]
+        }
+        assert len(ops.get("accounts", params={"flagged": 1, "limit": 1}).json()["accounts"]) == 1
+    scores = [f["score"] for f in flagged]
+    assert scores == sorted(scores, reverse=True)
+    # The lone extractor is in no cluster, yet it is listed, with its score and the reasons.
+    assert lone not in clustered
+    (found,) = [f for f in flagged if f["account"] == lone]
+    assert found["cluster"] == "" and found["cluster_size"] == 1
+    assert found["tier"] == "extractor" and found["score"] >= 0.5
+    assert found["reasons"] and found["requests"] == 5
+    # Flagged farm accounts are listed too, with their cluster.
+    farm = sim.members_of("hydra_farm") | sim.members_of("stealth_farm")
+    assert any(f["cluster"] and f["account"] in farm for f in flagged)
+    assert all(f["tier"] in ("suspect", "extractor", "blocked") for f in flagged)
+
+
+def test_links_show_their_evidence_without_raw_values(attacked: tuple[str, Simulated]) -> None:
+    url, sim = attacked
+    with admin(url) as ops:
+        listed = ops.get("clusters").json()["clusters"]
+        texts = [ops.get(f"clusters/{c['cluster']}").text for c in listed]
+    edges = [e for text in texts for e in json.loads(text)["edges"]]
+    assert edges
+    for edge in edges:
+        assert set(edge["evidence"]) == {"network", "software", "app", "content"}
+        assert all(0.0 <= w <= 1.0 for w in edge["evidence"].values())
+        # A link needs evidence: at least one kind weighs something.
+        assert sum(edge["evidence"].values()) > 0
+    ips = {str(line["ip"]) for line in sim.lines}
+    assert not any(ip in text for ip in ips for text in texts)
+
+
+def test_members_and_reasons_agree_with_the_cluster(attacked: tuple[str, Simulated]) -> None:
+    url, sim = attacked
+    with admin(url) as ops:
+        listed = ops.get("clusters", params={"limit": 1000}).json()["clusters"]
+        # Clusters this replica saw no request from are not listed.
+        assert all(c["requests"] > 0 for c in listed)
+        cluster = next(c for c in listed if c["requests"] > 0 and c["size"] >= 3)
+        cid = cluster["cluster"]
+        members = ops.get(f"clusters/{cid}").json()["members"]
+        vip = max(members, key=lambda m: m["requests"])["account"]
+        try:
+            assert ops.put(f"overrides/cluster/{cid}", json={"tier": "blocked"}).status_code == 200
+            assert ops.put(f"overrides/account/{vip}", json={"tier": "trusted"}).status_code == 200
+            # The trusted member's request is the cluster's latest.
+            assert chat(url, _key_of(sim, vip)).status_code == 200
+            detail = ops.get(f"clusters/{cid}").json()
+        finally:
+            ops.delete(f"overrides/cluster/{cid}")
+            ops.delete(f"overrides/account/{vip}")
+    summary = detail["summary"]
+    assert summary["tier"] == "blocked"
+    assert not any(r.startswith("operator override") for r in summary["reasons"])
+    assert summary["reasons"]
+    for m in detail["members"]:
+        if m["account"] == vip:
+            assert (m["tier"], m["tier_reason"]) == (
+                "trusted",
+                "operator override on account: trusted",
+            )
+        else:
+            assert (m["tier"], m["tier_reason"]) == (
+                "blocked",
+                "operator override on cluster: blocked",
+            )

@@ -84,6 +84,38 @@ async def test_links_are_recorded_refreshed_capped_and_expire(make_store: StoreF
     await store.close()
 
 
+async def test_links_keep_the_evidence_weights_of_their_latest_confirmation(
+    make_store: StoreFactory,
+) -> None:
+    store = make_store(StoreLimits(links_per_account=2))
+    await store.add_links([Link("b", "a", T0, (0.9, 0.25, 0.0, 0.5))])
+    await store.add_links([Link("a", "c", T0 + 1, (0.0, 0.0, 1.0, 0.75))])
+    assert await store.links(T0) == [
+        Link("a", "b", T0, (0.9, 0.25, 0.0, 0.5)),
+        Link("a", "c", T0 + 1, (0.0, 0.0, 1.0, 0.75)),
+    ]
+    # A newer confirmation brings its own evidence; an older one changes nothing.
+    await store.add_links([Link("a", "b", T0 + 5, (0.5, 0.5, 0.0, 0.0))])
+    await store.add_links([Link("a", "b", T0 + 3, (1.0, 1.0, 1.0, 1.0))])
+    assert (await store.links(T0 + 4)) == [Link("a", "b", T0 + 5, (0.5, 0.5, 0.0, 0.0))]
+    # A link pushed out of one account's list keeps the evidence the other account holds.
+    await store.add_links([Link("a", "d", T0 + 6, (0.125, 0.0, 0.0, 0.0))])
+    assert await store.links(T0) == [
+        Link("a", "b", T0 + 5, (0.5, 0.5, 0.0, 0.0)),
+        Link("a", "c", T0 + 1, (0.0, 0.0, 1.0, 0.75)),
+        Link("a", "d", T0 + 6, (0.125, 0.0, 0.0, 0.0)),
+    ]
+    # Forgetting an account forgets the evidence of the links it holds (c's link to a was
+    # already out of a's list, so c keeps it, as before).
+    await store.forget("a")
+    await store.add_links([Link("a", "b", T0 + 7)])
+    assert await store.links(T0) == [
+        Link("a", "b", T0 + 7),
+        Link("a", "c", T0 + 1, (0.0, 0.0, 1.0, 0.75)),
+    ]
+    await store.close()
+
+
 async def test_clusters_are_replaced_whole_and_reported_on_touch(make_store: StoreFactory) -> None:
     store = make_store(StoreLimits())
     await store.touch("a", T0, ["v"])

@@ -6,7 +6,8 @@
   asks for it (or reads it from the URL fragment, which browsers never send to a server).
 
 Endpoints (under the prefix): `GET /api/clusters?limit=N`, `GET /api/clusters/{id}`,
-`GET /api/accounts/{id}`, `POST /api/accounts/lookup` (`{"api_key": ...}` or
+`GET /api/accounts?flagged=1&limit=N` (the flagged accounts, clustered or not, highest score
+first), `GET /api/accounts/{id}`, `POST /api/accounts/lookup` (`{"api_key": ...}` or
 `{"account_header": ...}` to the account id; the key is hashed, never kept), `GET /api/overrides`,
 `PUT /api/overrides/{account|cluster}/{id}` (`{"tier": ..., "ttl": seconds, "note": ...}`),
 `DELETE /api/overrides/{account|cluster}/{id}`, `POST /api/recluster`.
@@ -26,7 +27,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
-from guardgate.admin.views import account_detail, cluster_detail, top_clusters
+from guardgate.admin.views import account_detail, cluster_detail, flagged_accounts, top_clusters
 from guardgate.model import Tier
 from guardgate.overrides import OverrideScope
 
@@ -76,6 +77,7 @@ class AdminApp:
                 Route(p + "/static/{name}", self._asset, methods=["GET"]),
                 Route(p + "/api/clusters", self._clusters, methods=["GET"]),
                 Route(p + "/api/clusters/{cluster}", self._cluster, methods=["GET"]),
+                Route(p + "/api/accounts", self._flagged, methods=["GET"]),
                 Route(p + "/api/accounts/lookup", self._lookup, methods=["POST"]),
                 Route(p + "/api/accounts/{account}", self._account, methods=["GET"]),
                 Route(p + "/api/overrides", self._overrides, methods=["GET"]),
@@ -160,6 +162,17 @@ class AdminApp:
         limit = min(max(limit, 1), 1000)
         clusters = await top_clusters(self.deployment, limit)
         return _json({"clusters": [asdict(c) for c in clusters], "now": self.deployment.clock()})
+
+    async def _flagged(self, request: Request) -> Response:
+        if request.query_params.get("flagged") != "1":
+            return _error(400, "Only the flagged accounts are listed: ask for ?flagged=1.")
+        try:
+            limit = int(request.query_params.get("limit", "50"))
+        except ValueError:
+            return _error(400, "limit must be an integer")
+        limit = min(max(limit, 1), 1000)
+        accounts = await flagged_accounts(self.deployment, limit)
+        return _json({"accounts": [asdict(a) for a in accounts], "now": self.deployment.clock()})
 
     async def _cluster(self, request: Request) -> Response:
         detail = await cluster_detail(self.deployment, request.path_params["cluster"])

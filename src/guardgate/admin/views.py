@@ -10,14 +10,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from guardgate.activity import AccountActivity, ClusterActivity
+from guardgate.linking.evidence import Kind
 from guardgate.model import Tier
 from guardgate.overrides import Override, OverrideScope
+from guardgate.store import Link
+from guardgate.store._base import cluster_sizes
 
 if TYPE_CHECKING:
     from guardgate.deployment import Deployment
 
 GRAPH_MEMBERS = 300
 """Most accounts drawn in a cluster's graph (the most recently active first)."""
+EVIDENCE_KINDS = tuple(kind.name.lower() for kind in Kind)
+"""The kinds of evidence a link's weights are given for, in order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,15 +48,44 @@ class MemberView:
     requests: int
     last_seen: float | None
     override: str | None
+    """The tier of the operator's override in force on the account (its own, else its
+    cluster's), if any."""
+    tier_reason: str | None = None
+    """Why `tier` is what it is when an operator decided it (`operator override on cluster:
+    blocked`); None when it is the engine's."""
 
 
 @dataclass(frozen=True, slots=True)
 class EdgeView:
-    """A link between two accounts, last confirmed at `ts`."""
+    """A link between two accounts, last confirmed at `ts`, and why it was made."""
 
     a: str
     b: str
     ts: float
+    evidence: dict[str, float]
+    """The weight of each kind of evidence the two accounts shared when the link was last
+    confirmed (network, software, app, content: 0 for none, 1 for a value only they share).
+    Weights only: never the address, key or prompt behind them."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlaggedAccount:
+    """An account the engine flags (suspect or extractor) or an operator blocked, clustered or
+    not: one line of the flagged-accounts list."""
+
+    account: str
+    cluster: str
+    """Its cluster of two or more accounts, or '' when it is on its own."""
+    cluster_size: int
+    tier: str
+    """The tier in force (an operator's override included)."""
+    engine_tier: str
+    score: float
+    reasons: tuple[str, ...]
+    requests: int
+    first_seen: float | None
+    last_seen: float | None
+    override: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +156,22 @@ def _tier_of(override: Override | None) -> str | None:
     return override.tier.value if override is not None and override.tier is not None else None
 
 
+def _in_force(deployment: Deployment, account: str, cluster: str) -> Override | None:
+    """The override that decides an account's tier: its own, else its cluster's (an override
+    that only sets a quota multiplier decides no tier)."""
+    own = _override(deployment, OverrideScope.ACCOUNT, account)
+    if own is not None and own.tier is not None:
+        return own
+    if cluster == account:
+        return None
+    shared = _override(deployment, OverrideScope.CLUSTER, cluster)
+    return shared if shared is not None and shared.tier is not None else None
+
+
+def _edge(link: Link) -> EdgeView:
+    return EdgeView(link.a, link.b, link.ts, dict(zip(EVIDENCE_KINDS, link.weights, strict=False)))
+
+
 def _summary(
     deployment: Deployment, cluster: str, size: int, activity: ClusterActivity | None
 ) -> ClusterSummary:
@@ -167,13 +217,20 @@ async def top_clusters(deployment: Deployment, limit: int) -> list[ClusterSummar
         )
         for cid in ids
     ]
+    # A cluster this replica saw no request from has nothing to show (no score, no reasons)
+    # unless an operator acted on it.
+    summaries = [s for s in summaries if s.requests or s.override is not None]
     summaries.sort(key=lambda s: (-s.score, -s.size, -(s.last_seen or 0.0), s.cluster))
     return summaries[:limit]
 
 
-def _member(deployment: Deployment, account: str, seen: AccountActivity | None) -> MemberView:
-    override = _override(deployment, OverrideScope.ACCOUNT, account)
-    tier = seen.tier.value if seen else Tier.NORMAL.value
+def _member(
+    deployment: Deployment, account: str, cluster: str, seen: AccountActivity | None
+) -> MemberView:
+    # The tier in force now: an override set since the member's last request decides it too
+    # (a blocked cluster's members are blocked, whatever their last request was told).
+    override = _in_force(deployment, account, cluster)
+    tier = seen.engine_tier.value if seen else Tier.NORMAL.value
     return MemberView(
         account=account,
         tier=_tier_of(override) or tier,
@@ -181,7 +238,13 @@ def _member(deployment: Deployment, account: str, seen: AccountActivity | None) 
         requests=seen.requests if seen else 0,
         last_seen=seen.last_seen if seen else None,
         override=_tier_of(override),
+        tier_reason=_override_reason(override) if override else None,
     )
+
+
+def _override_reason(override: Override) -> str:
+    reason = f"operator override on {override.scope.value}: {_tier_of(override)}"
+    return f"{reason} ({override.note})" if override.note else reason
 
 
 async def cluster_detail(deployment: Deployment, cluster: str) -> ClusterDetail | None:
@@ -203,14 +266,14 @@ async def cluster_detail(deployment: Deployment, cluster: str) -> ClusterDetail 
     shown_set = set(shown)
     since = deployment.clock() - deployment.detection.link_ttl
     edges = tuple(
-        EdgeView(link.a, link.b, link.ts)
+        _edge(link)
         for link in await deployment.detection.links(since)
         if link.a in shown_set and link.b in shown_set
     )
     size = len(in_store) if in_store else (activity.size if activity else len(everyone))
     return ClusterDetail(
         summary=_summary(deployment, cluster, size, activity),
-        members=tuple(_member(deployment, a, accounts.get(a)) for a in shown),
+        members=tuple(_member(deployment, a, cluster, accounts.get(a)) for a in shown),
         edges=edges,
         truncated=len(ordered) > len(shown),
     )
@@ -222,7 +285,7 @@ async def account_detail(deployment: Deployment, account: str) -> AccountDetail 
     seen = (await deployment.detection.account_activity([account])).get(account)
     since = deployment.clock() - deployment.detection.link_ttl
     linked = tuple(
-        EdgeView(link.a, link.b, link.ts)
+        _edge(link)
         for link in await deployment.detection.links(since)
         if account in (link.a, link.b)
     )
@@ -258,3 +321,33 @@ async def account_detail(deployment: Deployment, account: str) -> AccountDetail 
         if seen
         else (),
     )
+
+
+async def flagged_accounts(deployment: Deployment, limit: int) -> list[FlaggedAccount]:
+    """The accounts flagged lately (`activity.flagged`), on their own or in a cluster, highest
+    score first: a lone extractor is in no cluster list, and must be seen all the same."""
+    assignment = await deployment.detection.clusters()
+    sizes = cluster_sizes(assignment)
+    out = []
+    for account, seen in (await deployment.detection.account_activity(None)).items():
+        cluster = assignment.get(account, "")
+        if not cluster and seen.cluster != account:
+            cluster = seen.cluster
+        override = _in_force(deployment, account, cluster)
+        out.append(
+            FlaggedAccount(
+                account=account,
+                cluster=cluster,
+                cluster_size=sizes.get(cluster, 1) if cluster else 1,
+                tier=_tier_of(override) or seen.engine_tier.value,
+                engine_tier=seen.engine_tier.value,
+                score=round(seen.score, 4),
+                reasons=seen.reasons,
+                requests=seen.requests,
+                first_seen=seen.first_seen,
+                last_seen=seen.last_seen,
+                override=_tier_of(override),
+            )
+        )
+    out.sort(key=lambda f: (-f.score, -(f.last_seen or 0.0), f.account))
+    return out[:limit]

@@ -115,9 +115,11 @@ class ProcessDetection:
         )
         return found
 
-    async def account_activity(self, accounts: Collection[str]) -> dict[str, AccountActivity]:
+    async def account_activity(
+        self, accounts: Collection[str] | None = None
+    ) -> dict[str, AccountActivity]:
         """The detector keeps the record."""
         found: dict[str, AccountActivity] = await self.process.call(
-            AccountActivityQuery(tuple(accounts))
+            AccountActivityQuery(None if accounts is None else tuple(accounts))
         )
         return found

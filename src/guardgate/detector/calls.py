@@ -54,9 +54,10 @@ class ClusterActivityQuery:
 
 @record
 class AccountActivityQuery:
-    """The activity record of these accounts (`dict[str, AccountActivity]`)."""
+    """The activity record of these accounts, the flagged ones when None
+    (`dict[str, AccountActivity]`)."""
 
-    accounts: Sequence[str] = ()
+    accounts: Sequence[str] | None = ()
 
 
 DetectorCall = (

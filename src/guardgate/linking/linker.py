@@ -119,7 +119,9 @@ class Linker:
                 continue
             sent[key] = ts
             if len(self.pending) < _MAX_PENDING:
-                self.pending.append(Link(key[0], key[1], ts))
+                # The weights per kind say why (never the values that matched).
+                weights = tuple(round(w, 3) for w in evidence.weights)
+                self.pending.append(Link(key[0], key[1], ts, weights))
 
     def due(self, now: float) -> bool:
         """Whether a re-clustering is due at request time `now` (true once per interval)."""

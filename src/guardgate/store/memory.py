@@ -14,9 +14,9 @@ from guardgate.store._base import (
     Posting,
     StoreLimits,
     Touch,
-    as_links,
     cluster_sizes,
     link_key,
+    newest_links,
 )
 
 BUMP = 1e-6
@@ -65,6 +65,8 @@ class MemoryStore:
         self._profiles: dict[str, dict[str, float]] = {}
         self._profile_ts: dict[str, float] = {}
         self._links: dict[str, dict[str, float]] = {}
+        # The evidence weights of each link direction kept in `_links` (only those given some).
+        self._weights: dict[str, dict[str, tuple[float, ...]]] = {}
         self._clusters: dict[str, str] = {}
         self._sizes: dict[str, int] = {}
         self._locks: dict[str, tuple[str, float]] = {}
@@ -243,6 +245,7 @@ class MemoryStore:
                     if not posting:
                         del postings[value]
         mine = self._links.pop(account, None)
+        self._weights.pop(account, None)
         if mine:
             known = True
             for other in mine:
@@ -251,6 +254,7 @@ class MemoryStore:
                     theirs.pop(account, None)
                     if not theirs:
                         del self._links[other]
+                self._drop_weights(other, account)
             self._logged(link_key(account, other) for other in mine)
         return known
 
@@ -287,6 +291,7 @@ class MemoryStore:
                 mine = self._links.get(key)
                 if mine is not None and max(mine.values(), default=0) < link_cutoff:
                     del self._links[key]
+                    self._weights.pop(key, None)
                     self._logged(link_key(key, other) for other in mine)
 
     async def add_links(self, links: Sequence[Link]) -> None:
@@ -299,12 +304,24 @@ class MemoryStore:
                 mine = self._links.setdefault(x, {})
                 if mine.get(y, float("-inf")) < link.ts:
                     mine[y] = link.ts
+                    if link.weights:
+                        self._weights.setdefault(x, {})[y] = link.weights
+                    else:
+                        self._drop_weights(x, y)
                 if len(mine) > cap:
                     ranked = sorted(mine.items(), key=lambda kv: (kv[1], kv[0]))
                     for other, _ in ranked[: len(mine) - cap]:
                         del mine[other]
+                        self._drop_weights(x, other)
                         log.append(link_key(x, other))
         self._logged(())
+
+    def _drop_weights(self, x: str, y: str) -> None:
+        weights = self._weights.get(x)
+        if weights is not None:
+            weights.pop(y, None)
+            if not weights:
+                del self._weights[x]
 
     def _logged(self, pairs: Iterable[tuple[str, str]]) -> None:
         self._log.extend(pairs)
@@ -331,8 +348,14 @@ class MemoryStore:
         return LinkChanges(cursor=end, pairs=changes, complete=False)
 
     async def links(self, since: float) -> list[Link]:
-        """Every link confirmed at or after `since`."""
-        return as_links(self._link_pairs(since))
+        """Every link confirmed at or after `since`, with its evidence weights."""
+        weights = self._weights
+        return newest_links(
+            (x, y, ts, weights[x].get(y, ()) if x in weights else ())
+            for x, mine in self._links.items()
+            for y, ts in mine.items()
+            if ts >= since
+        )
 
     def _link_pairs(self, since: float) -> dict[tuple[str, str], float]:
         pairs: dict[tuple[str, str], float] = {}

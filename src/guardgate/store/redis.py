@@ -3,12 +3,12 @@
 Every key carries one hash tag (`{<prefix>}`), so all of them live in one slot: the per-request
 update is one Lua call (one round trip, atomic), and Redis Cluster never sees a cross-slot
 command. The price is that linking state lives on one shard; at the documented bound of under
-12 KB per tracked account that is about 1 GB per 100,000 accounts active within the window.
+14 KB per tracked account that is about 1.4 GB per 100,000 accounts active within the window.
 
 Key layout (`P` = `{prefix}`): `P:act` active accounts, `P:p:<account>` profile, `P:v:<value>`
-posting, `P:e:<account>` links, `P:ei` accounts with links, `P:elog` the links changed (a stream
-capped at 10,000 entries, some 6 MB, read by incremental re-clustering), `P:clu` / `P:csz` cluster
-ids and sizes, `P:lock:<name>` locks.
+posting, `P:e:<account>` links, `P:ew:<account>` their evidence weights, `P:ei` accounts with
+links, `P:elog` the links changed (a stream capped at 10,000 entries, some 6 MB, read by
+incremental re-clustering), `P:clu` / `P:csz` cluster ids and sizes, `P:lock:<name>` locks.
 """
 
 from __future__ import annotations
@@ -29,9 +29,11 @@ from guardgate.store._base import (
     Posting,
     StoreLimits,
     Touch,
-    as_links,
     cluster_sizes,
+    decode_weights,
+    encode_weights,
     link_key,
+    newest_links,
 )
 
 _CHUNK = 500
@@ -106,6 +108,7 @@ class RedisStore:
         self._profile = f"{tag}:p:"
         self._posting = f"{tag}:v:"
         self._links = f"{tag}:e:"
+        self._weights = f"{tag}:ew:"
         self._linked = f"{tag}:ei"
         self._clusters = f"{tag}:clu"
         self._sizes = f"{tag}:csz"
@@ -186,8 +189,8 @@ class RedisStore:
         if not self._forget_sha:
             await self.start()
         keys = [self._active, self._profile + account, self._links + account]
-        keys += [self._linked, self._changes]
-        args: list[Any] = [account, self._posting, self._links, _LOG_LENGTH]
+        keys += [self._linked, self._changes, self._weights + account]
+        args: list[Any] = [account, self._posting, self._links, _LOG_LENGTH, self._weights]
         return bool(await self._eval(self._forget_sha, self._forget_src, keys, args))
 
     async def add_links(self, links: Sequence[Link]) -> None:
@@ -209,8 +212,8 @@ class RedisStore:
             ]
             for link in chunk:
                 for x, y in ((link.a, link.b), (link.b, link.a)):
-                    keys.append(self._links + x)
-                    args.extend((x, y, repr(float(link.ts))))
+                    keys.extend((self._links + x, self._weights + x))
+                    args.extend((x, y, repr(float(link.ts)), encode_weights(link.weights)))
             await self._eval(self._links_sha, self._links_src, keys, args)
 
     async def link_changes(self, since: float, cursor: int) -> LinkChanges:
@@ -257,8 +260,26 @@ class RedisStore:
         return LinkChanges(cursor=last, pairs=pairs, complete=False)
 
     async def links(self, since: float) -> list[Link]:
-        """Every link confirmed at or after `since` (reads in chunks)."""
-        return as_links(await self._link_pairs(since))
+        """Every link confirmed at or after `since` with its evidence weights (reads in
+        chunks)."""
+        raw = await self.client.zrangebyscore(self._linked, since, "+inf")
+        accounts = [_text(a) for a in raw]
+        self.round_trips += 1
+        directions: list[tuple[str, str, float, tuple[float, ...]]] = []
+        for start in range(0, len(accounts), _CHUNK):
+            chunk = accounts[start : start + _CHUNK]
+            pipe = self.client.pipeline(transaction=False)
+            for x in chunk:
+                pipe.zrangebyscore(self._links + x, since, "+inf", withscores=True)
+                pipe.hgetall(self._weights + x)
+            self.round_trips += 1
+            answers = await pipe.execute()
+            for i, x in enumerate(chunk):
+                weights = {_text(k): _text(v) for k, v in answers[2 * i + 1].items()}
+                for y, ts in answers[2 * i]:
+                    other = _text(y)
+                    directions.append((x, other, float(ts), decode_weights(weights.get(other, ""))))
+        return newest_links(directions)
 
     async def _link_pairs(self, since: float) -> dict[tuple[str, str], float]:
         raw = await self.client.zrangebyscore(self._linked, since, "+inf")

@@ -6,7 +6,13 @@ const SVG = "http://www.w3.org/2000/svg";
 const TIER_COLOURS = {
   normal: "#4b8b3b", suspect: "#d08a00", extractor: "#c0392b", blocked: "#5b2333", trusted: "#2b6cb0",
 };
-const state = { token: "", selected: "", timer: 0 };
+// Kinds of link evidence, in the order the API gives their weights, and their colours.
+const KINDS = ["network", "software", "app", "content"];
+const KIND_COLOURS = { network: "#1f77b4", software: "#8e44ad", app: "#16a085", content: "#e67e22" };
+const FLAGGED_ROWS = 15;
+const EVIDENCE_ROWS = 12;
+const OPEN_MEMBERS = 12;
+const state = { token: "", selected: "", account: "", timer: 0 };
 
 function $(id) { return document.getElementById(id); }
 
@@ -29,6 +35,20 @@ function when(ts) {
   if (ts === null || ts === undefined) return "–";
   const d = new Date(ts * 1000);
   return d.toISOString().replace("T", " ").slice(0, 19);
+}
+
+// A time of day, with the full date in the cell's tooltip.
+function clockCell(ts, cls) {
+  const cell = el("td", ts === null || ts === undefined ? "–" : when(ts).slice(11), cls);
+  cell.title = when(ts);
+  return cell;
+}
+
+// Reasons in one line (the first), all of them in the tooltip.
+function reasonsCell(reasons) {
+  const cell = el("td", reasons.length ? reasons[0] + (reasons.length > 1 ? " …" : "") : "", "muted reasons");
+  cell.title = reasons.join("\n");
+  return cell;
 }
 
 function short(id) { return id.length > 14 ? id.slice(0, 12) + "…" : id; }
@@ -80,8 +100,8 @@ function renderClusters(clusters) {
     row.appendChild(el("td", c.score.toFixed(2)));
     row.appendChild(el("td")).appendChild(sparkline(c.history, 110, 22));
     row.appendChild(el("td", c.requests));
-    row.appendChild(el("td", when(c.last_seen)));
-    row.appendChild(el("td", c.reasons.slice(0, 2).join("; "), "muted reasons"));
+    row.appendChild(clockCell(c.last_seen));
+    row.appendChild(reasonsCell(c.reasons));
     row.addEventListener("click", () => selectCluster(c.cluster));
     body.appendChild(row);
   }
@@ -90,6 +110,79 @@ function renderClusters(clusters) {
 function overrideText(o) {
   // An override forces a tier, multiplies the quotas, or both.
   return [o.tier, o.quota ? "quota x" + o.quota : ""].filter(Boolean).join(", ");
+}
+
+function renderFlagged(accounts) {
+  const body = $("flagged").querySelector("tbody");
+  body.replaceChildren();
+  $("no-flagged").hidden = accounts.length > 0;
+  const more = accounts.length - FLAGGED_ROWS;
+  $("more-flagged").hidden = more <= 0;
+  $("more-flagged").textContent = more > 0 ? more + " more flagged accounts (GET api/accounts?flagged=1)" : "";
+  for (const f of accounts.slice(0, FLAGGED_ROWS)) {
+    const row = el("tr", null, "flagged-row");
+    row.dataset.account = f.account;
+    row.appendChild(el("td", short(f.account), "id")).title = f.account;
+    const cluster = row.appendChild(el("td", f.cluster ? short(f.cluster) + " (" + f.cluster_size + ")" : "alone", f.cluster ? "id" : "muted"));
+    cluster.title = f.cluster || "in no cluster";
+    row.appendChild(el("td")).appendChild(tierBadge(f.tier));
+    row.appendChild(el("td", f.score.toFixed(2)));
+    row.appendChild(el("td", f.requests));
+    row.appendChild(clockCell(f.last_seen));
+    row.appendChild(reasonsCell(f.reasons));
+    row.addEventListener("click", async () => {
+      if (f.cluster) await selectCluster(f.cluster);
+      await showAccount(f.account);
+    });
+    body.appendChild(row);
+  }
+}
+
+function evidenceOf(edge) { return KINDS.map((k) => (edge.evidence && edge.evidence[k]) || 0); }
+
+function strongest(edge) {
+  const w = evidenceOf(edge);
+  const top = w.indexOf(Math.max(...w));
+  return w[top] > 0 ? KINDS[top] : "";
+}
+
+function describeEvidence(edge) {
+  const parts = KINDS.map((k, i) => [k, evidenceOf(edge)[i]]).filter((p) => p[1] > 0);
+  return parts.length ? parts.map((p) => p[0] + " " + p[1].toFixed(2)).join(", ") : "no evidence recorded";
+}
+
+function renderLegend() {
+  const legend = $("legend");
+  legend.replaceChildren(el("span", "links by their strongest evidence:", "muted"));
+  for (const k of KINDS) {
+    const key = el("span", null, "key");
+    key.style.background = KIND_COLOURS[k];
+    legend.append(key, el("span", k));
+  }
+}
+
+function renderEvidence(edges) {
+  const body = $("evidence").querySelector("tbody");
+  body.replaceChildren();
+  const total = (e) => evidenceOf(e).reduce((a, b) => a + b, 0);
+  const ranked = edges.slice().sort((x, y) => total(y) - total(x) || y.ts - x.ts);
+  for (const e of ranked.slice(0, EVIDENCE_ROWS)) {
+    const row = el("tr");
+    row.appendChild(el("td", short(e.a), "id")).title = e.a;
+    row.appendChild(el("td", short(e.b), "id")).title = e.b;
+    evidenceOf(e).forEach((w, i) => {
+      const cell = el("td", null, "weight");
+      const bar = el("span", null, "bar kind-" + KINDS[i]);
+      bar.style.width = Math.round(w * 28) + "px";
+      cell.append(bar, document.createTextNode(w.toFixed(2)));
+      row.appendChild(cell);
+    });
+    row.appendChild(clockCell(e.ts, "muted"));
+    body.appendChild(row);
+  }
+  const more = ranked.length - EVIDENCE_ROWS;
+  $("more-evidence").hidden = more <= 0;
+  $("more-evidence").textContent = more > 0 ? more + " weaker links not listed (hover a line in the graph)" : "";
 }
 
 function renderOverrides(overrides) {
@@ -115,7 +208,7 @@ function renderOverrides(overrides) {
 function renderHistory(points) {
   const svg = $("history");
   svg.replaceChildren();
-  const w = 560, h = 140, pad = 24;
+  const w = 560, h = 110, pad = 24;
   svg.appendChild(svgEl("line", { x1: pad, y1: h - pad, x2: w - 6, y2: h - pad, class: "axis" }));
   svg.appendChild(svgEl("line", { x1: pad, y1: 6, x2: pad, y2: h - pad, class: "axis" }));
   for (const v of [0, 0.5, 1]) {
@@ -182,11 +275,23 @@ function layout(members, edges, width, height) {
 function renderGraph(members, edges) {
   const svg = $("graph");
   svg.replaceChildren();
-  const { pos, links } = layout(members, edges, 560, 420);
-  for (const [i, j] of links) {
-    svg.appendChild(svgEl("line", {
-      x1: pos[i][0], y1: pos[i][1], x2: pos[j][0], y2: pos[j][1], class: "edge",
-    }));
+  const { pos } = layout(members, edges, 560, 340);
+  const index = new Map(members.map((m, i) => [m.account, i]));
+  for (const e of edges) {
+    const i = index.get(e.a), j = index.get(e.b);
+    if (i === undefined || j === undefined) continue;
+    const kind = strongest(e);
+    const total = evidenceOf(e).reduce((a, b) => a + b, 0);
+    const line = svgEl("line", {
+      x1: pos[i][0], y1: pos[i][1], x2: pos[j][0], y2: pos[j][1], class: "edge", "data-kind": kind,
+    });
+    // Set through the CSSOM (the page's CSP allows no style attribute in markup).
+    line.style.stroke = kind ? KIND_COLOURS[kind] : "#9aa4b2";
+    line.style.strokeWidth = (0.6 + total / 2).toFixed(2);
+    const title = svgEl("title");
+    title.textContent = short(e.a) + " – " + short(e.b) + ": " + describeEvidence(e);
+    line.appendChild(title);
+    svg.appendChild(line);
   }
   members.forEach((m, i) => {
     const dot = svgEl("circle", {
@@ -211,10 +316,12 @@ function renderMembers(members) {
     row.appendChild(el("td")).appendChild(tierBadge(m.tier));
     row.appendChild(el("td", m.score.toFixed(2)));
     row.appendChild(el("td", m.requests));
-    row.appendChild(el("td", when(m.last_seen)));
+    row.appendChild(clockCell(m.last_seen));
+    row.appendChild(el("td", m.tier_reason || "engine", "muted reasons"));
     row.addEventListener("click", () => showAccount(m.account));
     body.appendChild(row);
   }
+  $("members-summary").textContent = "Members (" + members.length + ")";
 }
 
 function fillList(id, items) {
@@ -222,7 +329,8 @@ function fillList(id, items) {
   list.replaceChildren(...items.map((r) => el("li", r)));
 }
 
-async function selectCluster(id) {
+async function selectCluster(id, keepAccount) {
+  if (!keepAccount && id !== state.selected) { state.account = ""; $("account").hidden = true; }
   state.selected = id;
   for (const row of document.querySelectorAll("tr.cluster-row")) {
     row.classList.toggle("selected", row.dataset.cluster === id);
@@ -230,6 +338,7 @@ async function selectCluster(id) {
   const d = await api("clusters/" + encodeURIComponent(id));
   const s = d.summary;
   $("detail").hidden = false;
+  $("cluster-view").hidden = false;
   $("detail").dataset.cluster = id;
   $("detail-title").replaceChildren(el("span", "cluster " + id + " "), tierBadge(s.tier));
   $("detail-meta").textContent = s.size + " accounts · score " + s.score.toFixed(2) + " · " +
@@ -238,16 +347,34 @@ async function selectCluster(id) {
     (s.override ? " · override: " + overrideText(s.override) : "");
   fillList("detail-reasons", s.reasons);
   renderHistory(s.history);
+  renderLegend();
   renderGraph(d.members, d.edges);
+  renderEvidence(d.edges);
   renderMembers(d.members);
+  // A long member list stays folded: the graph, the links and the account view come first.
+  if (!$("members-box").dataset.touched) $("members-box").open = d.members.length <= OPEN_MEMBERS;
   $("ov-scope").value = "cluster";
   $("ov-subject").value = id;
 }
 
 async function showAccount(id) {
   const a = await api("accounts/" + encodeURIComponent(id));
+  state.account = id;
   $("detail").hidden = false;
   $("account").hidden = false;
+  if (!a.cluster || a.cluster !== state.selected) {
+    // An account on its own (or outside the cluster shown): its view alone.
+    state.selected = "";
+    $("cluster-view").hidden = true;
+    delete $("detail").dataset.cluster;
+    $("detail-title").replaceChildren(el("span", "account " + short(a.account) + " "), tierBadge(a.tier));
+    $("detail-meta").textContent = a.cluster ? "in cluster " + a.cluster : "in no cluster";
+    fillList("detail-reasons", []);
+    for (const row of document.querySelectorAll("tr.cluster-row")) row.classList.remove("selected");
+  }
+  for (const row of document.querySelectorAll("tr.flagged-row")) {
+    row.classList.toggle("selected", row.dataset.account === id);
+  }
   $("account-title").replaceChildren(el("span", "account " + a.account + " "), tierBadge(a.tier));
   $("account-meta").textContent = "cluster " + (a.cluster || "none") + " (" + a.cluster_size +
     ") · score " + a.score.toFixed(2) + " · " + a.requests + " requests · " + a.linked.length +
@@ -268,12 +395,17 @@ async function showAccount(id) {
 async function refresh() {
   if (!state.token) return;
   try {
-    const [c, o] = await Promise.all([api("clusters?limit=50"), api("overrides")]);
+    const [c, f, o] = await Promise.all([
+      api("clusters?limit=50"), api("accounts?flagged=1&limit=100"), api("overrides"),
+    ]);
     renderClusters(c.clusters);
+    renderFlagged(f.accounts);
     renderOverrides(o.overrides);
-    setStatus(c.clusters.length + " clusters · updated " + when(c.now).slice(11));
-    if (!state.selected && c.clusters.length) await selectCluster(c.clusters[0].cluster);
-    else if (state.selected) await selectCluster(state.selected);
+    setStatus(f.accounts.length + " flagged accounts · " + c.clusters.length + " clusters · updated " +
+      when(c.now).slice(11));
+    if (state.selected) await selectCluster(state.selected, true);
+    else if (!state.account && c.clusters.length) await selectCluster(c.clusters[0].cluster);
+    if (state.account) await showAccount(state.account);
   } catch (err) {
     setStatus("error: " + err.message);
   }
@@ -294,15 +426,19 @@ document.addEventListener("DOMContentLoaded", () => {
   const fromHash = hash.get("token");
   // #cluster=<id> opens that cluster (a link an operator can share; the token is not kept in it).
   state.selected = hash.get("cluster") || "";
+  // #account=<id> opens that account's view (beside its cluster's, when it has one).
+  state.account = hash.get("account") || "";
   if (fromHash) {
-    const keep = state.selected ? "#cluster=" + encodeURIComponent(state.selected) : "";
-    history.replaceState(null, "", location.pathname + location.search + keep);
+    const keep = [["cluster", state.selected], ["account", state.account]]
+      .filter((p) => p[1]).map((p) => p[0] + "=" + encodeURIComponent(p[1])).join("&");
+    history.replaceState(null, "", location.pathname + location.search + (keep ? "#" + keep : ""));
   }
   const token = fromHash || sessionStorage.getItem("guardgate-admin-token") || "";
   if (token) start(token);
   else { $("login").hidden = false; setStatus("sign in"); }
 
   $("login").addEventListener("submit", (ev) => { ev.preventDefault(); start($("token").value); });
+  $("members-summary").addEventListener("click", () => { $("members-box").dataset.touched = "1"; });
   $("find").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const id = $("find-id").value.trim();
