@@ -31,7 +31,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from guardgate.model import ApiKind
-from guardgate.simulate.bodies import REASONING_MODELS, text_body
+from guardgate.simulate.bodies import NEW_MODEL, REASONING_MODELS, text_body
 from guardgate.simulate.clients import (
     ANTHROPIC_PY_VERSIONS,
     CLAUDE_CLI_VERSIONS,
@@ -268,7 +268,10 @@ class Campaign:
                 times = [human_time(ts, who.persona.tz) for ts in times]
             if t.has("burst"):
                 times = bursts(rng, sorted(times))
+            release = self.world.config.release
             for ts, (_, _, ip, api, body) in zip(times, queued, strict=True):
+                if ts < release and body.get("model") == NEW_MODEL:
+                    ts = release + rng.uniform(60, 3600)  # moved hours cannot precede the model
                 if t.has("exit_ip"):
                     ip = self.proxies.exit(rng)
                 emitter.emit(rng, ts, ip, who.account, api, shape(rng, t, who.persona, api, body))
@@ -431,6 +434,10 @@ def _random_params(rng: random.Random, api: ApiKind, body: dict[str, object]) ->
             body["reasoning"] = {"effort": effort}
         else:
             body["reasoning_effort"] = effort
+        for key in ("max_completion_tokens", "max_output_tokens"):
+            value = body.get(key)
+            if isinstance(value, int):
+                body[key] = max(256, int(value * rng.uniform(0.6, 1.0)) // 100 * 100)
         return
     for key in ("temperature", "top_p", "presence_penalty", "seed"):
         body.pop(key, None)

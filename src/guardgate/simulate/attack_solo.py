@@ -76,7 +76,8 @@ def single_scraper(world: World) -> None:
     rng = world.rng("single_scraper")
     cfg = world.config
     campaign = Campaign(world, "single_scraper", rng)
-    world.note("single_scraper", members=len(campaign.variants))
+    rates: list[float] = []
+    world.note("single_scraper", members=len(campaign.variants), rates=rates)
     for _ in campaign.variants:
         build = random_build(
             rng, rng.choice((ClientKind.OPENAI_PY, ClientKind.AIOHTTP)), server=True
@@ -86,6 +87,7 @@ def single_scraper(world: World) -> None:
         switch = cfg.start + rng.uniform(0.3, 0.7) * (cfg.end - cfg.start)
         ts = cfg.start + rng.uniform(0, 600)
         rate = rng.uniform(80, 200) * cfg.scale / DAY
+        rates.append(round(rate * DAY, 3))
         cap = rng.choice((8192, 16384, 32000))
         weights = [rng.random() for _ in range(3)]
         while ts < cfg.end:

@@ -238,7 +238,8 @@ def gateway_key(world: World) -> None:
     rng = world.rng("gateway_key")
     cfg = world.config
     gateways = rng.randint(1, 2)
-    world.note("gateway_key", gateways=gateways)
+    rates: list[float] = []
+    world.note("gateway_key", gateways=gateways, sessions=rates)
     for g in range(gateways):
         build = random_build(
             rng, rng.choice((ClientKind.OPENAI_PY, ClientKind.AIOHTTP)), server=True
@@ -249,6 +250,7 @@ def gateway_key(world: World) -> None:
         hosts = [cloud_ip(rng) for _ in range(rng.randint(2, 5))]
         offices = rng.sample((-8.0, -5.0, 0.0, 1.0, 5.5, 8.0, 9.0), rng.randint(2, 4))
         sessions = rng.uniform(150, 450) * cfg.scale
+        rates.append(round(sessions, 3))
         tools = [product_system(rng) for _ in range(rng.randint(2, 5))]
         for tz in offices:
             for ts in daily_times(
@@ -351,7 +353,8 @@ def synthetic_data(world: World) -> None:
     rng = world.rng("synthetic_data")
     cfg = world.config
     customers = rng.randint(2, 4)
-    world.note("synthetic_data", customers=customers)
+    rates: list[float] = []
+    world.note("synthetic_data", customers=customers, per_day=rates)
     for c in range(customers):
         build = random_build(
             rng, rng.choice((ClientKind.OPENAI_PY, ClientKind.ANTHROPIC_PY)), server=True
@@ -375,6 +378,7 @@ def synthetic_data(world: World) -> None:
             params = {"max_completion_tokens": cap * 2, "reasoning_effort": "low"}
         tz = random_timezone(rng)
         per_day = rng.uniform(150, 600) * cfg.scale
+        rates.append(round(per_day, 3))
         concurrency = rng.choice((4, 8, 16))
         for midnight, weekend in local_days(cfg.start, cfg.end, tz):
             if weekend and rng.random() < 0.7:

@@ -211,9 +211,10 @@ def eval_runner(world: World) -> None:
     rng = world.rng("eval_runner")
     cfg = world.config
     fraction = min(1.0, cfg.scale)
-    suites = {b: benchmark_items(cfg.seed, b, _FULL_SIZES[b]) for b in BENCHMARKS}
+    sizes = {b: rng.randint(n // 2, n) for b, n in _FULL_SIZES.items()}
+    suites = {b: benchmark_items(cfg.seed, b, sizes[b]) for b in BENCHMARKS}
     runners = cfg.count(rng.uniform(2, 5), minimum=2)
-    world.note("eval_runner", members=runners)
+    world.note("eval_runner", members=runners, suites=tuple(len(s) for s in suites.values()))
     for r in range(runners):
         build = random_build(rng, ClientKind.OPENAI_PY, server=True)
         build = ClientBuild(build.kind, build.version, "Linux", "x64", build.runtime_version, True)

@@ -60,8 +60,9 @@ def casual(world: World) -> None:
     """Many people with a few chats a day, from home, from phones behind carrier NAT."""
     rng = world.rng("casual")
     cfg = world.config
-    n = cfg.count(rng.uniform(1500, 2500))
-    world.note("casual", members=n)
+    base = rng.uniform(1500, 2500)
+    n = cfg.count(base)
+    world.note("casual", members=n, base=round(base, 3))
     for i in range(n):
         build, api = _client(rng)
         account = world.emitter.account(
@@ -107,8 +108,8 @@ def heavy_user(world: World) -> None:
     rng = world.rng("heavy_user")
     cfg = world.config
     members, volume = world.members("heavy_user", rng, 20, 40)
-    low = rng.uniform(30, 80)
-    high = low + rng.uniform(60, 180)
+    low = rng.uniform(20, 60)
+    high = low + rng.uniform(40, 120)
     world.note("heavy_user", per_day=(low, high))
     for i in range(members):
         kind = rng.choice((ClientKind.OPENAI_PY, ClientKind.OPENAI_PY, ClientKind.ANTHROPIC_PY))
@@ -180,7 +181,7 @@ def university_class(world: World) -> None:
     courses = list(HOMEWORK)
     rng.shuffle(courses)
     classes = cfg.count(rng.uniform(2, 4))
-    world.note("university_class", members=classes)
+    world.note("university_class", members=classes, courses=tuple(courses))
     for c in range(classes):
         course = courses[c % len(courses)]
         prefix = campus_prefix(rng)

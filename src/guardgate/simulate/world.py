@@ -42,6 +42,7 @@ class World:
     ) -> tuple[int, float]:
         """A population size drawn between `low` and `high` (at scale 1) and each member's
         volume factor (see `SimulationConfig.sized`); recorded as `members`."""
-        n, volume = self.config.sized(rng.uniform(low, high), minimum)
-        self.note(population, members=n)
+        base = rng.uniform(low, high)
+        n, volume = self.config.sized(base, minimum)
+        self.note(population, members=n, base=round(base, 3))
         return n, volume
