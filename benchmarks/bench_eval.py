@@ -433,8 +433,8 @@ def _seeds(text: str) -> tuple[str, list[int]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="tuning", help="tuning, test, or a list like 1,2")
-    parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--days", type=float, default=7.0)
+    parser.add_argument("--scale", type=float, default=0.5, help="default 0.5 (~72k requests)")
+    parser.add_argument("--days", type=float, default=4.0, help="default 4")
     parser.add_argument("--work", type=Path, default=Path("bench-eval"))
     parser.add_argument("--out", type=Path, default=None, help="Markdown report path")
     parser.add_argument("--keep", action="store_true", help="keep traffic, labels, decisions")
