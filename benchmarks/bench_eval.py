@@ -167,12 +167,21 @@ def run_seed(seed: int, scale: float, days: float, work: Path, keep: bool) -> Se
     )  # fmt: skip
     simulated = time.perf_counter()
     cpu_before = _children_cpu()
-    subprocess.run(
-        [*cmd, "replay", str(traffic), "--decisions", str(decisions), "--quiet", "--top", "0"],
-        check=True, env=env, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+    errors = work / f"replay-{seed}.err"
+    with errors.open("w") as err:
+        subprocess.run(
+            [*cmd, "replay", str(traffic), "--decisions", str(decisions), "--quiet", "--top", "0"],
+            check=True, env=env, stdout=subprocess.DEVNULL, stderr=err,
+        )  # fmt: skip
     replayed = time.perf_counter()
     replay_cpu = _children_cpu() - cpu_before
+    faults = [line for line in errors.read_text().splitlines() if "guardgate fault" in line]
+    if faults:
+        # A faulting engine fails open: its decisions say nothing about detection.
+        raise SystemExit(
+            f"seed {seed}: the replay logged engine faults ({faults[-1].strip()}); "
+            f"see {errors}. Not scoring a failing detector."
+        )
     populations, variants, requests = score(labels, decisions)
     if not keep:
         for path in (traffic, labels, decisions):
