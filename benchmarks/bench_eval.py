@@ -268,7 +268,9 @@ def _tokens(n: int) -> str:
     return str(n)
 
 
-def report(runs: list[SeedRun], label: str, scale: float, days: float) -> str:
+def report(
+    runs: list[SeedRun], label: str, scale: float, days: float, commit: str | None = None
+) -> str:
     """The Markdown report of `runs`."""
     pops = pool(runs, "populations")
     variants = pool(runs, "variants")
@@ -284,7 +286,7 @@ def report(runs: list[SeedRun], label: str, scale: float, days: float) -> str:
         f"# Detection evaluation: {label}",
         "",
         f"Seeds {', '.join(str(r.seed) for r in runs)}; scale {scale}, {days:g} days; commit "
-        f"{_commit()}; {_cpu()}, {os.cpu_count()} cores (shared), Python "
+        f"{commit or _commit()}; {_cpu()}, {os.cpu_count()} cores (shared), Python "
         f"{platform.python_version()}. `guardgate replay` at default settings.",
         "",
         "| seed | requests | simulate s | replay s (wall) | replay CPU s | replay req/CPU-s |",
@@ -447,6 +449,9 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("bench-eval"))
     parser.add_argument("--out", type=Path, default=None, help="Markdown report path")
     parser.add_argument("--keep", action="store_true", help="keep traffic, labels, decisions")
+    parser.add_argument(
+        "--commit", default=None, help="the commit measured, when not run from a git checkout"
+    )
     args = parser.parse_args()
     label, seeds = _seeds(args.seeds)
     if set(seeds) & set(TEST_SEEDS) and set(seeds) & set(TUNING_SEEDS):
@@ -461,7 +466,7 @@ def main() -> int:
             flush=True,
         )
         runs.append(run)
-    text = report(runs, label, args.scale, args.days)
+    text = report(runs, label, args.scale, args.days, args.commit)
     name = args.seeds.replace(",", "-")
     out = args.out or Path(__file__).parent / "results" / f"eval_{name}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
