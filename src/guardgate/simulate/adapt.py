@@ -284,13 +284,14 @@ class Campaign:
     ) -> list[tuple[float, int, str, ApiKind, dict[str, object]]]:
         extra = []
         for _ in range(max(1, round(len(queued) * who.persona.filler_share))):
-            ts, order, ip, api, body = rng.choice(queued)
+            ts, _, ip, api, body = rng.choice(queued)
             model = str(body.get("model", "gpt-4o"))
             params: dict[str, object] = {}
             if api is ApiKind.ANTHROPIC_MESSAGES:
                 params["max_tokens"] = rng.choice((1024, 2048, 4096))
             filler = text_body(api, model, (), question(rng), params=params)
-            extra.append((ts + rng.uniform(-3, 3) * HOUR, order, ip, api, filler))
+            extra.append((ts + rng.uniform(-3, 3) * HOUR, self._order, ip, api, filler))
+            self._order += 1  # unique: sorting never compares the bodies
         return sorted(queued + extra)
 
 
