@@ -175,8 +175,8 @@ def popular_agent(world: World) -> PopularAgent:
         api,
         agent_system(world.config.seed, _AGENT_NAMES[kind]),
         ordered,
-        keep_steps=rng.randint(12, 16),
-        output_lines=rng.randint(3, 4),
+        keep_steps=rng.randint(14, 18),
+        output_lines=rng.randint(4, 5),
     )
 
 
