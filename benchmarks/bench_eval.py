@@ -456,6 +456,9 @@ def main() -> int:
     label, seeds = _seeds(args.seeds)
     if set(seeds) & set(TEST_SEEDS) and set(seeds) & set(TUNING_SEEDS):
         label += " (mixed tuning and test seeds)"
+    name = args.seeds.replace(",", "-")
+    out = args.out or Path(__file__).parent / "results" / f"eval_{name}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
     runs = []
     for seed in seeds:
         run = run_seed(seed, args.scale, args.days, args.work, args.keep)
@@ -466,11 +469,10 @@ def main() -> int:
             flush=True,
         )
         runs.append(run)
-    text = report(runs, label, args.scale, args.days, args.commit)
-    name = args.seeds.replace(",", "-")
-    out = args.out or Path(__file__).parent / "results" / f"eval_{name}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+        # Rewritten after every seed: an interrupted protocol still leaves the seeds it finished.
+        done = label if len(runs) == len(seeds) else f"{label}, {len(runs)} of {len(seeds)} done"
+        text = report(runs, done, args.scale, args.days, args.commit)
+        out.write_text(text)
     print(text)
     print(f"written to {out}")
     return 0
