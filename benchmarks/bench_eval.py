@@ -408,7 +408,7 @@ def report(
     weakest = min(attack.items(), key=lambda kv: kv[1].recall)
     worst_legit = max(legit.items(), key=lambda kv: kv[1].recall)
     base = by_knob.get("base")
-    knobs = {k: g for k, g in by_knob.items() if k != "base"}
+    knobs = {k: g for k, g in by_knob.items() if k not in ("base", "all")}
     worst_knob = min(knobs.items(), key=lambda kv: kv[1].recall) if knobs else None
     lines += [
         "",
@@ -421,8 +421,15 @@ def report(
     ]
     if worst_knob is not None and base is not None:
         lines.append(
-            f"- worst adaptation: **{worst_knob[0]}**, {_pct(worst_knob[1].recall)} of accounts "
-            f"flagged over all campaigns (as designed: {_pct(base.recall)});"
+            f"- worst single adaptation: **{worst_knob[0]}**, {_pct(worst_knob[1].recall)} of "
+            f"accounts flagged over all campaigns, leakage {_pct(worst_knob[1].leakage)} (as "
+            f"designed: {_pct(base.recall)}, leakage {_pct(base.leakage)});"
+        )
+    every = by_knob.get("all")
+    if every is not None:
+        lines.append(
+            f"- every knob together: {_pct(every.recall)} of accounts flagged, leakage "
+            f"{_pct(every.leakage)};"
         )
     lines.append(
         f"- most flagged legitimate population: **{worst_legit[0]}**, "
