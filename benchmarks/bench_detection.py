@@ -1,5 +1,8 @@
 """Detection benchmark: simulate a labelled week, replay it, score the decisions per population.
 
+For the evaluation protocol (tuning and test seeds, adaptive variants, harvest) see
+`bench_eval.py`; this script keeps the single-seed table and the score plot.
+
     python benchmarks/bench_detection.py [--scale 1.0] [--days 7] [--seed 1] [--out DIR]
 
 Prints, per population: accounts flagged (tier suspect or extractor at least once), for attacks the
@@ -21,6 +24,8 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
+
+from guardgate.simulate import ATTACK_POPULATIONS
 
 FLAGGED = {"suspect", "extractor", "blocked"}
 
@@ -189,8 +194,7 @@ def plot(series: dict[str, list[Any]], path: Path) -> None:
             hourly[int((ts - t0) // 3600)].append(s)
         hours = sorted(hourly)
         means = [sum(hourly[h]) / len(hourly[h]) for h in hours]
-        attack = pop in {"hydra_farm", "stealth_farm", "cot_harvester", "single_scraper",
-                         "model_hopper"}  # fmt: skip
+        attack = pop in ATTACK_POPULATIONS
         ax.plot(
             [h / 24 for h in hours],
             means,

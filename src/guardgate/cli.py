@@ -20,6 +20,7 @@ _SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "mock-upstream": ("guardgate.testing.mock_command", "run the built-in mock LLM upstream"),
     "replay": ("guardgate.replay", "run logged requests through the engine"),
     "simulate": ("guardgate.simulate.command", "generate labelled synthetic API traffic"),
+    "calibrate": ("guardgate.calibrate", "choose tier thresholds that fit your own traffic"),
 }
 
 

@@ -95,6 +95,9 @@ class Observation:
     template_sketch: tuple[int, ...] = ()
     """MinHash signature of the normalised prompt template (numbers, names, code masked)."""
     template_hash: str = ""
+    prompt_hash: str = ""
+    """Hash of the exact text of the last user turn (tells a repeated prompt, such as a
+    benchmark item run again, from a new one); empty without content features."""
     elicits_reasoning: bool = False
     capability: str = ""
     """Coarse capability area the prompt targets: coding, tools, reasoning, grading, chat."""

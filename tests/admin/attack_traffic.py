@@ -46,6 +46,9 @@ def simulate(tmp: Path, *, scale: float = 0.05, days: float = 1.0, seed: int = 3
             str(days),
             "--seed",
             str(seed),
+            # The admin and detector tests need farms to find, not the adaptive variants that
+            # the detection benchmark measures.
+            "--no-variants",
         ]
     )
     assert code == 0

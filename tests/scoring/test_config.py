@@ -31,7 +31,7 @@ async def test_thresholds_and_weights_come_from_the_environment(
     earlier = await _tiers(Engine(load_settings()), 6)
     assert _first_flag(earlier) < _first_flag(default)
 
-    monkeypatch.setenv("GUARDGATE_SCORING_WEIGHTS", "long_output=0,elicit_long=0")
+    monkeypatch.setenv("GUARDGATE_SCORING_WEIGHTS", "budget=0,deep=0,reasoned_long=0,volume=0")
     blind = await _tiers(Engine(load_settings()), 6)
     assert set(blind) == {Tier.NORMAL}
 

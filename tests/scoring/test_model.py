@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-import pytest
-from tests.scoring.traffic import DAY, T0, coding_agent_request, eval_request, farm_request
+from collections.abc import Callable
+from dataclasses import replace
 
-from guardgate.model import Tier
+import pytest
+from tests.scoring.traffic import (
+    DAY,
+    T0,
+    coding_agent_request,
+    eval_request,
+    farm_request,
+    student_request,
+    writer_request,
+)
+
+from guardgate.model import Observation, Tier
 from guardgate.scoring import DEFAULT_WEIGHTS, MemoryFeatureStore, Scorer, ScoringModel
 from guardgate.scoring.factory import ScoringConfig
 
@@ -25,7 +36,7 @@ async def test_a_harvesting_script_becomes_an_extractor_within_a_few_requests() 
     first_flag = next(i for i, j in enumerate(judged) if j.tier is not Tier.NORMAL)
     assert first_flag <= 5
     assert judged[-1].tier is Tier.EXTRACTOR
-    assert any("maximum-length" in r for r in judged[-1].reasons)
+    assert any("long answers" in r for r in judged[-1].reasons)
 
 
 async def test_a_coding_agent_asking_for_reasoning_all_day_stays_normal() -> None:
@@ -36,8 +47,11 @@ async def test_a_coding_agent_asking_for_reasoning_all_day_stays_normal() -> Non
     assert max(j.score for j in judged) < 0.6  # well below suspect_enter (0.85)
 
 
-async def test_a_nightly_eval_run_stays_normal() -> None:
+async def test_a_nightly_eval_run_of_a_known_benchmark_stays_normal() -> None:
     scorer = Scorer()
+    # The benchmark's items were run before (by another team, the night before): repeats of
+    # known prompts cover no new ground. A benchmark's very first run looks like harvesting.
+    await _run(scorer, [eval_request(T0 - DAY + 3 * i, i, "ci-0") for i in range(400)])
     requests = [
         eval_request(T0 + day * DAY + 2 * 3600 + 3 * i, i) for day in range(5) for i in range(400)
     ]
@@ -55,9 +69,12 @@ async def test_a_cluster_lifts_a_member_with_some_evidence_but_not_a_harmless_on
     await scorer.refresh_clusters({a: "c-1" for a in [*farm, "dev-linked", "new-farm"]}, T0 + 3e4)
     assert scorer.clusters["c-1"].score.value > 0.9
 
-    newcomer = farm_request(T0 + 30000, 7, "new-farm")
-    alone = Scorer().judge(newcomer, await Scorer().observe(newcomer), "new-farm")
-    lifted = scorer.judge(newcomer, await scorer.observe(newcomer), "c-1")
+    # A new account of the farm, a few requests in: telling, but not enough on its own.
+    single = Scorer()
+    for i in range(3):
+        newcomer = farm_request(T0 + 30000 + 600 * i, 7 + i, "new-farm")
+        alone = single.judge(newcomer, await single.observe(newcomer), "new-farm")
+        lifted = scorer.judge(newcomer, await scorer.observe(newcomer), "c-1")
     assert alone.tier is Tier.NORMAL
     assert lifted.tier is not Tier.NORMAL
     assert lifted.reasons[0].startswith("linked to a cluster of 7 accounts")
@@ -67,11 +84,85 @@ async def test_a_cluster_lifts_a_member_with_some_evidence_but_not_a_harmless_on
 
 
 def test_weights_are_documented_and_overridable() -> None:
-    model = ScoringConfig(weights="streamed=-1.5, bias=-3").model()
-    assert model.weights["streamed"] == -1.5
+    model = ScoringConfig(weights="deep=2.5, bias=-3").model()
+    assert model.weights["deep"] == 2.5
     assert model.weights["bias"] == -3
-    assert model.weights["long_output"] == DEFAULT_WEIGHTS["long_output"]
+    assert model.weights["budget"] == DEFAULT_WEIGHTS["budget"]
     with pytest.raises(ValueError, match="unknown scoring weights"):
         ScoringModel.with_overrides({"typo": 1.0})
     with pytest.raises(ValueError, match="name=number"):
         ScoringConfig(weights="bias").model()
+
+
+def _farm(i: int, account: str = "farm-1") -> Observation:
+    return farm_request(T0 + 1200 * i, i, account)
+
+
+FREE_CHANGES: dict[str, Callable[[Observation, int], Observation]] = {
+    "stream": lambda o, i: replace(o, stream=True),
+    "system prompt": lambda o, i: replace(o, system_hash="copied-from-a-popular-app"),
+    "random parameters": lambda o, i: replace(o, param_signature=f"p-{i}"),
+    "max_tokens 7,999": lambda o, i: replace(o, max_tokens=7999),
+    "bursts": lambda o, i: replace(o, ts=T0 + 1200 * (i - i % 5) + 4 * 1200 + 0.4 * (i % 5)),
+    "one exit per request": lambda o, i: replace(o, ip_prefix=f"10.{i}.0.0/24"),
+}
+
+
+@pytest.mark.parametrize("change", sorted(FREE_CHANGES))
+async def test_no_free_change_lowers_a_farms_score(change: str) -> None:
+    plain = await _run(Scorer(), [_farm(i) for i in range(40)])
+    changed = await _run(Scorer(), [FREE_CHANGES[change](_farm(i), i) for i in range(40)])
+    assert changed[-1].tier is Tier.EXTRACTOR
+    if change == "max_tokens 7,999":
+        # Half the budget of 16,000 costs the farm half of what it harvests; the score moves
+        # smoothly with it rather than dropping at a threshold.
+        at_8000 = await _run(Scorer(), [replace(_farm(i), max_tokens=8000) for i in range(40)])
+        assert abs(changed[-1].score - at_8000[-1].score) < 1e-3
+        assert changed[-1].score <= plain[-1].score
+    else:
+        assert changed[-1].score >= plain[-1].score - 1e-9
+    assert next(i for i, j in enumerate(changed) if j.tier is not Tier.NORMAL) <= next(
+        i for i, j in enumerate(plain) if j.tier is not Tier.NORMAL
+    ) + {"bursts": 4, "max_tokens 7,999": 1}.get(change, 0)
+
+
+async def test_every_weight_is_non_negative_but_the_intercepts() -> None:
+    assert {k for k, w in DEFAULT_WEIGHTS.items() if w < 0} == {"bias", "history"}
+
+
+async def test_a_writer_asking_for_long_chapters_all_day_stays_normal() -> None:
+    judged = await _run(Scorer(), [writer_request(T0 + 900 * i, i) for i in range(5 * 96)])
+    assert {j.tier for j in judged} == {Tier.NORMAL}
+
+
+async def test_a_farm_in_human_hours_is_still_flagged_by_its_harvest() -> None:
+    hours = [T0 + day * DAY + 9 * 3600 + 600 * k for day in range(3) for k in range(54)]
+    judged = await _run(Scorer(), [farm_request(ts, i) for i, ts in enumerate(hours)])
+    assert judged[-1].tier is Tier.EXTRACTOR
+    assert any("volume" in r or "long answers" in r for r in judged[-1].reasons)
+
+
+async def test_coordination_alone_does_not_flag_a_class_but_a_low_and_slow_farm_is_flagged() -> (
+    None
+):
+    scorer = Scorer()
+    students = [f"student-{k}" for k in range(200)]
+    farm = [f"slow-{k}" for k in range(200)]
+    for k in range(200):
+        for i in range(5):
+            ts = T0 + 3600 * i + 7 * k
+            await _run(scorer, [student_request(ts, i + k, students[k])])
+            await _run(scorer, [farm_request(ts + 1, i + k, farm[k])])
+    assignment = {a: "class" for a in students} | {a: "farm" for a in farm}
+    await scorer.refresh_clusters(assignment, T0 + 5 * 3600)
+    late = T0 + 5 * 3600 + 60
+    student = scorer.judge(
+        s := student_request(late, 3, "student-7"), await scorer.observe(s), "class"
+    )
+    member = scorer.judge(f := farm_request(late, 3, "slow-7"), await scorer.observe(f), "farm")
+    alone = Scorer()
+    own = alone.judge(f, await alone.observe(f), "slow-7")
+    assert student.tier is Tier.NORMAL
+    assert own.tier is Tier.NORMAL  # a few requests say little on their own
+    assert member.tier is not Tier.NORMAL
+    assert member.reasons[0].startswith("linked to a cluster of 200 accounts")

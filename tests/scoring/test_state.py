@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis, RedisCluster
 from tests.scoring.traffic import DAY, T0, coding_agent_request, eval_request, farm_request
 
-from guardgate.scoring import FeatureLimits, FeatureStore, MemoryFeatureStore
+from guardgate.scoring import INDICATORS, FeatureLimits, FeatureStore, MemoryFeatureStore
 from guardgate.scoring.redis_state import RedisFeatureStore
 
 Factory = Callable[[FeatureLimits], FeatureStore]
@@ -57,11 +57,10 @@ async def test_memory_and_redis_give_the_same_state(make: Factory) -> None:
         got = await store.update(obs)
         want = await reference.update(obs)
         assert got.sums == want.sums
-        assert (got.count, got.ts, got.networks, got.params, got.slots, got.requests) == (
+        assert (got.count, got.ts, got.networks, got.slots, got.requests) == (
             want.count,
             want.ts,
             want.networks,
-            want.params,
             want.slots,
             want.requests,
         )
@@ -74,14 +73,15 @@ async def test_moving_to_a_new_model_is_counted_only_for_models_new_to_the_deplo
     make: Factory,
 ) -> None:
     store = make(FeatureLimits())
+    new = INDICATORS.index("new_model")
     first = await store.update(farm_request(T0, 0))
-    assert first.sums is not None and first.sums[8] == 0.0
+    assert first.sums is not None and first.sums[new] == 0.0
     late = replace(farm_request(T0 + 2 * DAY, 1), model="frontier-2")
     state = await store.update(late)
-    assert state.sums is not None and state.sums[8] == pytest.approx(1.0, abs=0.3)
-    after_move = state.sums[8]
+    assert state.sums is not None and state.sums[new] == pytest.approx(1.0, abs=0.3)
+    after_move = state.sums[new]
     again = await store.update(replace(farm_request(T0 + 4 * DAY, 2), model="frontier-2"))
-    assert again.sums is not None and again.sums[8] < after_move  # no longer new
+    assert again.sums is not None and again.sums[new] < after_move  # no longer new
     await store.close()
 
 

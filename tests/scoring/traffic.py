@@ -24,11 +24,13 @@ def farm_request(ts: float, i: int, account: str = "farm-1") -> Observation:
         elicits_reasoning=True,
         capability="coding",
         max_tokens=16000,
+        prompt_hash=f"{account}-task-{i}",
     )
 
 
 def coding_agent_request(ts: float, i: int, account: str = "dev-1") -> Observation:
-    """One step of a developer's agent loop: reasoning on, tools, long context, streamed."""
+    """One step of a developer's agent loop: reasoning on, tools, long context, streamed; the
+    last user text is the task the loop works on for about 15 steps (tool results carry none)."""
     return Observation(
         ts=ts,
         api=ApiKind.ANTHROPIC_MESSAGES,
@@ -44,6 +46,7 @@ def coding_agent_request(ts: float, i: int, account: str = "dev-1") -> Observati
         capability="tools",
         turns=5 + i % 20,
         max_tokens=32000,
+        prompt_hash=f"{account}-task-{i // 15}",
     )
 
 
@@ -61,5 +64,43 @@ def eval_request(ts: float, i: int, account: str = "ci-1") -> Observation:
         elicits_reasoning=True,
         capability="reasoning",
         max_tokens=2048,
+        prompt_hash=f"benchmark-item-{i % 400}",
     )
     return replace(base, n=5) if i % 6 == 0 else base
+
+
+def student_request(ts: float, i: int, account: str) -> Observation:
+    """One turn of a student's homework chat in a study app on the campus network: the same
+    homework wording as the rest of the class, no output limit, a conversation."""
+    return Observation(
+        ts=ts,
+        api=ApiKind.OPENAI_CHAT,
+        account=account,
+        client_ip=f"131.1.{i % 4}.{i % 250}",
+        ip_prefix=f"131.1.{i % 4}.0/24",
+        model="gpt-x",
+        param_signature="p4",
+        system_hash="study-app",
+        capability="reasoning",
+        turns=1 + 2 * (i % 4),
+        prompt_hash=f"homework-{i % 4}",
+    )
+
+
+def writer_request(ts: float, i: int, account: str = "writer-1") -> Observation:
+    """A writer's chapter draft: a long answer asked for, single-shot, creative, streamed."""
+    return Observation(
+        ts=ts,
+        api=ApiKind.ANTHROPIC_MESSAGES,
+        account=account,
+        client_ip="92.1.2.3",
+        ip_prefix="92.1.2.0/24",
+        model="claude-x",
+        stream=True,
+        param_signature=f"p{i % 3}",
+        system_hash="novel",
+        capability="chat",
+        turns=1 if i % 3 else 3,
+        max_tokens=16000,
+        prompt_hash=f"{account}-chapter-{i}",
+    )

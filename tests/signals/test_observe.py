@@ -143,7 +143,8 @@ def test_content_flags_and_no_raw_secret_or_text() -> None:
         ),
     )
     assert asks.elicits_reasoning and asks.capability == "reasoning"
-    assert obs.turns == 2 and obs.max_tokens == 512
+    # The system message is not a turn: a system prompt does not make a prompt a conversation.
+    assert obs.turns == 1 and obs.max_tokens == 512
     thinking = observe(
         SDK_HEADERS,
         {
@@ -266,3 +267,19 @@ def test_remembered_prompt_features_follow_tools_and_system_prompt() -> None:
         for b in bodies[2:]
     ]
     assert elicits == [False, True, True]
+
+
+def test_a_copied_system_prompt_does_not_make_a_single_shot_prompt_a_conversation() -> None:
+    ask = {"role": "user", "content": "Prove that there are infinitely many primes."}
+    bare = observe(SDK_HEADERS, {"model": "m", "messages": [ask]})
+    system = {"role": "system", "content": "You are the assistant of a popular app."}
+    developer = {"role": "developer", "content": "Be concise."}
+    dressed = observe(SDK_HEADERS, {"model": "m", "messages": [system, developer, ask]})
+    assert bare.turns == dressed.turns == 1
+    assert bare.template_hash == dressed.template_hash
+    answered = {"role": "assistant", "content": "Suppose there were finitely many..."}
+    follow = {"role": "user", "content": "Now do the same for primes of the form 4k+3."}
+    chat = observe(SDK_HEADERS, {"model": "m", "messages": [system, ask, answered, follow]})
+    assert chat.turns == 3
+    only_last = observe(SDK_HEADERS, {"model": "m", "messages": [follow]})
+    assert chat.template_hash == only_last.template_hash  # the prompt is the last user turn

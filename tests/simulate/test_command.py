@@ -101,7 +101,10 @@ def test_labels_align_with_lines(run: Run) -> None:
     assert len(run.labels) == len(run.traffic)
     names = {name for name, _ in POPULATIONS}
     for i, label in enumerate(run.labels):
-        assert list(label) == ["line", "population", "actor", "attack", "account_key"]
+        assert list(label) == [
+            "line", "population", "variant", "actor", "attack", "account_key",
+            "answer_tokens", "reasoning_tokens",
+        ]  # fmt: skip
         assert label["line"] == i
         assert label["population"] in names
         assert label["attack"] is (label["population"] in ATTACK_POPULATIONS)
@@ -124,7 +127,7 @@ def test_every_population_is_present_and_summarised(run: Run) -> None:
 
 def test_attack_share_is_in_the_intended_range(run: Run) -> None:
     share = sum(label["attack"] for label in run.labels) / len(run.labels)
-    assert 0.10 <= share <= 0.25
+    assert 0.15 <= share <= 0.40
 
 
 def test_timestamps_are_sorted_and_inside_the_span(run: Run) -> None:
@@ -154,8 +157,11 @@ def test_hydra_accounts_rotate_ips_far_more_than_legit_users(run: Run) -> None:
 
 
 def test_hydra_accounts_share_one_client_build_and_params(run: Run) -> None:
-    agents = {r["headers"]["user-agent"] for r, _ in run.by_population("hydra_farm")}
+    pairs = run.by_population("hydra_farm")
+    agents = {r["headers"]["user-agent"] for r, lab in pairs if lab["variant"] == "base"}
     assert len(agents) <= 2  # one OpenAI build, one Anthropic build
+    copied = {r["headers"]["user-agent"] for r, lab in pairs if lab["variant"] == "headers"}
+    assert copied and not copied & agents  # the `headers` variant runs a popular build instead
 
 
 def test_chat_app_sends_through_one_key_from_few_servers(run: Run) -> None:
@@ -219,7 +225,8 @@ def test_coding_agents_send_tool_results_back(run: Run) -> None:
 
 def test_single_scraper_asks_for_logprobs_round_the_clock(run: Run) -> None:
     pairs = run.by_population("single_scraper")
-    assert all(r["body"]["logprobs"] is True for r, _ in pairs)
+    scripted = [r for r, lab in pairs if lab["variant"] not in ("filler", "all")]
+    assert scripted and all(r["body"]["logprobs"] is True for r in scripted)
     hours = {int((r["ts"] - START) // 3600) % 24 for r, _ in pairs}
     assert len(hours) >= 18
 

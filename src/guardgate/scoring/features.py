@@ -1,13 +1,20 @@
 """Per-account extraction features: what one request adds, and the bounded state it updates.
 
 An account's state is a fixed set of exponentially decayed sums (one per indicator below), a
-decayed request count, the last few networks it came from, its last parameter signature and the
-last time it was seen in each four-hour slot of the day. Updating it costs the same whatever the
-account's history (O(1)), and it never grows: about 30 numbers and a few short strings.
+decayed request count, the last few networks it came from and the last time it was seen in each
+four-hour slot of the day. Updating it costs the same whatever the account's history (O(1)), and
+it never grows: about 25 numbers and a few short strings.
 
-Every feature is a *rate*: the decayed share of the account's recent requests that showed an
+Most features are *rates*: the decayed share of the account's recent requests that showed an
 indicator, shrunk towards a typical legitimate value by `prior_weight` pseudo-requests, so that one
-odd request from a new account does not make it look like a farm.
+odd request from a new account does not make it look like a farm. One is a *volume*: `harvest_k`,
+the decayed thousands of output tokens the account asked for in single-shot requests with prompts
+not seen before, which no rate can hide (a farm that spreads its traffic over more accounts pools
+it again in its cluster).
+
+No indicator can lower a score, and none is a threshold to sit just under: an attacker's free
+choices (streaming, bursts, a system prompt, sampling parameters, a `max_tokens` of 7,999) change
+nothing or only move it smoothly, and a lower output budget costs the harvest it buys.
 """
 
 from __future__ import annotations
@@ -20,8 +27,14 @@ from guardgate.model import Observation
 FOCUS_AREAS = frozenset({"coding", "tools", "reasoning", "grading"})
 """Capability areas extraction targets (agentic coding, tool use, reasoning, rubric grading)."""
 
-LONG_OUTPUT_TOKENS = 8000
-"""A `max_tokens` at or above this asks for the longest answers the model gives."""
+DEFAULT_BUDGET = 4096
+"""Output tokens assumed for a request that sets no limit (the upstream's default applies)."""
+
+MIN_BUDGET = 256
+"""An output budget at or below this counts as none in `budget` (a short answer)."""
+
+MAX_BUDGET = 32768
+"""An output budget at or above this counts fully in `budget` and in `harvest_k`."""
 
 SLOTS = 6
 """Four-hour slots of the day; round-the-clock activity fills all of them."""
@@ -29,66 +42,106 @@ SLOTS = 6
 RECENT_NETWORKS = 4
 """Networks remembered per account to tell a new exit address from a known one."""
 
-BURST_GAP = 2.0
-"""Seconds: a request this soon after the account's previous one is part of a burst."""
-
 NEW_MODEL_WINDOW = 86400.0
 """Seconds after a model is first seen during which using it counts as moving to a new model."""
 
-INDICATORS: tuple[str, ...] = (
+STATELESS: tuple[str, ...] = (
     "elicit",
-    "long_output",
+    "budget",
     "harvest",
-    "streamed",
     "single_shot",
     "focus",
-    "new_network",
-    "same_params",
-    "new_model",
-    "no_system",
-    "burst",
+    "deep",
+    "reasoned_long",
+    "harvest_k",
 )
+"""Indicators one request gives on its own, in state order."""
+
+INDICATORS: tuple[str, ...] = (*STATELESS, "new_network", "new_model", "novel")
 """Per-request indicators, in state order. See `INDICATOR_TEXT` for what each one means."""
+
+NOVELTY_SCALED: tuple[int, ...] = tuple(
+    INDICATORS.index(name) for name in ("deep", "reasoned_long", "harvest_k")
+)
+"""Indicators that count only for a prompt not seen before (in the deployment, within
+`PROMPT_WINDOW`): a benchmark run again, a class's shared homework or a synthetic-data job
+sampling one prompt many times is not new ground; a distiller needs new prompts to cover a task
+space, and every repeat it sends to look like an evaluation is a request that buys it nothing
+new."""
+
+PROMPT_WINDOW = 7 * 86400.0
+"""Seconds a prompt is remembered as seen."""
+
+HARVEST_K = INDICATORS.index("harvest_k")
+"""Index of the volume indicator (thousands of single-shot output tokens), not a rate."""
 
 INDICATOR_TEXT: dict[str, str] = {
     "elicit": "asks the model to write out its reasoning",
-    "long_output": f"asks for maximum-length answers (max_tokens >= {LONG_OUTPUT_TOKENS})",
+    "budget": "asks for long answers",
     "harvest": "harvests outputs (n > 1 or logprobs)",
-    "streamed": "streams answers to a reader",
     "single_shot": "single-shot prompts rather than conversations",
     "focus": "targets coding, tool use, reasoning or grading",
+    "deep": "long answers to prompts that follow from no earlier answer",
+    "reasoned_long": "asks for written-out reasoning at length",
+    "harvest_k": "output tokens harvested in single-shot requests",
     "new_network": "comes from a new network on many requests",
-    "same_params": "sends identical sampling parameters",
     "new_model": "moved to a newly released model",
-    "no_system": "sends no system prompt",
-    "burst": "sends machine-paced bursts (batch jobs, eval harnesses)",
+    "novel": "sends prompts never seen before",
 }
 """What a high rate of each indicator means, in words an operator reads."""
 
 
-def indicators(
-    obs: Observation,
-    networks: tuple[str, ...],
-    last_params: str,
-    new_model: bool,
-    previous: float | None = None,
-) -> tuple[float, ...]:
-    """The indicator values (0 or 1) of one request, given the account's recent state
-    (`previous`: the time of its last request, if any)."""
-    focus = obs.capability in FOCUS_AREAS
+def budget_tokens(obs: Observation) -> int:
+    """The output tokens a request allows (its `max_tokens`, else `DEFAULT_BUDGET`), at most
+    `MAX_BUDGET`."""
+    limit = obs.max_tokens
+    if limit is None or limit <= 0:
+        limit = DEFAULT_BUDGET
+    return min(limit, MAX_BUDGET)
+
+
+def budget_share(tokens: int) -> float:
+    """A budget on a log scale from 0 (`MIN_BUDGET` or less) to 1 (`MAX_BUDGET`): smooth, so that
+    no `max_tokens` sits just under a threshold, and each halving of the budget (which halves what
+    a harvester gets) lowers it by the same step."""
+    if tokens <= MIN_BUDGET:
+        return 0.0
+    return min(1.0, math.log(tokens / MIN_BUDGET) / math.log(MAX_BUDGET / MIN_BUDGET))
+
+
+def stateless(obs: Observation) -> tuple[float, ...]:
+    """The values of the `STATELESS` indicators of one request."""
+    elicit = 1.0 if obs.elicits_reasoning else 0.0
+    tokens = budget_tokens(obs)
+    budget = budget_share(tokens)
+    single = 1.0 if obs.turns <= 1 else 0.0
     return (
-        1.0 if obs.elicits_reasoning else 0.0,
-        1.0 if obs.max_tokens is not None and obs.max_tokens >= LONG_OUTPUT_TOKENS else 0.0,
+        elicit,
+        budget,
         1.0 if obs.n > 1 or obs.logprobs else 0.0,
-        1.0 if obs.stream else 0.0,
-        1.0 if obs.turns <= 1 else 0.0,
-        1.0 if focus else 0.0,
-        1.0 if networks and obs.ip_prefix not in networks else 0.0,
-        1.0 if last_params and obs.param_signature == last_params else 0.0,
-        1.0 if new_model else 0.0,
-        1.0 if not obs.system_hash else 0.0,
-        1.0 if previous is not None and obs.ts - previous < BURST_GAP else 0.0,
+        single,
+        1.0 if obs.capability in FOCUS_AREAS else 0.0,
+        budget * single,
+        budget * elicit,
+        tokens * max(1, min(obs.n, 8)) * single / 1000.0,
     )
+
+
+def indicators(
+    obs: Observation, networks: tuple[str, ...], new_model: bool, novel: bool = True
+) -> tuple[float, ...]:
+    """The indicator values of one request, given the account's recent networks, whether its
+    model is new and whether its prompt is (see `NOVELTY_SCALED`)."""
+    x = [
+        *stateless(obs),
+        1.0 if networks and obs.ip_prefix not in networks else 0.0,
+        1.0 if new_model else 0.0,
+        1.0 if novel else 0.0,
+    ]
+    if not novel:
+        for i in NOVELTY_SCALED:
+            x[i] = 0.0
+    return tuple(x)
 
 
 @dataclass(slots=True)
@@ -103,8 +156,6 @@ class AccountState:
     """Decayed sum of each indicator, in `INDICATORS` order."""
     networks: tuple[str, ...] = ()
     """The last `RECENT_NETWORKS` distinct networks, newest first."""
-    params: str = ""
-    """The last parameter signature."""
     slots: list[float] | None = None
     """Last request time in each four-hour slot of the day."""
     tier: str = "normal"
@@ -123,11 +174,15 @@ def decay(dt: float, half_life: float) -> float:
 
 
 def update(
-    state: AccountState, obs: Observation, *, half_life: float, new_model: bool
+    state: AccountState,
+    obs: Observation,
+    *,
+    half_life: float,
+    new_model: bool,
+    novel: bool = True,
 ) -> AccountState:
     """Fold one request into `state` (in place) and return it."""
-    previous = state.ts if state.requests else None
-    x = indicators(obs, state.networks, state.params, new_model, previous)
+    x = indicators(obs, state.networks, new_model, novel)
     keep = decay(obs.ts - state.ts, half_life) if state.requests else 0.0
     sums = state.sums if state.sums is not None else [0.0] * len(INDICATORS)
     for i, value in enumerate(x):
@@ -137,7 +192,6 @@ def update(
     if obs.ip_prefix:
         rest = tuple(n for n in state.networks if n != obs.ip_prefix)
         state.networks = (obs.ip_prefix, *rest)[:RECENT_NETWORKS]
-    state.params = obs.param_signature
     slots = state.slots if state.slots is not None else [0.0] * SLOTS
     slots[slot_of(obs.ts)] = obs.ts
     state.slots = slots

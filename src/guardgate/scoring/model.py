@@ -1,18 +1,28 @@
-"""The extraction score: a logistic model over an account's (or a cluster's) feature rates.
+"""The extraction score: a logistic model over an account's (or a cluster's) features.
 
-    z = bias + history * C / (C + a) + round_the_clock * slots / 6
-        + sum_i weight_i * S_i / (C + a) + elicit_long * r_elicit * r_long * C / (C + a)
+    z = bias + history * C / (C + a) + sum_i weight_i * S_i / (C + a)
+        + volume * log2(1 + K / VOLUME_UNIT)
+        + round_the_clock * slots / 6 * r_deep
+        + cluster * log2(members) * r_deep
     score = 1 / (1 + exp(-z))
 
-where `S_i` is the decayed count of requests showing indicator `i`, `C` the decayed request count
-and `a` (`prior_weight`) the pseudo-requests every rate is shrunk by (a new account's rates start
-at 0). Each term `weight * value` is a contribution in log-odds; the largest positive ones are the
-verdict's reasons.
+where `S_i` is the decayed sum of indicator `i` (see `features.INDICATORS`), `C` the decayed
+request count, `a` (`prior_weight`) the pseudo-requests every rate is shrunk by (a new account's
+rates start at 0), `K` the decayed thousands of output tokens asked for in single-shot requests
+(`harvest_k`: a volume, summed over a cluster's members), and `r_deep` the shrunk rate of long
+answers to single-shot prompts. Each term `weight * value` is a contribution in log-odds; the
+largest positive ones are the verdict's reasons.
 
-The default weights were fitted (logistic regression, signs constrained to the meaning of each
-indicator, every population weighted equally) on the simulator's labelled week and then rounded;
-they are documented here so that an operator can read why an account scores what it scores and
-change any of them with `GUARDGATE_SCORING_WEIGHTS`.
+Every weight is zero or positive: no feature lowers a score, so an attacker has nothing to switch
+on to look harmless (streaming, bursts, a system prompt, randomised parameters were such switches
+once and are no longer features at all). Round-the-clock activity and the size of a cluster count
+only in proportion to the harvest-shaped share of the traffic (`r_deep`): coordination alone, or a
+power user's long days, never flags; coordination with harvest at volume does.
+
+The default weights were chosen on the simulator's tuning seeds only (see the README's "Detection:
+scores, tiers and reasons"); an operator reads why an account scores what it scores and changes
+any of them with `GUARDGATE_SCORING_WEIGHTS`, or picks thresholds for their own traffic with
+`guardgate calibrate`.
 """
 
 from __future__ import annotations
@@ -23,48 +33,57 @@ from typing import Any
 
 from guardgate.records import record
 from guardgate.scoring.features import (
+    HARVEST_K,
     INDICATOR_TEXT,
     INDICATORS,
     SLOTS,
 )
 
+_DEEP = INDICATORS.index("deep")
+
 DEFAULT_WEIGHTS: dict[str, float] = {
-    # Asking for the reasoning: weak alone (students, coding agents and benchmarks do it) and
-    # strong together with maximum-length answers (`elicit_long`).
-    "elicit": 0.3,
-    "long_output": 3.7,
+    # Asking for the reasoning in words or by parameter: weak, as a farm can leave the wording
+    # out and rely on the reasoning the model does anyway.
+    "elicit": 0.5,
+    # The output budget on a log scale (smooth: no threshold to sit under; each halving of the
+    # budget halves what a harvester gets and lowers the term by the same step).
+    "budget": 1.0,
     # n > 1 and logprobs give a student model more than one answer's worth of signal.
-    "harvest": 1.5,
-    # A person reads a streamed answer as it arrives; harvesting scripts rarely stream.
-    "streamed": -5.0,
-    "single_shot": 0.4,
-    "focus": 0.8,
-    # Residential proxy farms come from a new network on most requests.
-    "new_network": 0.6,
-    # A script sends the same sampling parameters every time; people switch models and settings.
-    # (SaaS back ends do too, but they stream or send a system prompt and ask for no reasoning.)
-    "same_params": 1.8,
+    "harvest": 2.5,
+    "single_shot": 1.5,
+    # Coding, tool use, reasoning and grading: what distillation targets.
+    "focus": 3.0,
+    # Long answers to new single-shot prompts: the shape of harvesting.
+    "deep": 5.5,
+    "reasoned_long": 2.0,
+    # Residential proxy farms come from a new network on many requests (weak: a sticky exit
+    # costs a farm little).
+    "new_network": 1.0,
     "new_model": 0.3,
-    "no_system": 1.1,
-    # Requests within two seconds of the previous one: batch jobs and eval harnesses at
-    # concurrency. Farms spread their load over accounts and time to look human, so bursts weigh
-    # against extraction; a farm that bursts is slowed by the per-account quotas instead.
-    "burst": -5.0,
-    "round_the_clock": 3.8,
-    "elicit_long": 2.1,
-    # An account with a long record needs more evidence than a new one: its rates are settled.
-    "history": -3.6,
-    # Per doubling of a cluster's size (clusters only).
+    # Prompts never seen before: a task space being covered, not a benchmark run again.
+    "novel": 4.0,
+    # Per doubling of the new single-shot output tokens asked for (over VOLUME_UNIT thousand).
+    "volume": 0.3,
+    # Times the share of harvest-shaped requests: long days alone are a power user's (weak: a
+    # farm can keep to waking hours at the cost of more accounts).
+    "round_the_clock": 1.5,
+    # Per doubling of a cluster's size, times its share of harvest-shaped requests.
     "cluster": 0.5,
-    "bias": -2.0,
+    # An account with a long record needs more evidence than a new one: its rates are settled.
+    "history": -5.8,
+    "bias": -2.8,
 }
 """Log-odds weight of each term; `bias` is the intercept."""
 
+VOLUME_UNIT = 500.0
+"""Thousands of single-shot output tokens (decayed) from which `volume` counts a doubling."""
+
 EXTRA_TEXT: dict[str, str] = {
-    "round_the_clock": "active round the clock",
-    "elicit_long": "asks for written-out reasoning at maximum length",
-    "cluster_size": "several accounts acting as one",
+    "round_the_clock": "harvest-shaped traffic round the clock",
+    "volume": "long answers asked for at volume",
+    "cluster_size": "several accounts acting as one, harvesting",
 }
+"""What the terms that are not plain indicator rates mean."""
 
 
 @record
@@ -89,7 +108,7 @@ class ScoringModel:
     """The weights and the shrinkage of the score."""
 
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
-    prior_weight: float = 2.0
+    prior_weight: float = 6.0
     """Pseudo-requests every rate is shrunk by."""
 
     @classmethod
@@ -109,17 +128,18 @@ class ScoringModel:
         denom = count + self.prior_weight
         confidence = count / denom if denom > 0 else 0.0
         terms: list[tuple[str, float]] = []
-        for name, s in zip(INDICATORS, sums, strict=True):
+        for i, (name, s) in enumerate(zip(INDICATORS, sums, strict=True)):
+            if i == HARVEST_K:
+                continue
             weight = w[name]
             if weight:
                 terms.append((name, weight * s / denom))
-        terms.append(("round_the_clock", w["round_the_clock"] * slots_active / SLOTS))
-        if count > 0:
-            r_elicit = sums[0] / count
-            r_long = sums[1] / count
-            terms.append(("elicit_long", w["elicit_long"] * r_elicit * r_long * confidence))
+        volume = max(0.0, sums[HARVEST_K])
+        terms.append(("volume", w["volume"] * math.log2(1.0 + volume / VOLUME_UNIT)))
+        deep = sums[_DEEP] / denom if denom > 0 else 0.0
+        terms.append(("round_the_clock", w["round_the_clock"] * slots_active / SLOTS * deep))
         if members > 1 and w["cluster"]:
-            terms.append(("cluster_size", w["cluster"] * math.log2(members)))
+            terms.append(("cluster_size", w["cluster"] * math.log2(members) * deep))
         z = w["bias"] + w["history"] * confidence + sum(c for _, c in terms)
         positive = sorted((t for t in terms if t[1] > 0.05), key=lambda t: -t[1])
         return Score(value=_sigmoid(z), contributions=tuple(positive))

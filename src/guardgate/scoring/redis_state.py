@@ -1,12 +1,15 @@
 """`RedisFeatureStore`: account feature state shared by replicas, one Lua call per request.
 
 Keys (`P` = `{prefix}`, one hash tag, so Redis Cluster keeps them in one slot): `P:a:<account>`
-a hash per account (about 30 short fields, expiring after `idle_ttl` without requests), `P:m`
-models and when each was first seen (at most `MAX_MODELS`), `P:t0` the first request's time.
+a hash per account (about 25 short fields, expiring after `idle_ttl` without requests), `P:m`
+models and when each was first seen (at most `MAX_MODELS`), `P:t0` the first request's time,
+`P:p:<hash>` one key per prompt seen (expiring `prompt_window` after its first request, in
+Redis's own time).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from importlib import resources
 from typing import Any
@@ -16,18 +19,17 @@ from redis.exceptions import NoScriptError
 
 from guardgate.model import Observation
 from guardgate.scoring.features import (
-    BURST_GAP,
-    FOCUS_AREAS,
     INDICATORS,
-    LONG_OUTPUT_TOKENS,
+    NOVELTY_SCALED,
     RECENT_NETWORKS,
     SLOTS,
     AccountState,
+    stateless,
 )
 from guardgate.scoring.state import MAX_MODELS, FeatureLimits
 from guardgate.store.redis import connect
 
-_NAMES = ["ts", "c", "nets", "par", "tier", "tts", "req"]
+_NAMES = ["ts", "c", "nets", "tier", "tts", "req"]
 _NAMES += [f"s{i}" for i in range(len(INDICATORS))]
 _NAMES += [f"l{i}" for i in range(SLOTS)]
 
@@ -36,18 +38,10 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _bits(obs: Observation) -> str:
-    """The indicators that need no state, as the script expects them (see `indicators`)."""
-    flags = (
-        obs.elicits_reasoning,
-        obs.max_tokens is not None and obs.max_tokens >= LONG_OUTPUT_TOKENS,
-        obs.n > 1 or obs.logprobs,
-        obs.stream,
-        obs.turns <= 1,
-        obs.capability in FOCUS_AREAS,
-        not obs.system_hash,
-    )
-    return "".join("1" if f else "0" for f in flags)
+def _values(obs: Observation) -> str:
+    """The indicators that need no state, as the script expects them (see `stateless`): exact
+    decimal forms, so that Redis and memory sum the same numbers."""
+    return ",".join(repr(float(v)) for v in stateless(obs))
 
 
 def state_from_fields(raw: Sequence[Any]) -> AccountState | None:
@@ -61,7 +55,6 @@ def state_from_fields(raw: Sequence[Any]) -> AccountState | None:
         count=float(values["c"] or 0),
         sums=[float(values[f"s{i}"] or 0) for i in range(n)],
         networks=tuple(x for x in (values["nets"] or "").split(",") if x),
-        params=values["par"] or "",
         slots=[float(values[f"l{i}"] or 0) for i in range(SLOTS)],
         tier=values["tier"] or "normal",
         tier_ts=float(values["tts"] or 0),
@@ -87,6 +80,8 @@ class RedisFeatureStore:
         self._account = f"{tag}:a:"
         self._models = f"{tag}:m"
         self._started = f"{tag}:t0"
+        self._prompt = f"{tag}:p:"
+        self._scaled = ",".join(str(i + 1) for i in NOVELTY_SCALED)
         self._src = resources.files("guardgate.scoring").joinpath("lua", "update.lua").read_text()
         self._sha = ""
 
@@ -110,7 +105,12 @@ class RedisFeatureStore:
         if not self._sha:
             await self.start()
         limits = self.limits
-        keys = [self._account + obs.account, self._models, self._started]
+        keys = [
+            self._account + obs.account,
+            self._models,
+            self._started,
+            self._prompt + obs.prompt_hash,
+        ]
         args: list[Any] = [
             repr(float(obs.ts)),
             repr(float(limits.half_life)),
@@ -118,12 +118,13 @@ class RedisFeatureStore:
             repr(float(limits.new_model_window)),
             obs.model,
             obs.ip_prefix,
-            obs.param_signature,
-            _bits(obs),
+            _values(obs),
             SLOTS,
             RECENT_NETWORKS,
             MAX_MODELS,
-            repr(BURST_GAP),
+            "1" if obs.prompt_hash else "0",
+            str(math.ceil(limits.prompt_window * 1000)),
+            self._scaled,
         ]
         self.round_trips += 1
         try:

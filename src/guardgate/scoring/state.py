@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from guardgate.model import Observation
-from guardgate.scoring.features import NEW_MODEL_WINDOW, AccountState, update
+from guardgate.scoring.features import NEW_MODEL_WINDOW, PROMPT_WINDOW, AccountState, update
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +25,11 @@ class FeatureLimits:
     new_model_window: float = NEW_MODEL_WINDOW
     """Seconds after a model's first request during which using it counts as moving to it.
     Models already in use in the deployment's first `new_model_window` are never new."""
+    prompt_window: float = PROMPT_WINDOW
+    """Seconds a prompt (its hash) is remembered as seen in the deployment."""
+    max_prompts: int = 2_000_000
+    """Prompt hashes remembered in memory at most (about 150 MB at the cap); Redis keeps one key
+    per prompt, expiring after `prompt_window`."""
 
 
 @runtime_checkable
@@ -74,6 +79,7 @@ class MemoryFeatureStore:
         self._models: dict[str, float] = {}
         self._started: float | None = None
         self._updates = 0
+        self._prompts: dict[str, float] = {}
 
     async def start(self) -> None:
         """Nothing to open."""
@@ -92,14 +98,27 @@ class MemoryFeatureStore:
         new_model = bool(obs.model) and is_new_model(
             first, self._started, obs.ts, limits.new_model_window
         )
+        novel = self._novel(obs.prompt_hash, obs.ts)
         state = self._states.get(obs.account)
         if state is None or obs.ts - state.ts > limits.idle_ttl:
             state = self._states[obs.account] = AccountState()
-        update(state, obs, half_life=limits.half_life, new_model=new_model)
+        update(state, obs, half_life=limits.half_life, new_model=new_model, novel=novel)
         self._updates += 1
         if self._updates % _SWEEP_EVERY == 0:
             self._sweep(obs.ts)
         return state
+
+    def _novel(self, prompt: str, ts: float) -> bool:
+        """Whether no request in the last `prompt_window` seconds had this prompt (as Redis's
+        `SET NX` of a key that expires): an unknown prompt (no content features) counts as new."""
+        if not prompt:
+            return True
+        seen = self._prompts.get(prompt)
+        if seen is not None and ts - seen < self.limits.prompt_window:
+            return False
+        if seen is not None or len(self._prompts) < self.limits.max_prompts:
+            self._prompts[prompt] = ts
+        return True
 
     async def set_tier(self, account: str, tier: str, ts: float) -> None:
         """Remember the tier entered."""
@@ -129,3 +148,7 @@ class MemoryFeatureStore:
         cutoff = now - self.limits.idle_ttl
         for account in [a for a, s in self._states.items() if s.ts < cutoff]:
             del self._states[account]
+        if len(self._prompts) >= self.limits.max_prompts // 2:
+            forget = now - self.limits.prompt_window
+            for prompt in [p for p, t in self._prompts.items() if t <= forget]:
+                del self._prompts[prompt]

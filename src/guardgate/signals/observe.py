@@ -95,7 +95,7 @@ class Observer:
         self._by_headers: dict[tuple[object, ...], Sender] = {}
         self._feeds_detector = settings.detection is DetectionMode.PROCESS
         # Keyed by the text's hash, not the text: no prompt is held in memory.
-        self._by_prompt: dict[tuple[int, int], tuple[tuple[int, ...], str, bool, str]] = {}
+        self._by_prompt: dict[tuple[int, int], tuple[tuple[int, ...], str, bool, str, str]] = {}
         self._by_system: dict[tuple[int, int], tuple[str, bool]] = {}
 
     def observe(
@@ -117,10 +117,11 @@ class Observer:
         system_hash, system_elicits = self._system(shape.system_text)
         sketch: tuple[int, ...] = ()
         template_hash = ""
+        prompt_hash = ""
         elicits = False
         area = ""
         if self.config.content:
-            sketch, template_hash, elicits, area = self._prompt(shape.prompt_text)
+            sketch, template_hash, elicits, area, prompt_hash = self._prompt(shape.prompt_text)
             elicits = elicits or system_elicits
             if shape.has_tools:
                 area = "tools"
@@ -147,6 +148,7 @@ class Observer:
             system_hash=system_hash,
             template_sketch=sketch,
             template_hash=template_hash,
+            prompt_hash=prompt_hash,
             elicits_reasoning=elicits or shape.reasoning_requested,
             capability=area,
             turns=shape.turns,
@@ -179,15 +181,27 @@ class Observer:
                 self._by_headers[key] = known
         return known
 
-    def _prompt(self, text: str) -> tuple[tuple[int, ...], str, bool, str]:
-        """`(sketch, template_hash, elicits_reasoning, capability without tools)` of a prompt."""
+    def _prompt(self, text: str) -> tuple[tuple[int, ...], str, bool, str, str]:
+        """`(sketch, template_hash, elicits_reasoning, capability without tools, prompt_hash)` of
+        a prompt."""
         key = (hash(text), len(text))
         known = self._by_prompt.get(key)
         if known is None:
             sketch, template_hash = self.sketcher.sketch(text)
             # The head and tail are where an ask sits; matching them only bounds the cost.
             prompt = clip(text).lower()
-            known = (sketch, template_hash, elicits_reasoning(prompt), capability(prompt, False))
+            exact = (
+                hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=8).hexdigest()
+                if text
+                else ""
+            )
+            known = (
+                sketch,
+                template_hash,
+                elicits_reasoning(prompt),
+                capability(prompt, False),
+                exact,
+            )
             if len(self._by_prompt) >= _TEXT_CACHE:
                 self._by_prompt.clear()
             self._by_prompt[key] = known

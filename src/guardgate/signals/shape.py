@@ -55,6 +55,7 @@ class RequestShape:
     """The text of the last user turn (only sketched downstream, never stored)."""
     has_tools: bool
     turns: int
+    """Messages in the conversation, system and developer prompts not counted (1: single-shot)."""
     reasoning_requested: bool
     """Whether the body asks for a reasoning effort or a thinking budget."""
 
@@ -151,16 +152,26 @@ def request_shape(api: ApiKind, body: dict[str, Any]) -> RequestShape:
             turns = messages
         if api is ApiKind.ANTHROPIC_MESSAGES:
             system = text_of(body.get("system"))
-    for turn in turns:
+    spoken = len(turns)
+    last_user = -1
+    for i, turn in enumerate(turns):
         if not isinstance(turn, dict):
             continue
         role = turn.get("role")
-        if role == "user":
+        if role in _SYSTEM_ROLES:
+            spoken -= 1
+            if not system:
+                system = text_of(turn.get("content"))
+        elif role == "user":
+            last_user = i
+    # Only the last user turn with text is the prompt: a long history is not read again.
+    for i in range(last_user, -1, -1):
+        turn = turns[i]
+        if isinstance(turn, dict) and turn.get("role") == "user":
             text = text_of(turn.get("content"))
             if text:
                 prompt = text
-        elif role in _SYSTEM_ROLES and not system:
-            system = text_of(turn.get("content"))
+                break
     tools = body.get("tools")
     return RequestShape(
         param_signature=_param_signature(body),
@@ -169,6 +180,6 @@ def request_shape(api: ApiKind, body: dict[str, Any]) -> RequestShape:
         system_text=system[:_SYSTEM_HEAD],
         prompt_text=prompt,
         has_tools=bool(tools),
-        turns=max(1, len(turns)),
+        turns=max(1, spoken),
         reasoning_requested=_reasoning_requested(body),
     )

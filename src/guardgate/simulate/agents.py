@@ -8,7 +8,7 @@ import string
 
 from guardgate.model import ApiKind
 from guardgate.simulate.bodies import ToolSpec, random_id, tools_for
-from guardgate.simulate.snippets import identifier, tool_output
+from guardgate.simulate.snippets import code_snippet, identifier, tool_output
 
 CODING_TOOLS = (
     ToolSpec("bash", "Run a shell command in the repository.", (("command", "string", "cmd"),)),
@@ -69,9 +69,11 @@ class AgentLoop:
         lang: str = "Python",
         thinking_budget: int | None = None,
         keep_steps: int = 10,
+        output_lines: int = 1,
         extra: dict[str, object] | None = None,
     ) -> None:
-        """Start a session on `task` (the first user message)."""
+        """Start a session on `task` (the first user message); a file read returns
+        `output_lines` functions' worth of code."""
         self._rng = rng
         self.api = api
         self.model = model
@@ -80,6 +82,7 @@ class AgentLoop:
         self._lang = lang
         self._thinking = thinking_budget
         self._keep = keep_steps
+        self._files = max(1, output_lines)
         self._extra = extra or {}
         self._steps: list[list[dict[str, object]]] = []
 
@@ -88,6 +91,8 @@ class AgentLoop:
         rng = self._rng
         name, args = _call(rng, self._lang)
         output = tool_output(rng, self._lang)
+        if name == "read_file" and self._files > 1:
+            output = "\n\n".join(code_snippet(rng, self._lang) for _ in range(self._files))
         thought = rng.choice(_THOUGHTS).format(f=identifier(rng))
         if self.api is ApiKind.ANTHROPIC_MESSAGES:
             call_id = random_id(rng, "toolu_01", 22)

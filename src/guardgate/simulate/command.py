@@ -25,6 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ISO 8601 start of the span (default 2026-11-02T00:00:00Z)",
     )
     parser.add_argument(
+        "--no-variants",
+        action="store_true",
+        help="keep every farm as designed instead of dealing its accounts over its adaptive "
+        "variants (stream, burst, system, ...; see guardgate.simulate.adapt)",
+    )
+    parser.add_argument(
         "--release-at",
         default=None,
         help="ISO 8601 release time of frontier-2 (default: day 3, 17:00 UTC)",
@@ -40,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             start=parse_start(args.start),
             release_at=parse_start(args.release_at) if args.release_at else None,
+            variants=not args.no_variants,
         )
     except ValueError as exc:
         print(f"guardgate simulate: {exc}")

@@ -30,6 +30,9 @@ class SimulationConfig:
     seed: int = 1
     start: float = 1793577600.0  # 2026-11-02T00:00:00Z, a Monday
     release_at: float | None = None
+    variants: bool = True
+    """Deal each farm's accounts over its adaptive variants (`simulate.adapt`); False keeps
+    every farm as designed."""
 
     def __post_init__(self) -> None:
         """Reject spans and scales that cannot produce traffic."""
@@ -64,3 +67,10 @@ class SimulationConfig:
         """
         n = self.count(base, minimum)
         return n, min(1.0, base * self.scale / n)
+
+
+TUNING_SEEDS: tuple[int, ...] = (1, 2, 3)
+"""Seeds on which the detector's weights and thresholds may be chosen."""
+
+TEST_SEEDS: tuple[int, ...] = (101, 102, 103)
+"""Seeds the README reports; never used for tuning."""

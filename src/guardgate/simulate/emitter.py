@@ -12,6 +12,7 @@ from guardgate.model import ApiKind
 from guardgate.simulate.bodies import PATHS
 from guardgate.simulate.clients import ClientBuild, header_template, order_body
 from guardgate.simulate.config import SimulationConfig
+from guardgate.simulate.harvest import expected_tokens
 
 _KEY_ALPHABET = string.ascii_letters + string.digits + "-_"
 
@@ -32,6 +33,8 @@ class Account:
     population: str
     attack: bool
     build: ClientBuild
+    variant: str = ""
+    """For farm accounts, the adaptation they run (`base`, a knob's name, `all`)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class Emitter:
         self._records: list[tuple[float, int, str, str]] = []
         self._headers: dict[tuple[str, ApiKind], list[tuple[str, str]]] = {}
         self._seen: dict[str, tuple[Counter[str], set[str], set[str], bool]] = {}
+        # Token draws have a generator of their own: labels do not shift any population's draws.
+        self._tokens = random.Random(f"{config.seed}:tokens")
 
     def account(
         self,
@@ -64,9 +69,10 @@ class Emitter:
         attack: bool,
         build: ClientBuild,
         anthropic: bool = False,
+        variant: str = "",
     ) -> Account:
         """A new account with a fresh key."""
-        return Account(new_key(rng, anthropic), actor, population, attack, build)
+        return Account(new_key(rng, anthropic), actor, population, attack, build, variant)
 
     def emit(
         self,
@@ -119,12 +125,16 @@ class Emitter:
             "body": body,
         }
         line = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+        answer, reasoning = expected_tokens(self._tokens, body)
         label = json.dumps(
             {
                 "population": account.population,
+                "variant": account.variant,
                 "actor": account.actor,
                 "attack": account.attack,
                 "account_key": account.key,
+                "answer_tokens": answer,
+                "reasoning_tokens": reasoning,
             },
             separators=(",", ":"),
         )

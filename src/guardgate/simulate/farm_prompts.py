@@ -9,6 +9,7 @@ chain-of-thought training data. Stealthier farms paraphrase the template and mix
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 from guardgate.simulate.snippets import LANG_TAGS, code_snippet, identifier, math_problem
 from guardgate.simulate.text import VOCAB
@@ -130,3 +131,87 @@ def harvester_prompt(rng: random.Random) -> str:
         "reasoning that produced it.\n\nPrompt: Write a function that does this.\n"
         f"Response:\n```python\n{code}\n```"
     )
+
+
+_SYSTEM_ROLES = (
+    "You are an expert analyst and software engineer",
+    "You are a world-class problem solver",
+    "You are a senior researcher and engineer",
+    "You are a meticulous domain expert",
+    "You are a helpful, rigorous assistant",
+)
+_SYSTEM_GOALS = (
+    "who combines rigour with deep domain knowledge.",
+    "who never skips a step.",
+    "who writes complete, verifiable solutions.",
+    "who explains every decision.",
+)
+_SYSTEM_STYLES = (
+    "Your goal is to deliver complete, verifiable solutions grounded in the given material.",
+    "Always support the answer with transparent reasoning.",
+    "Be exhaustive and precise.",
+    "Structure the answer clearly.",
+)
+_LEADS = (
+    "Solve the following.",
+    "Complete the task below.",
+    "Here is the task.",
+    "Work on this:",
+    "Task:",
+    "Please handle the following request.",
+)
+ELICIT_ASKS = (
+    "Work through this step by step. Write out your complete reasoning, every assumption, every "
+    "intermediate result and how you checked it, before the final answer.",
+    "Think it through carefully and show all of your reasoning before answering.",
+    "Explain your reasoning in full, including what you considered and ruled out.",
+    "Walk through your thought process in detail, then state the result.",
+    "Reason step by step and do not skip intermediate steps.",
+    "Show your work: every step, every check.",
+    "Think out loud in full detail before the final answer.",
+    "Write out the reasoning behind each step of your solution.",
+)
+_ENDINGS = (
+    "Then give the final answer under the heading 'Final answer'.",
+    "End with 'Answer:' followed by the result.",
+    "Finish with a one-line summary.",
+    "",
+    "Put the final result last.",
+)
+
+
+@dataclass(frozen=True)
+class Wording:
+    """One campaign's texts for this seed: system prompt, template, paraphrases."""
+
+    system: str
+    template: str
+    """Contains `{payload}`."""
+    paraphrases: tuple[str, ...]
+    """Other phrasings with `{payload}`, for accounts that vary their wording."""
+
+
+def _compose(rng: random.Random) -> str:
+    lead = rng.choice(_LEADS)
+    ask = rng.choice(ELICIT_ASKS)
+    ending = rng.choice(_ENDINGS)
+    if rng.random() < 0.5:
+        return f"{lead}\n\n{{payload}}\n\n{ask} {ending}".strip()
+    return f"{ask}\n\n{{payload}}\n\n{ending}".strip()
+
+
+def farm_wording(rng: random.Random) -> Wording:
+    """A campaign's texts, drawn for this seed from fragment pools."""
+    system = (
+        f"{rng.choice(_SYSTEM_ROLES)} {rng.choice(_SYSTEM_GOALS)} "
+        f"{' '.join(rng.sample(_SYSTEM_STYLES, 2))}"
+    )
+    pool = [*STEALTH_VARIANTS, *(_compose(rng) for _ in range(6))]
+    rng.shuffle(pool)
+    return Wording(system, _compose(rng), tuple(pool[:5]))
+
+
+def farm_prompt(rng: random.Random, wording: Wording, *, paraphrase: bool = False) -> str:
+    """A campaign's prompt with a fresh payload, in its template or one of its paraphrases."""
+    template = rng.choice(wording.paraphrases) if paraphrase else wording.template
+    return template.format(payload=payload(rng))

@@ -3,39 +3,32 @@
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 
 from guardgate.model import ApiKind
 from guardgate.simulate.agents import AgentLoop
 from guardgate.simulate.bodies import ANTHROPIC_MODEL, random_id
-from guardgate.simulate.clients import ClientKind, random_build
+from guardgate.simulate.clients import (
+    CLAUDE_CLI_VERSIONS,
+    CODEX_CLI_VERSIONS,
+    ClientBuild,
+    ClientKind,
+    random_build,
+)
 from guardgate.simulate.config import HOUR
 from guardgate.simulate.network import office_ip, residential_ip
 from guardgate.simulate.sessions import geometric_turns, model_at
 from guardgate.simulate.snippets import identifier
 from guardgate.simulate.text import VOCAB, question
-from guardgate.simulate.timing import WORK_HOURS, daily_times, model_latency, random_timezone
+from guardgate.simulate.timing import (
+    FLAT_HOURS,
+    WORK_HOURS,
+    daily_times,
+    model_latency,
+    random_timezone,
+)
+from guardgate.simulate.workloads import agent_system
 from guardgate.simulate.world import World
-
-AGENT_SYSTEMS = {
-    ClientKind.CLAUDE_CLI: (
-        "You are an interactive CLI tool that helps users with software engineering tasks. "
-        "Use the instructions below and the tools available to you to assist the user. "
-        "Be concise. Prefer editing existing files to creating new ones. Never commit changes "
-        "unless the user explicitly asks. Run the project's tests after making changes."
-    ),
-    ClientKind.CODEX_CLI: (
-        "You are a coding agent running in a terminal-based assistant. You can read files, "
-        "run shell commands and apply patches. Keep going until the user's query is completely "
-        "resolved before ending your turn. Do not guess file contents; read them. Keep your "
-        "final message brief and list the files you changed."
-    ),
-    ClientKind.OPENAI_PY: (
-        "Act as an expert software developer. Always use best practices when coding. Respect "
-        "and use existing conventions, libraries, etc that are already present in the code "
-        "base. Take requests for changes to the supplied code. Use the tools to inspect files "
-        "and run tests."
-    ),
-}
 
 _REPO_TASKS = (
     "Fix the failing test in tests/test_{f}.py.",
@@ -63,13 +56,15 @@ def coding_task(rng: random.Random) -> str:
 
 
 def coding_agent(world: World) -> None:
-    """Developers running coding agents through the working day."""
+    """Developers running assorted coding agents through the working day."""
     rng = world.rng("coding_agent")
     cfg = world.config
-    members, volume = cfg.sized(50)
+    members, volume = world.members("coding_agent", rng, 30, 60)
+    weights = [rng.uniform(0.2, 1.0) for _ in range(3)]
+    world.note("coding_agent", mix=tuple(round(w, 2) for w in weights))
     for d in range(members):
         kind = rng.choices(
-            (ClientKind.CLAUDE_CLI, ClientKind.CODEX_CLI, ClientKind.OPENAI_PY), (0.4, 0.3, 0.3)
+            (ClientKind.CLAUDE_CLI, ClientKind.CODEX_CLI, ClientKind.OPENAI_PY), weights
         )[0]
         build = random_build(rng, kind)
         if kind is ClientKind.CLAUDE_CLI:
@@ -94,6 +89,7 @@ def coding_agent(world: World) -> None:
         adoption = rng.choice((0.0, 0.3, 0.8))
         lang = rng.choice(("Python", "TypeScript", "Go"))
         per_day = 1.6 * volume * rng.lognormvariate(0, 0.5)
+        system = agent_system(cfg.seed, _AGENT_NAMES[kind])
         for ts in daily_times(rng, cfg.start, cfg.end, tz, per_day, WORK_HOURS, 0.25):
             model = model_at(rng, world, ts, favourite, adoption, delay=rng.uniform(1, 24) * HOUR)
             extra: dict[str, object] = {"stream": True}
@@ -105,7 +101,7 @@ def coding_agent(world: World) -> None:
                 rng,
                 api,
                 model,
-                AGENT_SYSTEMS[kind],
+                system,
                 coding_task(rng),
                 lang=lang,
                 thinking_budget=rng.choice((4000, 10000, 16000))
@@ -118,4 +114,121 @@ def coding_agent(world: World) -> None:
                 if not world.emitter.emit(rng, ts, ip, account, api, loop.body()):
                     break
                 ts += model_latency(rng, rng.randint(60, 700), True) + rng.uniform(0.3, 15.0)
+                loop.advance()
+
+
+_AGENT_NAMES = {
+    ClientKind.CLAUDE_CLI: "claude",
+    ClientKind.CODEX_CLI: "codex",
+    ClientKind.OPENAI_PY: "aider",
+}
+
+
+@dataclass(frozen=True)
+class PopularAgent:
+    """This seed's most popular coding agent: what every one of its users sends alike."""
+
+    kind: ClientKind
+    api: ApiKind
+    system: str
+    versions: tuple[str, ...]
+    """Its current release first, then the previous ones."""
+    keep_steps: int
+    output_lines: int
+
+    def popular_build(self, rng: random.Random) -> ClientBuild:
+        """A user's installation: mostly the current release, on a laptop."""
+        version = self.versions[0] if rng.random() < 0.7 else rng.choice(self.versions)
+        os_name, arch = rng.choices(
+            (("MacOS", "arm64"), ("Linux", "x64"), ("Windows", "x64")), (6, 3, 1)
+        )[0]
+        runtime = "v22.14.0" if rng.random() < 0.7 else rng.choice(("v20.18.0", "v22.11.0"))
+        return ClientBuild(self.kind, version, os_name, arch, runtime)
+
+    def model(self, rng: random.Random, world: World, ts: float, adoption: float) -> str:
+        """The model a session at `ts` runs on."""
+        favourite = ANTHROPIC_MODEL if self.api.is_anthropic else "o3-mini"
+        return model_at(rng, world, ts, favourite, adoption, delay=rng.uniform(0.5, 12) * HOUR)
+
+    def extra(self, rng: random.Random, effort: str = "medium") -> dict[str, object]:
+        """The agent's per-session request fields."""
+        extra: dict[str, object] = {"stream": True}
+        if self.kind is ClientKind.CLAUDE_CLI:
+            extra["metadata"] = {"user_id": f"user_{random_id(rng, '', 32).lower()}"}
+        else:
+            extra["prompt_cache_key"] = random_id(rng, "", 32).lower()
+            extra["reasoning"] = {"effort": effort, "summary": "auto"}
+        return extra
+
+
+def popular_agent(world: World) -> PopularAgent:
+    """The coding agent most developers use this seed (shared by its crowd and by farms that
+    pose as it)."""
+    rng = random.Random(f"{world.config.seed}:popular-agent")
+    kind = rng.choice((ClientKind.CLAUDE_CLI, ClientKind.CODEX_CLI))
+    api = ApiKind.ANTHROPIC_MESSAGES if kind is ClientKind.CLAUDE_CLI else ApiKind.OPENAI_RESPONSES
+    versions = CLAUDE_CLI_VERSIONS if kind is ClientKind.CLAUDE_CLI else CODEX_CLI_VERSIONS
+    newest = rng.randrange(1, len(versions))
+    ordered = (versions[newest], *versions[:newest][::-1])
+    return PopularAgent(
+        kind,
+        api,
+        agent_system(world.config.seed, _AGENT_NAMES[kind]),
+        ordered,
+        keep_steps=rng.randint(14, 18),
+        output_lines=rng.randint(4, 5),
+    )
+
+
+def agent_crowd(world: World) -> None:
+    """The popular coding agent's whole crowd: a few heavy users who run it all day (some
+    round the clock, on long tasks) and many occasional ones. All share its system prompt, tool
+    schemas and client build; their contexts carry about 10 KB of history."""
+    rng = world.rng("agent_crowd")
+    cfg = world.config
+    agent = popular_agent(world)
+    members, volume = world.members("agent_crowd", rng, 150, 350)
+    heavy_share = rng.uniform(0.1, 0.25)
+    world.note("agent_crowd", agent=agent.kind.value, version=agent.versions[0], heavy=heavy_share)
+    for d in range(members):
+        heavy = rng.random() < heavy_share
+        build = agent.popular_build(rng)
+        account = world.emitter.account(
+            rng,
+            actor=f"agent-user-{d}",
+            population="agent_crowd",
+            attack=False,
+            build=build,
+            anthropic=agent.api.is_anthropic,
+        )
+        tz = random_timezone(rng)
+        ips = (residential_ip(rng), office_ip(rng))
+        lang = rng.choice(("Python", "TypeScript", "Go", "Rust"))
+        adoption = rng.choice((0.0, 0.5, 0.9))
+        if heavy:
+            per_day = rng.uniform(1.5, 3.5) * volume
+            hours = FLAT_HOURS if rng.random() < 0.3 else WORK_HOURS
+            mean_steps = rng.uniform(12, 25)
+        else:
+            per_day = rng.uniform(0.1, 0.8) * volume
+            hours, mean_steps = WORK_HOURS, rng.uniform(4, 12)
+        budget = rng.choice((4000, 10000, 16000, 32000))
+        for ts in daily_times(rng, cfg.start, cfg.end, tz, per_day, hours, 0.4):
+            loop = AgentLoop(
+                rng,
+                agent.api,
+                agent.model(rng, world, ts, adoption),
+                agent.system,
+                coding_task(rng),
+                lang=lang,
+                thinking_budget=budget if agent.api.is_anthropic else None,
+                keep_steps=agent.keep_steps,
+                output_lines=agent.output_lines,
+                extra=agent.extra(rng, rng.choice(("low", "medium", "high"))),
+            )
+            ip = rng.choice(ips)
+            for _ in range(geometric_turns(rng, mean_steps, 80)):
+                if not world.emitter.emit(rng, ts, ip, account, agent.api, loop.body()):
+                    break
+                ts += model_latency(rng, rng.randint(60, 700), True) + rng.uniform(0.3, 20.0)
                 loop.advance()

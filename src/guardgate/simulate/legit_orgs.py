@@ -18,6 +18,7 @@ from guardgate.simulate.timing import (
     daily_times,
     local_days,
     poisson,
+    random_timezone,
 )
 from guardgate.simulate.workloads import (
     BENCHMARKS,
@@ -26,6 +27,7 @@ from guardgate.simulate.workloads import (
     SAAS_TEMPLATES,
     backend_text,
     benchmark_items,
+    product_system,
 )
 from guardgate.simulate.world import World
 
@@ -34,20 +36,29 @@ def chat_app(world: World) -> None:
     """Consumer apps relaying their end users' chats through one key from a few servers."""
     rng = world.rng("chat_app")
     cfg = world.config
-    apps = (
-        # (sessions per day at scale 1, tz of the market, client, model, sends `user`)
-        (560.0, -5.0, ClientKind.OPENAI_NODE, "gpt-4.1-mini", True),
-        (220.0, 1.0, ClientKind.OPENAI_PY, "gpt-4o", False),
-    )
+    # (sessions per day at scale 1, tz of the market, client, model, sends `user`)
+    apps = [
+        (
+            rng.uniform(120, 450),
+            rng.choice((-8.0, -5.0, 0.0, 1.0, 5.5, 8.0, 9.0)),
+            rng.choice((ClientKind.OPENAI_NODE, ClientKind.OPENAI_PY, ClientKind.AXIOS)),
+            rng.choice(("gpt-4.1-mini", "gpt-4o")),
+            rng.random() < 0.5,
+        )
+        for _ in range(rng.randint(1, 3))
+    ]
+    world.note("chat_app", members=len(apps), sessions=tuple(round(a[0]) for a in apps))
     for a, (sessions, tz, kind, model, sends_user) in enumerate(apps):
         build = random_build(rng, kind, server=True)
         account = world.emitter.account(
             rng, actor=f"app-{a}", population="chat_app", attack=False, build=build
         )
         servers = [cloud_ip(rng) for _ in range(rng.randint(2, 4))]
-        system = CHAT_APP_SYSTEMS[a % len(CHAT_APP_SYSTEMS)]
+        system = product_system(rng) if rng.random() < 0.7 else rng.choice(CHAT_APP_SYSTEMS)
+        temperature = rng.choice((0.3, 0.5, 0.7, 1.0))
+        cap = rng.choice((400, 800, 1200, 2000))
         for ts in daily_times(rng, cfg.start, cfg.end, tz, sessions * cfg.scale, PERSONAL_HOURS):
-            params: dict[str, object] = {"temperature": 0.7, "max_tokens": 800}
+            params: dict[str, object] = {"temperature": temperature, "max_tokens": cap}
             if sends_user:
                 params["user"] = random_id(rng, "u_", 16)
             chat_session(
@@ -85,9 +96,10 @@ _SAAS_CLIENTS = (
 def saas_template(world: World) -> None:
     """Back ends that run one template over their day's data every night, from cloud hosts."""
     rng = world.rng("saas_template")
-    members, volume = world.config.sized(6)
+    members, volume = world.members("saas_template", rng, 4, 8)
+    offset = rng.randrange(len(SAAS_TEMPLATES))
     for b in range(members):
-        _saas_backend(world, rng, b, volume)
+        _saas_backend(world, rng, b + offset, volume)
 
 
 def _saas_backend(world: World, rng: random.Random, b: int, volume: float) -> None:
@@ -106,11 +118,14 @@ def _saas_backend(world: World, rng: random.Random, b: int, volume: float) -> No
     )
     system, template = SAAS_TEMPLATES[b % len(SAAS_TEMPLATES)]
     model = ANTHROPIC_MODEL if anthropic else rng.choice(("gpt-4.1-mini", "gpt-4o"))
-    params: dict[str, object] = {"temperature": rng.choice((0, 0.2)), "max_tokens": 300}
+    params: dict[str, object] = {
+        "temperature": rng.choice((0, 0.2, 0.3)),
+        "max_tokens": rng.choice((200, 300, 500, 1000)),
+    }
     hosts = [cloud_ip(rng) for _ in range(rng.randint(1, 3))]
     tz = rng.choice((-8.0, -5.0, 0.0, 1.0, 9.0))
     cron_hour = rng.uniform(0.5, 4.0)
-    nightly = rng.randint(150, 520) * volume
+    nightly = rng.randint(80, 400) * volume
     workers = rng.randint(2, 8)
 
     def send(ts: float) -> None:
@@ -132,26 +147,24 @@ def corporate_nat(world: World) -> None:
     """Employees behind their office NAT using an internal tool built on one pinned SDK."""
     rng = world.rng("corporate_nat")
     cfg = world.config
-    offices = (
+    offices = []
+    for per_key in (1, rng.randint(5, 20)):
+        anthropic = rng.random() < 0.5
+        drawn = random_build(rng, ClientKind.ANTHROPIC_PY if anthropic else ClientKind.OPENAI_PY)
         # (employees at scale 1, employees per key, tz, build, api)
-        (
-            300,
-            1,
-            -5.0,
-            ClientBuild(ClientKind.OPENAI_PY, "1.51.2", "MacOS", "arm64", "3.11.9", True),
-            ApiKind.OPENAI_CHAT,
-        ),
-        (
-            150,
-            12,
-            1.0,
-            ClientBuild(ClientKind.ANTHROPIC_PY, "0.49.0", "Windows", "x64", "3.12.3"),
-            ApiKind.ANTHROPIC_MESSAGES,
-        ),
-    )
+        offices.append(
+            (
+                rng.randint(80, 300),
+                per_key,
+                random_timezone(rng),
+                drawn,
+                ApiKind.ANTHROPIC_MESSAGES if anthropic else ApiKind.OPENAI_CHAT,
+            )
+        )
+    world.note("corporate_nat", sizes=tuple(o[0] for o in offices))
     for o, (employees, per_key, tz, build, api) in enumerate(offices):
         nat = [office_ip(rng) for _ in range(rng.randint(1, 3))]
-        system = CORPORATE_SYSTEMS[o]
+        system = CORPORATE_SYSTEMS[o] if rng.random() < 0.3 else product_system(rng)
         model = ANTHROPIC_MODEL if api.is_anthropic else "gpt-4o"
         accounts = []
         for e in range(cfg.count(employees)):
@@ -198,8 +211,11 @@ def eval_runner(world: World) -> None:
     rng = world.rng("eval_runner")
     cfg = world.config
     fraction = min(1.0, cfg.scale)
-    suites = {b: benchmark_items(cfg.seed, b, _FULL_SIZES[b]) for b in BENCHMARKS}
-    for r in range(cfg.count(4, minimum=2)):
+    sizes = {b: rng.randint(n // 2, n) for b, n in _FULL_SIZES.items()}
+    suites = {b: benchmark_items(cfg.seed, b, sizes[b]) for b in BENCHMARKS}
+    runners = cfg.count(rng.uniform(2, 5), minimum=2)
+    world.note("eval_runner", members=runners, suites=tuple(len(s) for s in suites.values()))
+    for r in range(runners):
         build = random_build(rng, ClientKind.OPENAI_PY, server=True)
         build = ClientBuild(build.kind, build.version, "Linux", "x64", build.runtime_version, True)
         account = world.emitter.account(

@@ -60,7 +60,10 @@ def casual(world: World) -> None:
     """Many people with a few chats a day, from home, from phones behind carrier NAT."""
     rng = world.rng("casual")
     cfg = world.config
-    for i in range(cfg.count(2500)):
+    base = rng.uniform(1500, 2500)
+    n = cfg.count(base)
+    world.note("casual", members=n, base=round(base, 3))
+    for i in range(n):
         build, api = _client(rng)
         account = world.emitter.account(
             rng,
@@ -104,7 +107,10 @@ def heavy_user(world: World) -> None:
     """Individuals sending hundreds of requests a day: chats plus their own scripted batches."""
     rng = world.rng("heavy_user")
     cfg = world.config
-    members, volume = cfg.sized(30)
+    members, volume = world.members("heavy_user", rng, 20, 40)
+    low = rng.uniform(20, 60)
+    high = low + rng.uniform(40, 120)
+    world.note("heavy_user", per_day=(low, high))
     for i in range(members):
         kind = rng.choice((ClientKind.OPENAI_PY, ClientKind.OPENAI_PY, ClientKind.ANTHROPIC_PY))
         build = random_build(rng, kind)
@@ -121,7 +127,7 @@ def heavy_user(world: World) -> None:
         ips = [residential_ip(rng), office_ip(rng)]
         favourite = favourite_model(rng, api)
         adoption = rng.choice((0.0, 0.0, 0.3, 0.7))
-        per_day = rng.uniform(80, 320) * volume
+        per_day = rng.uniform(low, high) * volume
         hours = [max(a, b) for a, b in zip(WORK_HOURS, PERSONAL_HOURS, strict=True)]
         # A unit is a chat (about 3 requests) or a scripted batch (about 25).
         units = daily_times(rng, cfg.start, cfg.end, tz, per_day / 6.5, hours, 0.35, 0.35)
@@ -173,19 +179,25 @@ def university_class(world: World) -> None:
     rng = world.rng("university_class")
     cfg = world.config
     courses = list(HOMEWORK)
-    for c in range(cfg.count(3)):
+    rng.shuffle(courses)
+    classes = cfg.count(rng.uniform(2, 4))
+    world.note("university_class", members=classes, courses=tuple(courses))
+    for c in range(classes):
         course = courses[c % len(courses)]
         prefix = campus_prefix(rng)
-        tz = rng.choice((-8.0, -5.0, 1.0))
+        tz = rng.choice((-8.0, -5.0, 0.0, 1.0, 9.0))
         size = max(5, round(rng.randint(30, 200) * cfg.scale))
         # The course's requirements.txt pins the SDK: most students share one client build.
-        pinned = ClientBuild(ClientKind.OPENAI_PY, "1.54.3", "MacOS", "arm64", "3.11.9")
+        drawn = random_build(rng, ClientKind.OPENAI_PY)
+        pinned = ClientBuild(drawn.kind, drawn.version, "MacOS", "arm64", drawn.runtime_version)
         evenings = _deadline_evenings(rng, cfg.start, cfg.end, tz)
         questions = HOMEWORK[course]
         for s in range(size):
             if rng.random() < 0.6:
                 os_name, arch = rng.choice((("MacOS", "arm64"), ("Windows", "x64")))
-                build = ClientBuild(pinned.kind, pinned.version, os_name, arch, "3.11.9")
+                build = ClientBuild(
+                    pinned.kind, pinned.version, os_name, arch, pinned.runtime_version
+                )
             else:
                 build = random_build(
                     rng,

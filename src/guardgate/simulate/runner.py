@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from guardgate.simulate.attack_crowds import agent_farm, low_slow_farm, reseller_relay
 from guardgate.simulate.attack_farms import hydra_farm, model_hopper, stealth_farm
 from guardgate.simulate.attack_solo import cot_harvester, single_scraper
 from guardgate.simulate.config import SimulationConfig
 from guardgate.simulate.emitter import PopulationStats
-from guardgate.simulate.legit_coding import coding_agent
+from guardgate.simulate.legit_coding import agent_crowd, coding_agent
+from guardgate.simulate.legit_crowds import (
+    campus_classes,
+    carrier_crowd,
+    eval_launch,
+    gateway_key,
+    office_tool,
+    reasoning_power,
+    synthetic_data,
+    writers,
+)
 from guardgate.simulate.legit_orgs import chat_app, corporate_nat, eval_runner, saas_template
 from guardgate.simulate.legit_people import casual, heavy_user, university_class
 from guardgate.simulate.world import World
@@ -24,14 +35,35 @@ POPULATIONS: tuple[tuple[str, Callable[[World], None]], ...] = (
     ("university_class", university_class),
     ("corporate_nat", corporate_nat),
     ("eval_runner", eval_runner),
+    ("reasoning_power", reasoning_power),
+    ("campus_classes", campus_classes),
+    ("office_tool", office_tool),
+    ("gateway_key", gateway_key),
+    ("writers", writers),
+    ("synthetic_data", synthetic_data),
+    ("eval_launch", eval_launch),
+    ("carrier_crowd", carrier_crowd),
+    ("agent_crowd", agent_crowd),
     ("hydra_farm", hydra_farm),
     ("stealth_farm", stealth_farm),
     ("cot_harvester", cot_harvester),
     ("single_scraper", single_scraper),
     ("model_hopper", model_hopper),
+    ("low_slow_farm", low_slow_farm),
+    ("agent_farm", agent_farm),
+    ("reseller_relay", reseller_relay),
 )
 ATTACK_POPULATIONS = frozenset(
-    {"hydra_farm", "stealth_farm", "cot_harvester", "single_scraper", "model_hopper"}
+    {
+        "hydra_farm",
+        "stealth_farm",
+        "cot_harvester",
+        "single_scraper",
+        "model_hopper",
+        "low_slow_farm",
+        "agent_farm",
+        "reseller_relay",
+    }
 )
 
 _BUFFER = 1 << 20
@@ -44,6 +76,8 @@ class SimulationResult:
     requests: int
     attack_requests: int
     populations: tuple[PopulationStats, ...]
+    drawn: dict[str, dict[str, object]] = field(default_factory=dict)
+    """What each population drew for this seed (`World.drawn`)."""
 
     @property
     def attack_share(self) -> float:
@@ -68,7 +102,7 @@ def simulate(config: SimulationConfig, traffic: Path, labels: Path) -> Simulatio
             lab.write("\n")
     stats = tuple(world.emitter.stats())
     attack = sum(s.requests for s in stats if s.attack)
-    return SimulationResult(len(lines), attack, stats)
+    return SimulationResult(len(lines), attack, stats, world.drawn)
 
 
 def summary(result: SimulationResult, config: SimulationConfig) -> str:

@@ -20,6 +20,9 @@ from guardgate.simulate.world import World
 
 OPENAI_MODEL_WEIGHTS = (0.34, 0.4, 0.16, 0.1)
 
+Send = Callable[[random.Random, float, str, Account, ApiKind, dict[str, object]], bool]
+"""Where a session's requests go: `Emitter.emit` or a campaign's queue."""
+
 
 def favourite_model(rng: random.Random, api: ApiKind) -> str:
     """The model an account mostly uses."""
@@ -61,11 +64,14 @@ def chat_session(
     next_turn: Callable[[random.Random], str] = followup,
     think_median: float = 45.0,
     max_history: int = 12,
+    send: Send | None = None,
 ) -> float:
     """Send a chat of `turns` user messages whose history grows; returns when it ended.
 
-    `ip` may be a callable for clients whose address changes between requests.
+    `ip` may be a callable for clients whose address changes between requests; `send` replaces
+    the world's emitter (a farm's campaign collects its requests).
     """
+    emit = send or world.emitter.emit
     history: list[tuple[str, str]] = []
     user = first
     for turn in range(turns):
@@ -73,7 +79,7 @@ def chat_session(
         body = text_body(
             api, model, history[-max_history:], user, system=system, params=params, stream=stream
         )
-        if not world.emitter.emit(rng, ts, address, account, api, body):
+        if not emit(rng, ts, address, account, api, body):
             break
         answer_tokens = rng.randint(80, 900)
         ts += model_latency(rng, answer_tokens, model in REASONING_MODELS)
