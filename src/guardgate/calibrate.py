@@ -137,7 +137,9 @@ def calibrate(
         needed = 0.0
     else:
         # Just above the highest score of the first account that must stay unflagged.
-        needed = math.floor(ranked[allowed].score / _STEP + 1) * _STEP
+        # (rounded to the grid first: 0.9994 / 0.0001 is 9993.999..., and flooring it gave the
+        # tied score itself, which flagged every account tied there)
+        needed = round((round(ranked[allowed].score / _STEP) + 1) * _STEP, 4)
         if needed > 1.0:
             needed, saturated = 1.0, True
     needed = round(needed, 4)
@@ -192,15 +194,16 @@ class _Sink(io.StringIO):
 
 
 def _replayed(first: bytes, rest: IO[bytes]) -> list[dict[str, Any]]:
-    from guardgate.guard import Guard
-    from guardgate.replay import replay
+    from guardgate.deployment import Deployment
+    from guardgate.replay import replay, replay_settings
 
-    settings = load_settings(detection="inline")
     clock = [0.0]
-    guard = Guard(settings, clock=lambda: clock[0])
+    deployment = Deployment.from_settings(replay_settings("guardgate calibrate"), lambda: clock[0])
     sink = _Sink()
     lines = _Chain(first, rest)
-    summary = asyncio.run(replay(cast(IO[bytes], lines), guard=guard, clock=clock, decisions=sink))
+    summary = asyncio.run(
+        replay(cast(IO[bytes], lines), deployment=deployment, clock=clock, decisions=sink)
+    )
     for number, why in summary.malformed:
         print(f"guardgate calibrate: line {number + 1} skipped: {why}", file=sys.stderr)
     return sink.rows

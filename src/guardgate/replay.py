@@ -32,7 +32,7 @@ from guardgate.detection import GateRequest
 from guardgate.model import Decision, Tier
 from guardgate.protocols.endpoints import api_for_path
 from guardgate.records import record
-from guardgate.settings import load_settings
+from guardgate.settings import GuardgateSettings, load_settings
 from guardgate.usage import Usage
 
 _NO_ANSWER = Usage(0)
@@ -202,6 +202,20 @@ async def replay(
     return summary
 
 
+def replay_settings(command: str) -> GuardgateSettings:
+    """The settings a replay runs with: the environment's, with inline detection; without
+    `GUARDGATE_SECRET`, the fixed replay key, so that two replays give the same account ids."""
+    if os.environ.get("GUARDGATE_SECRET"):
+        return load_settings(detection="inline")
+    # A random key would give other account ids on every run: replays must be comparable.
+    print(
+        f"{command}: GUARDGATE_SECRET is not set: account ids use the fixed replay key "
+        "(the same on every replay, not the ids your servers log)",
+        file=sys.stderr,
+    )
+    return load_settings(detection="inline", secret=REPLAY_SECRET)
+
+
 def _bar(out: IO[str], done: int, total: int, requests: int, started: float) -> None:
     elapsed = max(1e-9, time.perf_counter() - started)
     rate = requests / elapsed
@@ -288,16 +302,7 @@ def run(args: argparse.Namespace) -> int:
     logging.getLogger("guardgate").setLevel(logging.WARNING)
     # Replay judges each request with the engine in this process, in order: a detector process
     # would answer with verdicts that lag by however far it happens to be behind.
-    if os.environ.get("GUARDGATE_SECRET"):
-        settings = load_settings(detection="inline")
-    else:
-        # A random key would give other account ids on every run: replays must be comparable.
-        settings = load_settings(detection="inline", secret=REPLAY_SECRET)
-        print(
-            "guardgate replay: GUARDGATE_SECRET is not set: account ids use the fixed replay key "
-            "(the same on every replay, not the ids your servers log)",
-            file=sys.stderr,
-        )
+    settings = replay_settings("guardgate replay")
     clock = [0.0]
     deployment = Deployment.from_settings(settings, lambda: clock[0])
     try:
