@@ -7,11 +7,19 @@ from typing import Any
 
 import pytest
 from anthropic.lib.streaming._messages import accumulate_event
-from tests.protocols.transform_harness import SEALER, assert_split_invariant, events, run, sse
+from tests.protocols.transform_harness import (
+    SEALER,
+    SUMMARISER,
+    assert_split_invariant,
+    events,
+    run,
+    sse,
+)
 
 from guardgate.hardening.request_rewrite import rewrite_request
 from guardgate.hardening.sealing import Sealer, SealError
 from guardgate.model import ApiKind, ReasoningPolicy
+from guardgate.protocols.reasoning import response_transformer
 
 MESSAGES = ApiKind.ANTHROPIC_MESSAGES
 STRIP, SUMMARISE = ReasoningPolicy.STRIP, ReasoningPolicy.SUMMARISE
@@ -182,3 +190,47 @@ async def test_stream_cut_inside_thinking_leaks_nothing() -> None:
     cut = STREAM[: STREAM.index(b"signature_delta")]
     out = await run(MESSAGES, STRIP, [cut], streaming=True)
     assert b"Paris" not in out and b"message_start" in out
+
+
+@pytest.mark.parametrize("policy", [STRIP, SUMMARISE])
+async def test_a_thinking_block_past_the_cut_off_is_dropped_unread(policy: ReasoningPolicy) -> None:
+    # A hostile trace (here 200 deltas of 1,000 characters against a 4,096-character cut-off) is
+    # not held: the block is handed out redacted with nothing in it, the rest of the stream intact.
+    flood = "x" * 1000
+    stream = sse(
+        ev("message_start", message=MESSAGE),
+        ev(
+            "content_block_start",
+            index=0,
+            content_block={"type": "thinking", "thinking": "", "signature": ""},
+        ),
+        *(
+            ev("content_block_delta", index=0, delta={"type": "thinking_delta", "thinking": flood})
+            for _ in range(200)
+        ),
+        ev("content_block_delta", index=0, delta={"type": "signature_delta", "signature": "s"}),
+        ev("content_block_stop", index=0),
+        ev("content_block_start", index=1, content_block={"type": "text", "text": ""}),
+        ev("content_block_delta", index=1, delta={"type": "text_delta", "text": "Done."}),
+        ev("content_block_stop", index=1),
+        ev("message_stop"),
+    )
+    transformer = response_transformer(
+        MESSAGES, policy, streaming=True, sealer=SEALER, summariser=SUMMARISER, max_reasoning=4096
+    )
+    assert transformer is not None
+    out = b"".join(
+        [
+            await transformer.feed(c)
+            for c in [stream[i : i + 8192] for i in range(0, len(stream), 8192)]
+        ]
+    )
+    out += await transformer.finish()
+    assert b"xxxx" not in out and len(out) < 4096
+    found = events(out)
+    starts = [d["content_block"] for k, d in found if k == "content_block_start"]
+    assert starts[0] == {"type": "redacted_thinking", "data": ""}
+    assert starts[1]["type"] == "text"
+    deltas = [d["delta"].get("text") for k, d in found if k == "content_block_delta"]
+    assert deltas == ["Done."]
+    assert found[-1][0] == "message_stop"

@@ -68,6 +68,8 @@ class AnthropicStreamTransformer(StreamTransformer):
         self._thinking: dict[int, list[str]] = {}
         """Their thinking text in pieces (joined once at the block's end: adding each delta to
         one string would copy the whole trace per delta, quadratic in its length)."""
+        self._room: dict[int, int] = {}
+        """Characters each held block may still take before the cut-off (`max_reasoning`)."""
 
     async def on_event(self, frame: SSEFrame, event: SSEEvent) -> bytes:
         """Hold thinking block events; emit the hidden block when it stops."""
@@ -87,7 +89,9 @@ class AnthropicStreamTransformer(StreamTransformer):
                 and isinstance(index, int)
             ):
                 self._held[index] = dict(block)
-                self._thinking[index] = [str(block.get("thinking") or "")]
+                first = str(block.get("thinking") or "")
+                self._thinking[index] = [first]
+                self._room[index] = self._ctx.max_reasoning - len(first)
                 return b""
             return raw
         if not isinstance(index, int) or index not in self._held:
@@ -96,14 +100,27 @@ class AnthropicStreamTransformer(StreamTransformer):
         if kind == "content_block_delta":
             delta: dict[str, Any] = payload.get("delta") or {}
             if delta.get("type") == "thinking_delta":
-                self._thinking[index].append(str(delta.get("thinking", "")))
+                text = str(delta.get("thinking", ""))
+                room = self._room[index] - len(text)
+                self._room[index] = room
+                if room >= 0:
+                    self._thinking[index].append(text)
+                else:
+                    # Past the cut-off the trace is dropped unread: memory stays bounded. The
+                    # block can no longer be restored byte for byte (its signature binds the
+                    # whole text), so it is handed out redacted with nothing to restore.
+                    self._thinking[index].clear()
             elif delta.get("type") == "signature_delta":
                 held["signature"] = delta.get("signature", "")
             return b""
         if kind == "content_block_stop":
             del self._held[index]
-            held["thinking"] = "".join(self._thinking.pop(index))
-            hidden = await hide_thinking_block(held, self._ctx)
+            text = "".join(self._thinking.pop(index))
+            if self._room.pop(index) < 0:
+                hidden: JsonObject = {"type": "redacted_thinking", "data": ""}
+            else:
+                held["thinking"] = text
+                hidden = await hide_thinking_block(held, self._ctx)
             return self._emit_block(index, hidden) + raw
         return raw
 
@@ -133,5 +150,7 @@ class AnthropicStreamTransformer(StreamTransformer):
     async def on_end(self) -> bytes:
         """A stream cut inside a thinking block: the unfinished block is withheld."""
         self._held.clear()
+        self._thinking.clear()
+        self._room.clear()
         self._thinking.clear()
         return b""
