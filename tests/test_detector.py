@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from tests.admin.admin_client import TOKEN, admin, chat
-from tests.admin.attack_traffic import attack, simulate
+from tests.admin.attack_traffic import attack, send, simulate
 from tests.gateway import GG_SECRET, running_mock, running_sidecar
 
 from guardgate.deployment import Deployment
@@ -147,8 +147,11 @@ def test_a_sidecar_with_a_detector_process_finds_the_farm(tmp_path: Path) -> Non
         ) as gate,
     ):
         attack(gate.url, sim)
+        # The farm asks again under its current cluster (the last part of the day `attack`
+        # sends again need not hold any of its requests).
+        send(gate.url, sim.lines_of("hydra_farm")[-20:])
         with admin(gate.url) as ops:
-            listed = ops.get("clusters").json()["clusters"]
+            listed = ops.get("clusters", params={"limit": 1000}).json()["clusters"]
             details = [ops.get(f"clusters/{c['cluster']}").json() for c in listed]
             found = max(details, key=lambda d: len({m["account"] for m in d["members"]} & farm))
             members = {m["account"] for m in found["members"]}

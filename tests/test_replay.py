@@ -174,7 +174,7 @@ def test_replay_prints_each_cluster_and_the_flagged_accounts(
     cluster_lines = [line for line in printed.splitlines() if line.strip().startswith("c-")]
     assert len(cluster_lines) == 1
     assert cluster_lines[0].split()[:4] == [farm_cluster, "4", "accounts", "extractor"]
-    assert "maximum-length" in cluster_lines[0]
+    assert "long answers" in cluster_lines[0]
     assert "flagged accounts: 4" in printed
     assert printed.count(f"cluster {farm_cluster}:") == 4
 

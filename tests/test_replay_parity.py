@@ -36,7 +36,7 @@ def _records() -> list[dict[str, Any]]:
             "model": "mock-reasoning-content",
             "max_tokens": 16000,
             "logprobs": True,
-            "messages": [{"role": "user", "content": HARVEST}],
+            "messages": [{"role": "user", "content": f"{HARVEST} (item {i})"}],
         }
         records.append((T0 + 61.0 * (i + 1), "sk-parity-farm", body))
     for i in range(4):

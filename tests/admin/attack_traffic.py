@@ -29,6 +29,18 @@ class Simulated:
         """Account ids of one population."""
         return {a for a, p in self.population.items() if p == population}
 
+    def lines_of(self, population: str) -> list[dict[str, object]]:
+        """The requests sent by one population's accounts, in order."""
+        hasher = AccountHasher(GG_SECRET.encode())
+        members = self.members_of(population)
+        out = []
+        for rec in self.lines:
+            auth = str(dict(rec["headers"]).get("authorization", ""))  # type: ignore[call-overload]
+            key = auth.removeprefix("Bearer ").strip()
+            if key and hasher.hash(b"k:" + key.encode()) in members:
+                out.append(rec)
+        return out
+
 
 def simulate(tmp: Path, *, scale: float = 0.05, days: float = 1.0, seed: int = 3) -> Simulated:
     """Run `guardgate simulate` and read what it wrote."""
@@ -86,18 +98,18 @@ HARVEST = (
 def harvest(url: str, key: str = LONE_KEY, ip: str = "203.0.113.77") -> None:
     """Harvest chain of thought alone, from an address and a client no other account uses,
     until the engine calls the account an extractor (five requests, paced over two seconds
-    apart: back-to-back requests look like a batch job)."""
+    apart, each a new item: a prompt repeated verbatim harvests nothing new)."""
     headers = {"authorization": f"Bearer {key}", "x-forwarded-for": ip}
     body = {
         "model": "mock-reasoning-content",
         "max_tokens": 16000,
         "logprobs": True,
-        "messages": [{"role": "user", "content": HARVEST}],
     }
     with httpx.Client(base_url=url, timeout=15) as client:
         for i in range(5):
             if i:
                 time.sleep(2.1)
+            body["messages"] = [{"role": "user", "content": f"{HARVEST} (item {i})"}]
             assert client.post("/v1/chat/completions", json=body, headers=headers).is_success
 
 

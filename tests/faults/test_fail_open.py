@@ -37,10 +37,12 @@ def mock() -> Iterator[ServerThread]:
         yield server
 
 
-def _ask(url: str, key: str) -> httpx.Response:
+def _ask(url: str, key: str, item: int = 0) -> httpx.Response:
+    # Each harvest asks a new item: the score counts only prompts not seen before.
+    body = {**BODY, "messages": [{"role": "user", "content": f"{ASK} (item {item})"}]}
     return httpx.post(
         url + "/v1/chat/completions",
-        json=BODY,
+        json=body,
         headers={"authorization": f"Bearer {key}"},
         timeout=15,
     )
@@ -67,9 +69,9 @@ def test_a_paused_redis_neither_unblocks_nor_unstrips(mock: ServerThread) -> Non
         admin(gate.url) as ops,
     ):
         # A farm account the engine flags as it harvests (paced 2.1 s apart on the clock).
-        for _ in range(5):
+        for i in range(5):
             clock[0] += 2.1
-            flagged = _ask(gate.url, "sk-farm-harvester")
+            flagged = _ask(gate.url, "sk-farm-harvester", i)
         assert flagged.status_code == 200 and not _reasoning(flagged), "not flagged: no test"
         # An account the operator blocks.
         blocked = ops.post("accounts/lookup", json={"api_key": "sk-blocked-0001"}).json()

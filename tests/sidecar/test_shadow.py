@@ -17,27 +17,29 @@ ASK = (
 )
 
 
-def _body(stream: bool) -> dict[str, Any]:
+def _body(stream: bool, item: int = 0) -> dict[str, Any]:
     return {
         "model": "mock-reasoning-content",
         "max_tokens": 16000,
         "logprobs": True,
-        "messages": [{"role": "user", "content": ASK}],
+        "messages": [{"role": "user", "content": f"{ASK} (item {item})"}],
         "stream": stream,
     }
 
 
 def _flag(url: str, key: str, clock: list[float]) -> list[httpx.Response]:
-    """Harvest like a farm account until the engine calls it an extractor. The requests are
-    paced over two seconds apart on the sidecar's clock: back-to-back requests look like a batch
-    job or an eval run, which the score counts against extraction."""
+    """Harvest like a farm account until the engine calls it an extractor, paced on the sidecar's
+    clock. Each request asks a new item: a prompt repeated verbatim harvests nothing new, and the
+    score counts only prompts not seen before."""
     headers = {"authorization": f"Bearer {key}"}
     replies = []
     for i in range(5):
         if i:
             clock[0] += 2.1
         replies.append(
-            httpx.post(url + "/v1/chat/completions", json=_body(False), headers=headers, timeout=15)
+            httpx.post(
+                url + "/v1/chat/completions", json=_body(False, i), headers=headers, timeout=15
+            )
         )
     return replies
 
