@@ -120,7 +120,7 @@ def main() -> None:
             rows.append(load("floor", "-", 0, t, args.duration))
         with target("proxy", upstream.url, wait=WAIT) as t:
             rows.append(load("sidecar's proxy", "-", 0, t, args.duration))
-        with litellm(upstream.url, args.litellm) as t:
+        with litellm(upstream.url, args.litellm, wait=WAIT * 2) as t:
             if t is not None:
                 rows.append(load("LiteLLM proxy", "-", 0, t, args.duration))
         for state in states:

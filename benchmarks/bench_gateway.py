@@ -187,7 +187,7 @@ def target(
 
 
 @contextmanager
-def litellm(upstream: str, binary: Path) -> Iterator[Target | None]:
+def litellm(upstream: str, binary: Path, wait: float = 90) -> Iterator[Target | None]:
     """LiteLLM's proxy forwarding to `upstream` as an OpenAI-compatible server, or None."""
     if not binary.exists():
         print(f"LiteLLM skipped: {binary} not found (pip install 'litellm[proxy]' in a venv)")
@@ -220,7 +220,7 @@ def litellm(upstream: str, binary: Path) -> Iterator[Target | None]:
         url = f"http://127.0.0.1:{port}"
         try:
             try:
-                _wait_up(url, proc, "litellm", 90)
+                _wait_up(url, proc, "litellm", wait)
             except RuntimeError:
                 print("LiteLLM skipped: its proxy did not start or did not answer 200")
                 yield None

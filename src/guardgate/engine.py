@@ -108,8 +108,13 @@ class Engine:
         )
 
     async def forget(self, account: str) -> bool:
-        """Drop what `account`'s requests left in linking and scoring state (its key was
-        refused upstream: a key never proven creates nothing that lasts). True when known."""
+        """Drop what `account`'s requests left in linking and scoring state when the upstream
+        refused its key on its first request: a key never proven creates nothing that lasts.
+        An account served before keeps its state (a refusal it provokes must not launder its
+        history). True when something was dropped."""
+        state = (await self.scorer.store.states([account])).get(account)
+        if state is not None and state.requests > 1:
+            return False
         pending = self.linker.pending
         if any(account in (link.a, link.b) for link in pending):
             self.linker.pending = [link for link in pending if account not in (link.a, link.b)]

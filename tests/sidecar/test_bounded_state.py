@@ -122,3 +122,54 @@ def test_the_memory_store_stays_under_max_accounts() -> None:
             assert len(_engine(app).scorer.store) <= 20  # type: ignore[arg-type]
             text = _metrics(sidecar.url)
             assert 'guardgate_accounts_forgotten_total{reason="evicted"} 30.0' in text
+
+
+_ANSWER = json.dumps(
+    {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": "gpt-x",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "391."},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+    }
+).encode()
+
+
+async def refusing_on_request(scope: Scope, receive: Receive, send: Send) -> None:
+    """An upstream that serves every request but those with `x-refuse` (403)."""
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        more = (await receive()).get("more_body", False)
+    refuse = any(name == b"x-refuse" for name, _ in scope["headers"])
+    headers = [(b"content-type", b"application/json")]
+    await send(
+        {"type": "http.response.start", "status": 403 if refuse else 200, "headers": headers}
+    )
+    await send({"type": "http.response.body", "body": _REFUSED if refuse else _ANSWER})
+
+
+def test_a_refusal_does_not_launder_an_account_served_before() -> None:
+    with ServerThread(refusing_on_request) as upstream:
+        app = create_app(settings_for(upstream.url))
+        with ServerThread(app) as sidecar, httpx.Client(base_url=sidecar.url) as client:
+            auth = {"authorization": "Bearer sk-served-before"}
+            for _ in range(3):
+                assert client.post("/v1/chat/completions", json=BODY, headers=auth).is_success
+            refused = client.post(
+                "/v1/chat/completions", json=BODY, headers={**auth, "x-refuse": "1"}
+            )
+            assert refused.status_code == 403
+            client.get("/_guardgate/health")
+            store = app.guard.engine.store
+            assert isinstance(store, MemoryStore)
+            assert store.accounts == 1
+            assert len(app.guard.engine.scorer.store) == 1  # type: ignore[arg-type]
