@@ -217,14 +217,9 @@ async def top_clusters(deployment: Deployment, limit: int) -> list[ClusterSummar
         )
         for cid in ids
     ]
-    # A cluster id this replica saw no request under has nothing to show (no score, no reasons)
-    # unless an operator acted on it or linking holds it now: with a detector process, or after
-    # a re-clustering, a farm's current cluster id may not have served a request yet.
-    summaries = [
-        s
-        for s in summaries
-        if s.requests or s.override is not None or len(members.get(s.cluster, ())) > 1
-    ]
+    # A cluster this replica saw no request from has nothing to show (no score, no reasons)
+    # unless an operator acted on it.
+    summaries = [s for s in summaries if s.requests or s.override is not None]
     summaries.sort(key=lambda s: (-s.score, -s.size, -(s.last_seen or 0.0), s.cluster))
     return summaries[:limit]
 
