@@ -38,6 +38,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench_detection import _cpu
+
 from guardgate.simulate.adapt import KNOBS
 from guardgate.simulate.config import TEST_SEEDS, TUNING_SEEDS
 
@@ -117,16 +119,6 @@ class SeedRun:
     """CPU seconds the replay process used (wall time swings with other load)."""
     populations: dict[str, Group]
     variants: dict[str, Group]
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _commit() -> str:
