@@ -169,7 +169,7 @@ def test_a_refusal_does_not_launder_an_account_served_before() -> None:
             )
             assert refused.status_code == 403
             client.get("/_guardgate/health")
-            store = app.guard.engine.store
+            store = _engine(app).store
             assert isinstance(store, MemoryStore)
             assert store.accounts == 1
-            assert len(app.guard.engine.scorer.store) == 1  # type: ignore[arg-type]
+            assert len(_engine(app).scorer.store) == 1  # type: ignore[arg-type]
