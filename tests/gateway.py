@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+import httpx
 
 from guardgate.settings import GuardgateSettings, load_settings
 from guardgate.sidecar import create_app
@@ -46,3 +50,17 @@ _VOLATILE = re.compile(
 def normalise(raw: bytes) -> bytes:
     """Raw body bytes with per-call ids and timestamps masked (the mock mints fresh ones)."""
     return _VOLATILE.sub(rb'"\1":"*"', raw)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Wait until `url` answers 200, while the server process `proc` is still running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else "it exited"
+        assert time.monotonic() < deadline, f"{url} did not become healthy"
+        time.sleep(0.1)

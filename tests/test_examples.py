@@ -12,7 +12,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +21,7 @@ import httpx
 import openai
 import pytest
 from tests.admin.admin_client import TOKEN, admin
+from tests.gateway import wait_healthy
 
 from guardgate.settings import GuardgateSettings
 from guardgate.testing import ServerThread, create_mock_upstream, free_port
@@ -120,19 +120,6 @@ def test_vllm_middleware_flag(monkeypatch: pytest.MonkeyPatch, detection: str) -
         assert httpx.get(server.url + "/_guardgate/admin/api/overrides").status_code == 401
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the process exited"
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{url} did not become healthy")
-
-
 @contextmanager
 def running(cmd: list[str], env: dict[str, str], health: str) -> Iterator[subprocess.Popen[bytes]]:
     """A command run in its own process group, stopped (by its own id) at the end."""
@@ -144,7 +131,7 @@ def running(cmd: list[str], env: dict[str, str], health: str) -> Iterator[subpro
         start_new_session=True,
     )
     try:
-        _wait_healthy(health, proc)
+        wait_healthy(health, proc)
         yield proc
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

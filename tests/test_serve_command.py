@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import anthropic
 import httpx
 import openai
 import pytest
+from tests.gateway import wait_healthy
 
 from guardgate.testing import free_port
 
@@ -40,16 +40,7 @@ def served() -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(url + "/_guardgate/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            assert time.monotonic() < deadline, "guardgate serve did not start"
-            time.sleep(0.1)
+        wait_healthy(url + "/_guardgate/health", proc)
         yield url
     finally:
         proc.terminate()

@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from tests.gateway import wait_healthy
 
 from guardgate.testing import ServerThread, free_port
 
@@ -87,15 +88,7 @@ def _served(upstream: str, policy: str) -> Iterator[tuple[str, int]]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(url + "/_guardgate/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
+        wait_healthy(url + "/_guardgate/health", proc)
         yield url, proc.pid
     finally:
         proc.terminate()
