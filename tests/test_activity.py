@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from guardgate.activity import ActivityLog
+import asyncio
+from types import SimpleNamespace
+
+from guardgate.activity import AccountActivity, ActivityLog, ClusterActivity, cluster_from_members
+from guardgate.admin.views import top_clusters
 from guardgate.model import ApiKind, Decision, Observation, Tier, Verdict
+from guardgate.overrides import MemoryOverrideBackend, OverrideBook
 
 T0 = 1_800_000_000.0
 
@@ -65,3 +70,43 @@ def test_flagged_accounts_are_the_engines_suspects_and_extractors_and_the_blocke
     assert set(flagged) == {"lone", "member", "vip", "banned"}
     assert all(not entry.recent for entry in flagged.values())
     assert log.account_entries(["quiet"])["quiet"].requests == 1
+
+
+class _RenamedDetection:
+    """Detection whose store has re-clustered: accounts a and b now form `c-new`, a cluster this
+    replica recorded no request under (its members were served as `c-farm`)."""
+
+    def __init__(self, log: ActivityLog) -> None:
+        self.log = log
+
+    async def clusters(self) -> dict[str, str]:
+        return {"a": "c-new", "b": "c-new", "z": "c-quiet", "y": "c-quiet"}
+
+    async def cluster_activity(self, clusters: object = None) -> dict[str, ClusterActivity]:
+        return {}
+
+    async def account_activity(self, accounts: object = None) -> dict[str, AccountActivity]:
+        return self.log.account_entries(accounts)  # type: ignore[arg-type]
+
+
+def test_a_renamed_cluster_is_listed_with_its_members_records_until_it_is_served() -> None:
+    log = ActivityLog()
+    _record(log, "a", T0, 0.95, Tier.EXTRACTOR, ("sends prompts never seen before (+3.0)",))
+    _record(log, "b", T0 + 5, 0.4, Tier.NORMAL, ("asks for long answers (+1.0)",))
+    deployment = SimpleNamespace(
+        detection=_RenamedDetection(log),
+        overrides=OverrideBook(MemoryOverrideBackend()),
+        clock=lambda: T0 + 60,
+    )
+    listed = asyncio.run(top_clusters(deployment, 10))  # type: ignore[arg-type]
+    # c-quiet's members were never served here: nothing to show. c-new speaks with its members.
+    assert [c.cluster for c in listed] == ["c-new"]
+    summary = listed[0]
+    assert summary.size == 2 and summary.requests == 2
+    assert summary.score == 0.95 and summary.engine_tier == "extractor"
+    assert summary.reasons == ("sends prompts never seen before (+3.0)",)
+    assert summary.first_seen == T0 and summary.last_seen == T0 + 5
+
+
+def test_cluster_from_members_is_none_without_members() -> None:
+    assert cluster_from_members([], 3) is None

@@ -95,6 +95,25 @@ class ClusterActivity:
     history: deque[ScorePoint] = field(default_factory=deque)
 
 
+def cluster_from_members(members: Collection[AccountActivity], size: int) -> ClusterActivity | None:
+    """A cluster's entry made from its members' own, for a cluster this replica has served no
+    request under its current id (re-clustering gives merged or split clusters new ids, and a
+    member's next request is what records it under the new one). Its score and reasons are those
+    of its highest-scoring member, its tier the most severe of theirs; no score history."""
+    if not members:
+        return None
+    top = max(members, key=lambda e: e.score)
+    return ClusterActivity(
+        max((e.engine_tier for e in members), key=_SEVERITY.__getitem__),
+        top.score,
+        engine_reasons(top.reasons),
+        size,
+        min(e.first_seen for e in members),
+        max(e.last_seen for e in members),
+        sum(e.requests for e in members),
+    )
+
+
 class ActivityLog:
     """Bounded, per-replica memory of recent verdicts; `record` costs a few dict operations."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from guardgate.activity import AccountActivity, ClusterActivity
+from guardgate.activity import AccountActivity, ClusterActivity, cluster_from_members
 from guardgate.linking.evidence import Kind
 from guardgate.model import Tier
 from guardgate.overrides import Override, OverrideScope
@@ -207,6 +207,18 @@ async def top_clusters(deployment: Deployment, limit: int) -> list[ClusterSummar
     assignment = await deployment.detection.clusters()
     members = _members_by_cluster(assignment)
     activity = await deployment.detection.cluster_activity()
+    # A cluster re-clustering renamed has no record under its new id until a member's next
+    # request: stand in with its members' own records, so it is not hidden meanwhile.
+    unrecorded = [c for c, accounts in members.items() if c not in activity and len(accounts) > 1]
+    if unrecorded:
+        seen = await deployment.detection.account_activity(
+            [a for c in unrecorded for a in members[c]]
+        )
+        for cid in unrecorded:
+            known = [seen[a] for a in members[cid] if a in seen]
+            stand_in = cluster_from_members(known, len(members[cid]))
+            if stand_in is not None:
+                activity[cid] = stand_in
     ids = set(members) | set(activity)
     summaries = [
         _summary(
@@ -271,6 +283,8 @@ async def cluster_detail(deployment: Deployment, cluster: str) -> ClusterDetail 
         if link.a in shown_set and link.b in shown_set
     )
     size = len(in_store) if in_store else (activity.size if activity else len(everyone))
+    if activity is None:
+        activity = cluster_from_members([accounts[a] for a in everyone if a in accounts], size)
     return ClusterDetail(
         summary=_summary(deployment, cluster, size, activity),
         members=tuple(_member(deployment, a, cluster, accounts.get(a)) for a in shown),
