@@ -10,7 +10,7 @@ servers that return one neither need nor want it back (DeepSeek's own docs tell 
 `reasoning_content` from earlier turns; vLLM and SGLang ignore it). Providers that do require it
 back in tool loops (DeepSeek thinking mode with tools, some OpenRouter models) are served with
 `seal_chat_reasoning`: the field then carries a sealed token (after the summary under
-summarise) that `guardgate.hardening.request_rewrite` opens on the next request.
+summarise) that the Chat dialect's `restore_sealed` opens on the next request.
 
 Streams: a chunk whose delta becomes empty is dropped unless it carries a role, a finish reason,
 usage, tool calls or content; a summary is sent as a chunk of its own, in the same field the
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from guardgate.hardening.request_rewrite import SEALED_CHAT_REASONING
 from guardgate.protocols.reasoning_base import (
     BodyTransformer,
     JsonObject,
@@ -32,7 +31,15 @@ from guardgate.protocols.reasoning_base import (
 from guardgate.protocols.reasoning_think_tags import ThinkTextFilter, unclosed_is_reasoning
 from guardgate.protocols.sse import SSEEvent, SSEFrame
 
-__all__ = ["ChatBodyTransformer", "ChatStreamTransformer", "hidden_reasoning"]
+__all__ = [
+    "SEALED_CHAT_REASONING",
+    "ChatBodyTransformer",
+    "ChatStreamTransformer",
+    "hidden_reasoning",
+]
+
+SEALED_CHAT_REASONING = "chat_reasoning"
+"""The `type` of a sealed Chat reasoning trace: `{"type": "chat_reasoning", "text": ...}`."""
 
 _TEXT_FIELDS = ("reasoning_content", "reasoning")
 _DETAIL_FIELD = "reasoning_details"
