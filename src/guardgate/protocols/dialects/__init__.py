@@ -6,13 +6,13 @@
 from __future__ import annotations
 
 from guardgate.model import ApiKind
-from guardgate.protocols.dialects._base import Dialect
+from guardgate.protocols.dialects._base import Dialect, text_of
 from guardgate.protocols.dialects.anthropic_messages import AnthropicMessages
 from guardgate.protocols.dialects.openai_chat import OpenAIChat
 from guardgate.protocols.dialects.openai_completions import OpenAICompletions
 from guardgate.protocols.dialects.openai_responses import OpenAIResponses
 
-__all__ = ["DIALECTS", "Dialect", "dialect_for"]
+__all__ = ["DIALECTS", "Dialect", "dialect_for", "text_of"]
 
 DIALECTS: dict[ApiKind, Dialect] = {
     dialect.api: dialect
