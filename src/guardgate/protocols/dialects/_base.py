@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from guardgate.hardening.sealing import Sealer, SealError
 from guardgate.model import ApiKind, ReasoningPolicy
-from guardgate.protocols.reasoning_base import ResponseTransformer, TransformContext
+from guardgate.protocols.reasoning_base import (
+    BodyTransformer,
+    ResponseTransformer,
+    StreamTransformer,
+    TransformContext,
+)
 
-__all__ = ["Conversation", "Dialect", "count_of", "open_sealed", "text_of"]
+__all__ = ["Conversation", "Dialect", "count_of", "open_sealed", "restore_each", "text_of"]
 
 Conversation = tuple[str, str, list[Any]]
 """(system prompt, prompt text, turns) of a request body, before the turns are read."""
@@ -80,6 +86,21 @@ def open_sealed(token: str, sealer: Sealer, kinds: tuple[str, ...]) -> dict[str,
     return original
 
 
+def restore_each(
+    body: dict[str, Any], key: str, restore: Callable[[Any, Sealer], Any], sealer: Sealer
+) -> bool:
+    """Put `restore(item)` in place of each item of the list `body[key]` when any of them
+    changes (a new list: the client's stays as it was); whether any changed."""
+    items = body.get(key)
+    if not isinstance(items, list):
+        return False
+    restored = [restore(item, sealer) for item in items]
+    if any(new is not old for new, old in zip(restored, items, strict=True)):
+        body[key] = restored
+        return True
+    return False
+
+
 def openai_duration(seconds: float) -> str:
     """OpenAI's reset format: `20ms`, `1s`, `6m0s`, `1h2m3s`."""
     if seconds < 1:
@@ -120,6 +141,10 @@ class Dialect:
     """The usage member that counts the answer's tokens."""
     sse_error_prefix: ClassVar[bytes] = b"data: "
     """What precedes an error's JSON in a mid-stream error event."""
+    body_transformer: ClassVar[type[BodyTransformer]]
+    """The transform that hides the reasoning of a whole JSON answer."""
+    stream_transformer: ClassVar[type[StreamTransformer]]
+    """The transform that hides the reasoning of an SSE answer."""
 
     # --- errors and rate limits --------------------------------------------------------------
 
@@ -198,20 +223,24 @@ class Dialect:
     ) -> ResponseTransformer:
         """A fresh transformer that hides the reasoning of one answer (an SSE stream when
         `streaming`, else a whole JSON body)."""
-        raise NotImplementedError
+        return self.stream_transformer(ctx) if streaming else self.body_transformer(ctx)
 
     def usage_figures(self, usage: dict[str, Any]) -> tuple[int | None, int | None]:
         """(prompt tokens, completion tokens) of a usage object, each None when absent."""
         return count_of(usage.get("prompt_tokens")), count_of(usage.get(self.completion_field))
 
     def answer_texts(self, payload: dict[str, Any], texts: list[str]) -> None:
-        """Append the text of a whole answer (everything the model wrote) to `texts`."""
-        raise NotImplementedError
+        """Append the text of a whole answer (everything the model wrote) to `texts`; OpenAI's:
+        every choice's message and text."""
+        choice_texts(payload.get("choices"), "message", texts)
 
     def stream_event(self, payload: dict[str, Any], texts: list[str] | None) -> tuple[Any, bool]:
         """Read one stream event: append its text to `texts` (when not None) and return
-        (its usage object or None, whether the usage's completion figure is final)."""
-        raise NotImplementedError
+        (its usage object or None, whether the usage's completion figure is final); OpenAI's:
+        a chunk's choices' deltas and text, the usage on the last chunk."""
+        if texts is not None:
+            choice_texts(payload.get("choices"), "delta", texts)
+        return payload.get("usage"), True
 
     # --- the prompt --------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from guardgate.protocols.reasoning_anthropic import (
     AnthropicBodyTransformer,
     AnthropicStreamTransformer,
 )
-from guardgate.protocols.reasoning_base import ResponseTransformer, TransformContext
+from guardgate.protocols.reasoning_base import BodyTransformer, StreamTransformer
 
 __all__ = ["AnthropicMessages"]
 
@@ -64,6 +64,8 @@ class AnthropicMessages(Dialect):
     prompt_fields: ClassVar[tuple[str, ...]] = ("system", "messages", "tools")
     completion_field: ClassVar[str] = "output_tokens"
     sse_error_prefix: ClassVar[bytes] = b"event: error\ndata: "
+    body_transformer: ClassVar[type[BodyTransformer]] = AnthropicBodyTransformer
+    stream_transformer: ClassVar[type[StreamTransformer]] = AnthropicStreamTransformer
 
     def error_body(self, status: int, message: str) -> bytes:
         """`{"type": "error", "error": {"type", "message"}}`."""
@@ -112,14 +114,6 @@ class AnthropicMessages(Dialect):
             body["thinking"] = {**thinking, "display": "omitted"}
             return True
         return False
-
-    def response_transformer(
-        self, ctx: TransformContext, *, streaming: bool
-    ) -> ResponseTransformer:
-        """Thinking blocks of a `message`, and their stream events."""
-        if streaming:
-            return AnthropicStreamTransformer(ctx)
-        return AnthropicBodyTransformer(ctx)
 
     def usage_figures(self, usage: dict[str, Any]) -> tuple[int | None, int | None]:
         """`input_tokens` (cached input too: the model read it) and `output_tokens`."""

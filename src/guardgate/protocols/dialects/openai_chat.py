@@ -15,8 +15,8 @@ from typing import Any, ClassVar
 
 from guardgate.hardening.sealing import Sealer, SealError
 from guardgate.model import ApiKind
-from guardgate.protocols.dialects._base import Dialect, choice_texts, open_sealed
-from guardgate.protocols.reasoning_base import ResponseTransformer, TransformContext
+from guardgate.protocols.dialects._base import Dialect, open_sealed, restore_each
+from guardgate.protocols.reasoning_base import BodyTransformer, StreamTransformer
 from guardgate.protocols.reasoning_openai_chat import (
     SEALED_CHAT_REASONING,
     ChatBodyTransformer,
@@ -36,33 +36,12 @@ class OpenAIChat(Dialect):
     api: ClassVar[ApiKind] = ApiKind.OPENAI_CHAT
     path: ClassVar[str] = "/v1/chat/completions"
     prompt_fields: ClassVar[tuple[str, ...]] = ("messages", "tools", "functions")
+    body_transformer: ClassVar[type[BodyTransformer]] = ChatBodyTransformer
+    stream_transformer: ClassVar[type[StreamTransformer]] = ChatStreamTransformer
 
     def restore_sealed(self, body: dict[str, Any], sealer: Sealer) -> bool:
         """Restore the sealed reasoning field of earlier assistant messages."""
-        messages = body.get("messages")
-        if not isinstance(messages, list):
-            return False
-        restored = [_restore_message(message, sealer) for message in messages]
-        if any(new is not old for new, old in zip(restored, messages, strict=True)):
-            body["messages"] = restored
-            return True
-        return False
-
-    def response_transformer(
-        self, ctx: TransformContext, *, streaming: bool
-    ) -> ResponseTransformer:
-        """Reasoning fields and inline think tags, in a `chat.completion` or its chunks."""
-        return ChatStreamTransformer(ctx) if streaming else ChatBodyTransformer(ctx)
-
-    def answer_texts(self, payload: dict[str, Any], texts: list[str]) -> None:
-        """Every choice's message."""
-        choice_texts(payload.get("choices"), "message", texts)
-
-    def stream_event(self, payload: dict[str, Any], texts: list[str] | None) -> tuple[Any, bool]:
-        """A `chat.completion.chunk`: its choices' deltas; usage on the last chunk."""
-        if texts is not None:
-            choice_texts(payload.get("choices"), "delta", texts)
-        return payload.get("usage"), True
+        return restore_each(body, "messages", _restore_message, sealer)
 
 
 def _restore_message(message: Any, sealer: Sealer) -> Any:

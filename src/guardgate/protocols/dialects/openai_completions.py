@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from guardgate.model import ApiKind
-from guardgate.protocols.dialects._base import Conversation, Dialect, choice_texts, text_of
-from guardgate.protocols.reasoning_base import ResponseTransformer, TransformContext
+from guardgate.protocols.dialects._base import Conversation, Dialect, text_of
+from guardgate.protocols.reasoning_base import BodyTransformer, StreamTransformer
 from guardgate.protocols.reasoning_completions import (
     CompletionsBodyTransformer,
     CompletionsStreamTransformer,
@@ -28,24 +28,8 @@ class OpenAICompletions(Dialect):
     api: ClassVar[ApiKind] = ApiKind.OPENAI_COMPLETIONS
     path: ClassVar[str] = "/v1/completions"
     prompt_fields: ClassVar[tuple[str, ...]] = ("prompt", "suffix")
-
-    def response_transformer(
-        self, ctx: TransformContext, *, streaming: bool
-    ) -> ResponseTransformer:
-        """Inline think tags in a `text_completion`'s text or its chunks."""
-        if streaming:
-            return CompletionsStreamTransformer(ctx)
-        return CompletionsBodyTransformer(ctx)
-
-    def answer_texts(self, payload: dict[str, Any], texts: list[str]) -> None:
-        """Every choice's text."""
-        choice_texts(payload.get("choices"), "message", texts)
-
-    def stream_event(self, payload: dict[str, Any], texts: list[str] | None) -> tuple[Any, bool]:
-        """A `text_completion` chunk: its choices' text; usage on the last chunk."""
-        if texts is not None:
-            choice_texts(payload.get("choices"), "delta", texts)
-        return payload.get("usage"), True
+    body_transformer: ClassVar[type[BodyTransformer]] = CompletionsBodyTransformer
+    stream_transformer: ClassVar[type[StreamTransformer]] = CompletionsStreamTransformer
 
     def conversation(self, body: dict[str, Any]) -> Conversation:
         """No turns and no system prompt: the prompt is the text."""

@@ -18,8 +18,9 @@ from guardgate.protocols.dialects._base import (
     as_list,
     count_of,
     open_sealed,
+    restore_each,
 )
-from guardgate.protocols.reasoning_base import ResponseTransformer, TransformContext
+from guardgate.protocols.reasoning_base import BodyTransformer, StreamTransformer
 from guardgate.protocols.reasoning_responses import (
     ResponsesBodyTransformer,
     ResponsesStreamTransformer,
@@ -39,17 +40,12 @@ class OpenAIResponses(Dialect):
     path: ClassVar[str] = "/v1/responses"
     prompt_fields: ClassVar[tuple[str, ...]] = ("instructions", "input", "tools")
     completion_field: ClassVar[str] = "output_tokens"
+    body_transformer: ClassVar[type[BodyTransformer]] = ResponsesBodyTransformer
+    stream_transformer: ClassVar[type[StreamTransformer]] = ResponsesStreamTransformer
 
     def restore_sealed(self, body: dict[str, Any], sealer: Sealer) -> bool:
         """Restore sealed reasoning items of `input`."""
-        items = body.get("input")
-        if not isinstance(items, list):
-            return False
-        restored = [_restore_item(item, sealer) for item in items]
-        if any(new is not old for new, old in zip(restored, items, strict=True)):
-            body["input"] = restored
-            return True
-        return False
+        return restore_each(body, "input", _restore_item, sealer)
 
     def omit_reasoning(self, body: dict[str, Any]) -> bool:
         """Stop asking for a reasoning summary."""
@@ -67,14 +63,6 @@ class OpenAIResponses(Dialect):
             body["include"] = [entry for entry in include if "logprobs" not in str(entry)]
             changed = True
         return changed
-
-    def response_transformer(
-        self, ctx: TransformContext, *, streaming: bool
-    ) -> ResponseTransformer:
-        """Reasoning items of a `response`, and its `response.reasoning_*` events."""
-        if streaming:
-            return ResponsesStreamTransformer(ctx)
-        return ResponsesBodyTransformer(ctx)
 
     def usage_figures(self, usage: dict[str, Any]) -> tuple[int | None, int | None]:
         """`input_tokens` and `output_tokens`."""
