@@ -137,6 +137,8 @@ class Dialect:
     """The endpoint's path under the provider's base URL (`/v1/...`)."""
     prompt_fields: ClassVar[tuple[str, ...]]
     """Top-level request fields that hold what the model reads."""
+    stores_answers: ClassVar[bool] = False
+    """Whether a stored answer can be read back with `GET {path}/{id}`."""
     completion_field: ClassVar[str] = "completion_tokens"
     """The usage member that counts the answer's tokens."""
     sse_error_prefix: ClassVar[bytes] = b"data: "

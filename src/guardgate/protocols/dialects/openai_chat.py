@@ -35,6 +35,7 @@ class OpenAIChat(Dialect):
 
     api: ClassVar[ApiKind] = ApiKind.OPENAI_CHAT
     path: ClassVar[str] = "/v1/chat/completions"
+    stores_answers: ClassVar[bool] = True
     prompt_fields: ClassVar[tuple[str, ...]] = ("messages", "tools", "functions")
     body_transformer: ClassVar[type[BodyTransformer]] = ChatBodyTransformer
     stream_transformer: ClassVar[type[StreamTransformer]] = ChatStreamTransformer

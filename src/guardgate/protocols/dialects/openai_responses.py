@@ -38,6 +38,7 @@ class OpenAIResponses(Dialect):
 
     api: ClassVar[ApiKind] = ApiKind.OPENAI_RESPONSES
     path: ClassVar[str] = "/v1/responses"
+    stores_answers: ClassVar[bool] = True
     prompt_fields: ClassVar[tuple[str, ...]] = ("instructions", "input", "tools")
     completion_field: ClassVar[str] = "output_tokens"
     body_transformer: ClassVar[type[BodyTransformer]] = ResponsesBodyTransformer
