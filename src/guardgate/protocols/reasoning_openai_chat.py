@@ -23,6 +23,7 @@ from guardgate.protocols.reasoning_base import BodyTransformer, JsonObject, Tran
 from guardgate.protocols.reasoning_choices import ChoiceStream, ChoiceText, hide_choice_text
 
 __all__ = [
+    "REASONING_FIELDS",
     "SEALED_CHAT_REASONING",
     "ChatBodyTransformer",
     "ChatStreamTransformer",
@@ -32,7 +33,8 @@ __all__ = [
 SEALED_CHAT_REASONING = "chat_reasoning"
 """The `type` of a sealed Chat reasoning trace: `{"type": "chat_reasoning", "text": ...}`."""
 
-_TEXT_FIELDS = ("reasoning_content", "reasoning")
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+"""The fields that carry a message's reasoning text, in the order they are read."""
 _DETAIL_FIELD = "reasoning_details"
 
 
@@ -53,7 +55,7 @@ class _ReasoningFields:
     def take(self, message: JsonObject) -> bool:
         """Remove non-empty reasoning fields from `message`; return whether any was there."""
         changed = False
-        for name in _TEXT_FIELDS:
+        for name in REASONING_FIELDS:
             value = message.get(name)
             if not value:
                 continue
@@ -66,9 +68,10 @@ class _ReasoningFields:
         details = message.get(_DETAIL_FIELD)
         if details:
             del message[_DETAIL_FIELD]
-            if not changed and self.field in (None, _TEXT_FIELDS[1]) and isinstance(details, list):
+            plain = REASONING_FIELDS[1]
+            if not changed and self.field in (None, plain) and isinstance(details, list):
                 # Only details, no plain field: their text is the trace (else it duplicates it).
-                self.field = _TEXT_FIELDS[1]
+                self.field = plain
                 texts = (d.get("text") or d.get("summary") for d in details if isinstance(d, dict))
                 for text in texts:
                     if isinstance(text, str):

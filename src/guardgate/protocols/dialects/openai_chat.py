@@ -18,14 +18,13 @@ from guardgate.model import ApiKind
 from guardgate.protocols.dialects._base import Dialect, open_sealed, restore_each
 from guardgate.protocols.reasoning_base import BodyTransformer, StreamTransformer
 from guardgate.protocols.reasoning_openai_chat import (
+    REASONING_FIELDS,
     SEALED_CHAT_REASONING,
     ChatBodyTransformer,
     ChatStreamTransformer,
 )
 
 __all__ = ["OpenAIChat"]
-
-_REASONING_FIELDS = ("reasoning_content", "reasoning")
 
 
 class OpenAIChat(Dialect):
@@ -49,7 +48,7 @@ def _restore_message(message: Any, sealer: Sealer) -> Any:
     if not isinstance(message, dict) or message.get("role") != "assistant":
         return message
     restored = message
-    for name in _REASONING_FIELDS:
+    for name in REASONING_FIELDS:
         value = message.get(name)
         if not isinstance(value, str):
             continue
