@@ -98,7 +98,7 @@ class ChoiceStream(StreamTransformer, Generic[State]):
         self._choices: dict[int, State] = {}
         self._template: JsonObject = {}
         self._ended = False
-        self._lost = False
+        self.lost = False
         """An event could not be read: a tag in it is lost to the choices' splitters."""
 
     def new_state(self) -> State:
@@ -122,11 +122,6 @@ class ChoiceStream(StreamTransformer, Generic[State]):
             state = self._choices[key] = self.new_state()
         return state
 
-    @property
-    def lost(self) -> bool:
-        """Whether an event could not be read so far."""
-        return self._lost
-
     async def on_event(self, frame: SSEFrame, event: SSEEvent) -> bytes:
         """Transform one chunk; `[DONE]` first releases anything still held."""
         if event.data.strip() == "[DONE]":
@@ -134,7 +129,7 @@ class ChoiceStream(StreamTransformer, Generic[State]):
         chunk = load_json_object(event.data)
         choices = chunk.get("choices") if chunk is not None else None
         if chunk is None or not isinstance(choices, list):
-            self._lost = self._lost or chunk is None
+            self.lost = self.lost or chunk is None
             return await self.on_unexpected(frame)
         self._template = chunk
         before: list[bytes] = []
@@ -146,11 +141,12 @@ class ChoiceStream(StreamTransformer, Generic[State]):
                 continue
             keep, choice_changed, ahead = await self.on_choice(chunk, choice)
             changed = changed or choice_changed
-            before.append(ahead)
+            if ahead:
+                before.append(ahead)
             if keep:
                 kept.append(choice)
         if not changed:
-            return b"".join(before) + frame.raw
+            return b"".join(before) + frame.raw if before else frame.raw
         if not kept and not chunk.get("usage"):
             return b"".join(before)
         chunk["choices"] = kept
