@@ -25,8 +25,9 @@ from guardgate.gate import Admission
 from guardgate.hardening.fail_closed import TransformState
 from guardgate.hardening.sealing import SEAL_PREFIX, SealError
 from guardgate.model import ApiKind, ReasoningPolicy
+from guardgate.protocols.dialects import dialect_for
 from guardgate.protocols.errors import send_error
-from guardgate.protocols.reasoning import ResponseTransformer, response_transformer, rewrite_request
+from guardgate.protocols.reasoning import ResponseTransformer, response_transformer
 from guardgate.protocols.reasoning_base import UnreadableAnswer
 from guardgate.protocols.routes import alias_api
 from guardgate.receive import receive_by
@@ -221,8 +222,7 @@ class Exchange:
         rewritten = False
         if body and (policy is not _PASS or decision.drop_logprobs or _SEALED in body):
             try:
-                data, changed = rewrite_request(
-                    self.api,
+                data, changed = dialect_for(self.api).rewrite_request(
                     data,
                     policy=policy,
                     sealer=door.sealer,

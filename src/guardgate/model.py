@@ -23,7 +23,8 @@ class ApiKind(StrEnum):
 
     @property
     def is_anthropic(self) -> bool:
-        """Whether errors and rate-limit headers follow Anthropic's conventions."""
+        """Whether this is Anthropic's API (the simulators and mocks pick their client by it;
+        what its wire format says is its dialect's, `guardgate.protocols.dialects`)."""
         return self is ApiKind.ANTHROPIC_MESSAGES
 
 

@@ -20,8 +20,8 @@ import yarl
 from multidict import CIMultiDict
 from starlette.types import Message, Receive, Scope, Send
 
-from guardgate.hardening.fail_closed import sse_error_event
 from guardgate.model import ApiKind
+from guardgate.protocols.dialects import dialect_for
 from guardgate.protocols.endpoints import api_for_error
 from guardgate.protocols.errors import send_error
 from guardgate.protocols.routes import RouteTable
@@ -276,4 +276,4 @@ async def _watch(receive: Receive, target: asyncio.Task[object], fired: list[boo
 
 
 def _sse_error(api: ApiKind) -> bytes:
-    return sse_error_event(api, 502, "The upstream API closed the stream early.")
+    return dialect_for(api).error_event(502, "The upstream API closed the stream early.")

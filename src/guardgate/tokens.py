@@ -17,6 +17,7 @@ from typing import Any
 import tiktoken
 
 from guardgate.model import ApiKind
+from guardgate.protocols.dialects import DIALECTS
 
 __all__ = ["TokenCounter", "estimate_tokens"]
 
@@ -52,13 +53,6 @@ _SKIPPED_KEYS = frozenset(
         "detail",
     }
 )
-# Top-level request fields that hold what the model reads.
-_PROMPT_FIELDS: dict[ApiKind, tuple[str, ...]] = {
-    ApiKind.OPENAI_CHAT: ("messages", "tools", "functions"),
-    ApiKind.OPENAI_COMPLETIONS: ("prompt", "suffix"),
-    ApiKind.OPENAI_RESPONSES: ("instructions", "input", "tools"),
-    ApiKind.ANTHROPIC_MESSAGES: ("system", "messages", "tools"),
-}
 
 
 def estimate_tokens(text: str) -> int:
@@ -146,13 +140,14 @@ class TokenCounter:
         return self.count("".join(texts))
 
     def prompt_tokens(self, api: ApiKind, body: Mapping[str, Any]) -> int:
-        """Tokens the model reads for request `body` of `api`: messages, input, system, tools.
+        """Tokens the model reads for request `body` of `api`: the fields its dialect names
+        (messages, input, system, tools).
 
         An estimate close to the provider's own count (within a few tokens a message), cheap
         enough for every request.
         """
         texts: list[str] = []
-        for name in _PROMPT_FIELDS[api]:
+        for name in DIALECTS[api].prompt_fields:
             value = body.get(name)
             if value is None:
                 continue

@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from guardgate.model import ApiKind
+from guardgate.protocols.dialects import DIALECTS, dialect_for
 from guardgate.protocols.sse import SSEDecoder
 from guardgate.records import record
 from guardgate.tokens import TokenCounter
@@ -65,14 +66,10 @@ def _usage_member(body: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-_COMPLETION_FIELD = {
-    api: "output_tokens"
-    if api.is_anthropic or api is ApiKind.OPENAI_RESPONSES
-    else "completion_tokens"
-    for api in ApiKind
+_COMPLETION_KEY = {
+    api: f'"{dialect.completion_field}"'.encode() for api, dialect in DIALECTS.items()
 }
-"""The usage member that counts the answer's tokens, by format."""
-_COMPLETION_KEY = {api: f'"{name}"'.encode() for api, name in _COMPLETION_FIELD.items()}
+"""The usage member that counts the answer's tokens, by format, as it stands in the bytes."""
 _OBJECT_OPENS = re.compile(rb"[ \t\r\n]*:[ \t\r\n]*\{")
 _SAME_OBJECT = re.compile(rb"[^{}]*(?:\{[^{}]*\}[^{}]*)*")
 """Members of one object, with objects at most one level deeper among them (usage details)."""
@@ -105,16 +102,13 @@ def reported_completion_tokens(api: ApiKind, body: bytes) -> int | None:
     return int(value[1]) if value is not None else None
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
 class UsageMeter:
     """Meters one response; feed it every body chunk, then call `finish()` once."""
 
     __slots__ = (
         "_chunks",
         "_completion",
+        "_dialect",
         "_oversize",
         "_pending",
         "_prompt",
@@ -131,6 +125,7 @@ class UsageMeter:
         self, api: ApiKind, counter: TokenCounter, *, streaming: bool, count: bool = True
     ) -> None:
         self.api = api
+        self._dialect = dialect_for(api)
         self.counter = counter
         self.streaming = streaming
         self.count = count
@@ -220,17 +215,7 @@ class UsageMeter:
     def _usage(self, usage: Any, *, final: bool = True) -> None:
         if not isinstance(usage, dict):
             return
-        if self.api.is_anthropic or self.api is ApiKind.OPENAI_RESPONSES:
-            prompt = _int(usage.get("input_tokens"))
-            if prompt is not None and self.api.is_anthropic:
-                # Cached input is still input the model read.
-                prompt += sum(
-                    _int(usage.get(k)) or 0
-                    for k in ("cache_creation_input_tokens", "cache_read_input_tokens")
-                )
-        else:
-            prompt = _int(usage.get("prompt_tokens"))
-        completion = _int(usage.get(_COMPLETION_FIELD[self.api]))
+        prompt, completion = self._dialect.usage_figures(usage)
         if prompt is not None:
             self._prompt = prompt
         if completion is not None and final:
@@ -242,44 +227,7 @@ class UsageMeter:
         self._usage(payload.get("usage"))
         if self._completion is not None or not self.count:
             return
-        if self.api.is_anthropic:
-            self._anthropic_blocks(payload.get("content"))
-        elif self.api is ApiKind.OPENAI_RESPONSES:
-            self._responses_output(payload.get("output"))
-        else:
-            for choice in _list(payload.get("choices")):
-                if not isinstance(choice, dict):
-                    continue
-                self._openai_choice(choice.get("message") or {})
-                self._text(choice.get("text"))
-
-    def _openai_choice(self, message: Any) -> None:
-        if not isinstance(message, dict):
-            return
-        for key in ("content", "reasoning_content", "reasoning", "refusal"):
-            self._text(message.get(key))
-        for call in _list(message.get("tool_calls")):
-            if isinstance(call, dict) and isinstance(call.get("function"), dict):
-                self._text(call["function"].get("name"))
-                self._text(call["function"].get("arguments"))
-
-    def _anthropic_blocks(self, blocks: Any) -> None:
-        for block in _list(blocks):
-            if not isinstance(block, dict):
-                continue
-            self._text(block.get("text"))
-            self._text(block.get("thinking"))
-            if self.count and isinstance(block.get("input"), dict) and block["input"]:
-                self._texts.append(json.dumps(block["input"], separators=(",", ":")))
-
-    def _responses_output(self, items: Any) -> None:
-        for item in _list(items):
-            if not isinstance(item, dict):
-                continue
-            for part in _list(item.get("content")) + _list(item.get("summary")):
-                if isinstance(part, dict):
-                    self._text(part.get("text"))
-            self._text(item.get("arguments"))
+        self._dialect.answer_texts(payload, self._texts)
 
     # --- stream events ---------------------------------------------------------------------
 
@@ -292,50 +240,6 @@ class UsageMeter:
             return
         if not isinstance(payload, dict):
             return
-        if self.api.is_anthropic:
-            self._anthropic_event(payload)
-        elif self.api is ApiKind.OPENAI_RESPONSES:
-            self._responses_event(payload)
-        else:
-            self._usage(payload.get("usage"))
-            for choice in _list(payload.get("choices")):
-                if isinstance(choice, dict):
-                    self._openai_choice(choice.get("delta"))
-                    self._text(choice.get("text"))
-
-    def _anthropic_event(self, payload: dict[str, Any]) -> None:
-        kind = payload.get("type")
-        if kind == "content_block_delta":
-            delta = payload.get("delta")
-            if isinstance(delta, dict):
-                for key in ("text", "thinking", "partial_json"):
-                    self._text(delta.get(key))
-        elif kind == "content_block_start":
-            self._anthropic_blocks([payload.get("content_block")])
-        elif kind == "message_start":
-            message = payload.get("message")
-            if isinstance(message, dict):
-                # message_start's output_tokens is a running count, not the total.
-                self._usage(message.get("usage"), final=False)
-        elif kind == "message_delta":
-            self._usage(payload.get("usage"))
-
-    def _responses_event(self, payload: dict[str, Any]) -> None:
-        kind = payload.get("type")
-        if not isinstance(kind, str):
-            return
-        if kind.endswith(".delta"):
-            if kind != "response.audio.delta":  # base64 audio is not text
-                self._text(payload.get("delta"))
-        elif kind in ("response.completed", "response.incomplete", "response.failed"):
-            response = payload.get("response")
-            if isinstance(response, dict):
-                self._usage(response.get("usage"))
-
-    def _text(self, value: Any) -> None:
-        if self.count and isinstance(value, str) and value:
-            self._texts.append(value)
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
+        usage, final = self._dialect.stream_event(payload, self._texts if self.count else None)
+        if usage is not None:
+            self._usage(usage, final=final)

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from tests.fuzz.corpus import FUZZ
 from tests.protocols.transform_harness import SEALER
 
-from guardgate.hardening.request_rewrite import rewrite_request
 from guardgate.hardening.sealing import SealError
 from guardgate.model import ApiKind, ReasoningPolicy
+from guardgate.protocols.dialects import dialect_for
 
 KEYS = st.sampled_from(
     [
@@ -88,7 +88,9 @@ def test_rewriter_never_raises_nor_mutates(
 ) -> None:
     before = copy.deepcopy(body)
     try:
-        new, changed = rewrite_request(api, body, policy=policy, sealer=SEALER, drop_logprobs=drop)
+        new, changed = dialect_for(api).rewrite_request(
+            body, policy=policy, sealer=SEALER, drop_logprobs=drop
+        )
     except SealError:
         return
     assert body == before
@@ -125,4 +127,6 @@ def test_deep_bodies_are_rewritten_or_refused_never_crash(depth: int) -> None:
         deep = [deep]
     for api in ApiKind:
         body = {"messages": [{"role": "assistant", "content": deep}], "input": deep, "logprobs": 1}
-        rewrite_request(api, body, policy=ReasoningPolicy.STRIP, sealer=SEALER, drop_logprobs=True)
+        dialect_for(api).rewrite_request(
+            body, policy=ReasoningPolicy.STRIP, sealer=SEALER, drop_logprobs=True
+        )

@@ -6,17 +6,17 @@ from typing import Any
 
 import pytest
 
-from guardgate.hardening.request_rewrite import rewrite_request
 from guardgate.hardening.sealing import Sealer, SealError
 from guardgate.hardening.summariser import LocalSummariser
 from guardgate.model import ApiKind, ReasoningPolicy
+from guardgate.protocols.dialects import dialect_for
 from guardgate.protocols.reasoning import response_transformer
 
 SEALER = Sealer(b"secret")
 
 
 def rewrite(api: ApiKind, body: dict[str, Any], policy: ReasoningPolicy, drop: bool = False):
-    return rewrite_request(api, body, policy=policy, sealer=SEALER, drop_logprobs=drop)
+    return dialect_for(api).rewrite_request(body, policy=policy, sealer=SEALER, drop_logprobs=drop)
 
 
 def test_anthropic_strip_asks_for_omitted_thinking_and_leaves_the_client_body_alone() -> None:

@@ -16,9 +16,9 @@ from tests.protocols.transform_harness import (
     sse,
 )
 
-from guardgate.hardening.request_rewrite import rewrite_request
 from guardgate.hardening.sealing import Sealer, SealError
 from guardgate.model import ApiKind, ReasoningPolicy
+from guardgate.protocols.dialects import dialect_for
 from guardgate.protocols.reasoning import response_transformer
 
 MESSAGES = ApiKind.ANTHROPIC_MESSAGES
@@ -106,8 +106,8 @@ def restore(content: list[dict[str, Any]], sealer: Sealer = SEALER) -> list[dict
             {"role": "assistant", "content": content},
         ],
     }
-    new, changed = rewrite_request(
-        MESSAGES, body, policy=ReasoningPolicy.PASS, sealer=sealer, drop_logprobs=False
+    new, changed = dialect_for(MESSAGES).rewrite_request(
+        body, policy=ReasoningPolicy.PASS, sealer=sealer, drop_logprobs=False
     )
     assert changed
     return list(new["messages"][1]["content"])

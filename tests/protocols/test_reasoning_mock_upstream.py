@@ -84,7 +84,7 @@ async def test_responses_and_messages_against_the_mock(
 async def test_anthropic_tool_loop_survives_strip(upstream: str) -> None:
     from tests.protocols.transform_harness import SEALER
 
-    from guardgate.hardening.request_rewrite import rewrite_request
+    from guardgate.protocols.dialects import dialect_for
 
     tools = [{"name": "calc", "description": "calc", "input_schema": {"type": "object"}}]
     body: dict[str, Any] = {
@@ -113,8 +113,7 @@ async def test_anthropic_tool_loop_survives_strip(upstream: str) -> None:
             },
         ],
     }
-    restored, changed = rewrite_request(
-        ApiKind.ANTHROPIC_MESSAGES,
+    restored, changed = dialect_for(ApiKind.ANTHROPIC_MESSAGES).rewrite_request(
         follow_up,
         policy=ReasoningPolicy.STRIP,
         sealer=SEALER,

@@ -20,9 +20,9 @@ from tests.protocols.transform_harness import (
     sse,
 )
 
-from guardgate.hardening.request_rewrite import rewrite_request
 from guardgate.hardening.sealing import Sealer, SealError
 from guardgate.model import ApiKind, ReasoningPolicy
+from guardgate.protocols.dialects import dialect_for
 from guardgate.protocols.reasoning import response_transformer
 from guardgate.protocols.reasoning_base import UnreadableAnswer
 
@@ -309,8 +309,8 @@ async def test_non_stream_inline_think_and_untouched_bodies() -> None:
 def restore(assistant: dict[str, Any]) -> dict[str, Any]:
     """The assistant message as the next request sends it upstream."""
     body = {"model": "m", "messages": [{"role": "user", "content": "q"}, assistant]}
-    new, changed = rewrite_request(
-        CHAT, body, policy=ReasoningPolicy.PASS, sealer=SEALER, drop_logprobs=False
+    new, changed = dialect_for(CHAT).rewrite_request(
+        body, policy=ReasoningPolicy.PASS, sealer=SEALER, drop_logprobs=False
     )
     assert changed and body["messages"][1] is assistant  # the client's body is left alone
     restored: dict[str, Any] = new["messages"][1]

@@ -11,8 +11,8 @@ from openai.lib.streaming.responses._responses import ResponseStreamState
 from openai.types.responses import ResponseStreamEvent
 from tests.protocols.transform_harness import SEALER, assert_split_invariant, events, run, sse
 
-from guardgate.hardening.request_rewrite import rewrite_request
 from guardgate.model import ApiKind, ReasoningPolicy
+from guardgate.protocols.dialects import dialect_for
 
 RESPONSES = ApiKind.OPENAI_RESPONSES
 STRIP, SUMMARISE = ReasoningPolicy.STRIP, ReasoningPolicy.SUMMARISE
@@ -131,8 +131,8 @@ def accumulate(body: bytes) -> Any:
 
 def restored_input(item: dict[str, Any]) -> dict[str, Any]:
     body = {"model": "o4-mini", "input": [{"role": "user", "content": "17*23?"}, item]}
-    new, changed = rewrite_request(
-        RESPONSES, body, policy=STRIP, sealer=SEALER, drop_logprobs=False
+    new, changed = dialect_for(RESPONSES).rewrite_request(
+        body, policy=STRIP, sealer=SEALER, drop_logprobs=False
     )
     assert changed
     return dict(new["input"][1])

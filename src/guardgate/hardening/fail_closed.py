@@ -14,22 +14,14 @@ import logging
 from starlette.types import Message, Send
 
 from guardgate.model import ApiKind
-from guardgate.protocols.endpoints import error_body
+from guardgate.protocols.dialects import dialect_for
 from guardgate.protocols.reasoning_base import BodyTransformer, ResponseTransformer
 
-__all__ = ["REFUSED_MESSAGE", "TransformState", "sse_error_event"]
+__all__ = ["REFUSED_MESSAGE", "TransformState"]
 
 logger = logging.getLogger("guardgate")
 
 REFUSED_MESSAGE = "The upstream API returned an answer that could not be processed."
-
-
-def sse_error_event(api: ApiKind, status: int, message: str) -> bytes:
-    """An SSE error event as the provider of `api` sends one mid-stream (SDKs raise on it)."""
-    body = error_body(api, status, message)
-    if api.is_anthropic:
-        return b"event: error\ndata: " + body + b"\n\n"
-    return b"data: " + body + b"\n\n"
 
 
 class TransformState:
@@ -69,7 +61,7 @@ class TransformState:
         )
         if self.held is not None:
             self.held = None
-            body = error_body(api, 502, REFUSED_MESSAGE)
+            body = dialect_for(api).error_body(502, REFUSED_MESSAGE)
             headers = [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
@@ -77,5 +69,5 @@ class TransformState:
             await send({"type": "http.response.start", "status": 502, "headers": headers})
             await send({"type": "http.response.body", "body": body, "more_body": False})
             return
-        event = sse_error_event(api, 502, REFUSED_MESSAGE)
+        event = dialect_for(api).error_event(502, REFUSED_MESSAGE)
         await send({"type": "http.response.body", "body": event, "more_body": False})

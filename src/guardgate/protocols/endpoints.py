@@ -1,17 +1,11 @@
-"""Which LLM API a path belongs to, and how that API spells an error."""
+"""Which LLM API a path belongs to."""
 
 from __future__ import annotations
 
-import json
-
 from guardgate.model import ApiKind
+from guardgate.protocols.dialects import DIALECTS
 
-_SUFFIXES: dict[str, ApiKind] = {
-    "/v1/chat/completions": ApiKind.OPENAI_CHAT,
-    "/v1/completions": ApiKind.OPENAI_COMPLETIONS,
-    "/v1/responses": ApiKind.OPENAI_RESPONSES,
-    "/v1/messages": ApiKind.ANTHROPIC_MESSAGES,
-}
+_SUFFIXES: dict[str, ApiKind] = {dialect.path: api for api, dialect in DIALECTS.items()}
 
 
 def api_for_path(path: str, prefix: str = "") -> ApiKind | None:
@@ -39,38 +33,3 @@ def api_paths(prefix: str = "") -> dict[str, ApiKind]:
 def api_for_error(path: str) -> ApiKind:
     """The API whose error format suits a path, defaulting to OpenAI's for unknown paths."""
     return ApiKind.ANTHROPIC_MESSAGES if "/v1/messages" in path else ApiKind.OPENAI_CHAT
-
-
-# HTTP status -> (OpenAI error type, OpenAI code, Anthropic error type)
-_ERROR_TYPES: dict[int, tuple[str, str | None, str]] = {
-    400: ("invalid_request_error", None, "invalid_request_error"),
-    401: ("invalid_request_error", "invalid_api_key", "authentication_error"),
-    403: ("permission_error", "forbidden", "permission_error"),
-    404: ("invalid_request_error", "not_found", "not_found_error"),
-    408: ("invalid_request_error", "request_timeout", "invalid_request_error"),
-    413: ("invalid_request_error", "request_too_large", "request_too_large"),
-    429: ("rate_limit_error", "rate_limit_exceeded", "rate_limit_error"),
-    500: ("server_error", None, "api_error"),
-    502: ("server_error", "bad_gateway", "api_error"),
-    503: ("server_error", "service_unavailable", "overloaded_error"),
-    504: ("server_error", "gateway_timeout", "api_error"),
-}
-
-
-def error_body(api: ApiKind, status: int, message: str) -> bytes:
-    """A JSON error body exactly as the provider of `api` shapes its own errors.
-
-    OpenAI: `{"error": {"message", "type", "param", "code"}}`;
-    Anthropic: `{"type": "error", "error": {"type", "message"}}`.
-    """
-    openai_type, code, anthropic_type = _ERROR_TYPES.get(
-        status, ("server_error" if status >= 500 else "invalid_request_error", None, "api_error")
-    )
-    if api.is_anthropic:
-        payload: dict[str, object] = {
-            "type": "error",
-            "error": {"type": anthropic_type, "message": message},
-        }
-    else:
-        payload = {"error": {"message": message, "type": openai_type, "param": None, "code": code}}
-    return json.dumps(payload, separators=(",", ":")).encode()

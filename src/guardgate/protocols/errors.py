@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.types import Send
 
 from guardgate.model import ApiKind
-from guardgate.protocols.endpoints import error_body
+from guardgate.protocols.dialects import dialect_for
 
 __all__ = ["send_error"]
 
@@ -20,7 +20,7 @@ async def send_error(
     headers: tuple[tuple[str, str], ...] = (),
 ) -> None:
     """Answer with an error in the provider's own format for `api`."""
-    body = error_body(api, status, message)
+    body = dialect_for(api).error_body(status, message)
     raw = [
         *_JSON_HEADERS,
         (b"content-length", str(len(body)).encode()),

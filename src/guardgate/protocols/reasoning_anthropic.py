@@ -7,7 +7,7 @@ must send the thinking block back with its signature:
 - strip: `{"type": "redacted_thinking", "data": <sealed original>}`;
 - summarise: `{"type": "thinking", "thinking": <summary>, "signature": <sealed original>}`: the
   client reads a summary where it expects thinking, and the signature it echoes back restores the
-  original block (see `guardgate.hardening.request_rewrite`).
+  original block (see `restore_sealed` in `guardgate.protocols.dialects`).
 
 Genuine `redacted_thinking` blocks from the upstream are passed as they are. In a stream, a
 thinking block's events are held from its `content_block_start` to its `content_block_stop` and

@@ -10,7 +10,7 @@ servers that return one neither need nor want it back (DeepSeek's own docs tell 
 `reasoning_content` from earlier turns; vLLM and SGLang ignore it). Providers that do require it
 back in tool loops (DeepSeek thinking mode with tools, some OpenRouter models) are served with
 `seal_chat_reasoning`: the field then carries a sealed token (after the summary under
-summarise) that `guardgate.hardening.request_rewrite` opens on the next request.
+summarise) that the Chat dialect's `restore_sealed` opens on the next request.
 
 Streams: a chunk whose delta becomes empty is dropped unless it carries a role, a finish reason,
 usage, tool calls or content; a summary is sent as a chunk of its own, in the same field the
@@ -19,22 +19,22 @@ reasoning came in, just before the first chunk of answer, tool call or finish re
 
 from __future__ import annotations
 
-from typing import Any
+from guardgate.protocols.reasoning_base import BodyTransformer, JsonObject, TransformContext
+from guardgate.protocols.reasoning_choices import ChoiceStream, ChoiceText, hide_choice_text
 
-from guardgate.hardening.request_rewrite import SEALED_CHAT_REASONING
-from guardgate.protocols.reasoning_base import (
-    BodyTransformer,
-    JsonObject,
-    StreamTransformer,
-    TransformContext,
-    load_json_object,
-)
-from guardgate.protocols.reasoning_think_tags import ThinkTextFilter, unclosed_is_reasoning
-from guardgate.protocols.sse import SSEEvent, SSEFrame
+__all__ = [
+    "REASONING_FIELDS",
+    "SEALED_CHAT_REASONING",
+    "ChatBodyTransformer",
+    "ChatStreamTransformer",
+    "hidden_reasoning",
+]
 
-__all__ = ["ChatBodyTransformer", "ChatStreamTransformer", "hidden_reasoning"]
+SEALED_CHAT_REASONING = "chat_reasoning"
+"""The `type` of a sealed Chat reasoning trace: `{"type": "chat_reasoning", "text": ...}`."""
 
-_TEXT_FIELDS = ("reasoning_content", "reasoning")
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+"""The fields that carry a message's reasoning text, in the order they are read."""
 _DETAIL_FIELD = "reasoning_details"
 
 
@@ -55,7 +55,7 @@ class _ReasoningFields:
     def take(self, message: JsonObject) -> bool:
         """Remove non-empty reasoning fields from `message`; return whether any was there."""
         changed = False
-        for name in _TEXT_FIELDS:
+        for name in REASONING_FIELDS:
             value = message.get(name)
             if not value:
                 continue
@@ -68,9 +68,10 @@ class _ReasoningFields:
         details = message.get(_DETAIL_FIELD)
         if details:
             del message[_DETAIL_FIELD]
-            if not changed and self.field in (None, _TEXT_FIELDS[1]) and isinstance(details, list):
+            plain = REASONING_FIELDS[1]
+            if not changed and self.field in (None, plain) and isinstance(details, list):
                 # Only details, no plain field: their text is the trace (else it duplicates it).
-                self.field = _TEXT_FIELDS[1]
+                self.field = plain
                 texts = (d.get("text") or d.get("summary") for d in details if isinstance(d, dict))
                 for text in texts:
                     if isinstance(text, str):
@@ -120,95 +121,37 @@ class ChatBodyTransformer(BodyTransformer):
                         message[fields.field] = hidden
             content = message.get("content")
             if isinstance(content, str) and content:
-                # A whole body costs no latency to hold: a `</think>` without an opening tag
-                # marks reasoning even when the prompt was not known to open one.
-                think = ThinkTextFilter(
-                    summarise=self._ctx.summarise,
-                    think_open=True,
-                    unclosed_is_reasoning=unclosed_is_reasoning(self._ctx, choice),
-                    max_reasoning=self._ctx.max_reasoning,
-                )
-                new = await think.feed(content) + await think.finish()
-                if think.changed:
+                new = await hide_choice_text(self._ctx, choice, content)
+                if new is not None:
                     message["content"] = new
-                    if choice.get("logprobs"):
-                        # Token logprobs would spell out the hidden reasoning.
-                        choice["logprobs"] = None
                     changed = True
         return changed
 
 
-class _ChoiceState:
-    __slots__ = ("fields", "finished", "think")
+class _ChoiceState(ChoiceText):
+    __slots__ = ("fields",)
 
     def __init__(self, ctx: TransformContext) -> None:
+        super().__init__(ctx)
         self.fields = _ReasoningFields(ctx)
-        # Fail closed: whatever the model, answer text waits until the think span is known
-        # closed or absent (an unlisted model, or a request without `model` served by the
-        # server's default, may open `<think>` in its template). Only flagged accounts pay.
-        self.think = ThinkTextFilter(
-            summarise=ctx.summarise,
-            think_open=True,
-            unclosed_is_reasoning=True,
-            max_reasoning=ctx.max_reasoning,
-        )
-        self.finished = False
 
 
-class ChatStreamTransformer(StreamTransformer):
+class ChatStreamTransformer(ChoiceStream[_ChoiceState]):
     """A stream of `chat.completion.chunk` events ending in `[DONE]`."""
 
     reasoning_markers = (b'"reasoning', b"<think>", b"</think>")
 
-    def __init__(self, ctx: TransformContext) -> None:
-        super().__init__(ctx)
-        self._choices: dict[int, _ChoiceState] = {}
-        self._template: JsonObject | None = None
-        self._ended = False
-        self._corrupt = False
-        """An event could not be read: a tag in it is lost to the choices' splitters."""
+    def new_state(self) -> _ChoiceState:
+        """A choice's reasoning fields and text state."""
+        return _ChoiceState(self._ctx)
 
-    def _state(self, index: int) -> _ChoiceState:
-        state = self._choices.get(index)
-        if state is None:
-            state = self._choices[index] = _ChoiceState(self._ctx)
-        return state
-
-    async def on_event(self, frame: SSEFrame, event: SSEEvent) -> bytes:
-        """Transform one chunk; `[DONE]` first releases anything still held."""
-        if event.data.strip() == "[DONE]":
-            return await self._end() + frame.raw
-        chunk = load_json_object(event.data)
-        choices = chunk.get("choices") if chunk is not None else None
-        if chunk is None or not isinstance(choices, list):
-            self._corrupt = self._corrupt or chunk is None
-            return await self.on_unexpected(frame)
-        self._template = chunk
-        before: list[bytes] = []
-        kept: list[Any] = []
-        changed = False
-        for choice in choices:
-            if not isinstance(choice, dict) or not isinstance(choice.get("delta"), dict):
-                kept.append(choice)
-                continue
-            keep, choice_changed, summary = await self._choice(choice)
-            changed = changed or choice_changed
-            if summary:
-                before.append(self._synthetic(chunk, choice["index"], summary))
-            if keep:
-                kept.append(choice)
-        if not changed:
-            return b"".join(before) + frame.raw
-        if not kept and choices and not chunk.get("usage"):
-            return b"".join(before)
-        chunk["choices"] = kept
-        return b"".join(before) + self.encode(event, chunk)
-
-    async def _choice(self, choice: JsonObject) -> tuple[bool, bool, dict[str, str] | None]:
-        """(keep the choice?, changed?, summary delta to send before it)."""
-        index = choice.get("index", 0)
-        state = self._state(index if isinstance(index, int) else 0)
-        delta: JsonObject = choice["delta"]
+    async def on_choice(self, chunk: JsonObject, choice: JsonObject) -> tuple[bool, bool, bytes]:
+        """Take the delta's reasoning fields, filter its content; a summary goes just before
+        the first chunk of answer, tool call or finish reason."""
+        delta = choice.get("delta")
+        if not isinstance(delta, dict):
+            return True, False, b""
+        state = self.state(choice.get("index", 0))
         changed = state.fields.take(delta)
         finishing = bool(choice.get("finish_reason"))
         content = delta.get("content")
@@ -224,28 +167,28 @@ class ChatStreamTransformer(StreamTransformer):
                 changed = True
         else:
             new = None
-        if finishing or delta.get("tool_calls"):
-            # Text still waiting for a first tag is answer, unless the answer was cut by
-            # max_tokens mid-thought or the stream lost events (a `</think>` among them): then
-            # it is reasoning, as at the end of a stream that broke off.
-            cut = choice.get("finish_reason") == "length"
-            released = await state.think.release_undecided(as_reasoning=cut or self._corrupt)
-            if finishing:
-                released += await state.think.finish()
-                state.finished = True
-            if released:
-                new = (new or "") + released
-                changed = True
+        if finishing:
+            released = await state.finish(choice["finish_reason"], lost=self.lost)
+        elif delta.get("tool_calls"):
+            # A tool call begins: text still waiting for a first tag is answer, unless the
+            # stream lost an event (a `</think>` among them).
+            released = await state.think.release_undecided(as_reasoning=self.lost)
+        else:
+            released = ""
+        if released:
+            new = (new or "") + released
+            changed = True
         if new is not None and changed:
             delta["content"] = new
             if choice.get("logprobs"):
                 choice["logprobs"] = None
-        summary = None
-        answer_started = bool(new) or bool(delta.get("tool_calls")) or finishing
-        if answer_started:
+        ahead = b""
+        if new or delta.get("tool_calls") or finishing:
             summary = await self._pending_summary(state)
+            if summary:
+                ahead = self._delta(choice["index"], summary)
         keep = not changed or self._carries_something(choice)
-        return keep, changed, summary
+        return keep, changed, ahead
 
     async def _pending_summary(self, state: _ChoiceState) -> dict[str, str] | None:
         trace = state.fields.pop_trace()
@@ -265,28 +208,18 @@ class ChatStreamTransformer(StreamTransformer):
             value not in (None, "", [], {}) for key, value in delta.items() if key != "content"
         )
 
-    def _synthetic(self, template: JsonObject, index: int, delta: dict[str, str]) -> bytes:
-        chunk = {key: value for key, value in template.items() if key not in ("choices", "usage")}
-        chunk["choices"] = [
+    def _delta(self, index: int, delta: dict[str, str]) -> bytes:
+        return self.synthetic(
             {"index": index, "delta": delta, "logprobs": None, "finish_reason": None}
-        ]
-        return self.encode(SSEEvent(""), chunk)
+        )
 
-    async def _end(self) -> bytes:
-        if self._ended:
-            return b""
-        self._ended = True
-        out: list[bytes] = []
-        for index, state in self._choices.items():
-            summary = await self._pending_summary(state)
-            if summary:
-                out.append(self._synthetic(self._template or {}, index, summary))
-            if not state.finished:
-                rest = await state.think.finish()
-                if rest:
-                    out.append(self._synthetic(self._template or {}, index, {"content": rest}))
-        return b"".join(out)
-
-    async def on_end(self) -> bytes:
-        """A stream cut before `[DONE]`: still release held answer text."""
-        return await self._end()
+    async def end_choice(self, index: int, state: _ChoiceState) -> bytes:
+        """A summary not sent yet, then the answer text still held."""
+        out = b""
+        summary = await self._pending_summary(state)
+        if summary:
+            out += self._delta(index, summary)
+        rest = await state.rest()
+        if rest:
+            out += self._delta(index, {"content": rest})
+        return out

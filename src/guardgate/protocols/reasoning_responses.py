@@ -3,10 +3,10 @@
 A reasoning item keeps its place (`output_index`) and its `id`, so the client's item list, the
 SDK's accumulator and tool loops that send items back stay valid. Its summary and content are
 emptied (strip) or replaced by a short summary (summarise), and the original item is sealed into
-`encrypted_content`, from where the next request restores it byte for byte (see
-`guardgate.hardening.request_rewrite`). Every `response.reasoning_*` stream event is dropped;
-under summarise, a few events carrying the summary are sent just before the item's
-`response.output_item.done`. `sequence_number`s are renumbered densely after any change.
+`encrypted_content`, from where the next request restores it byte for byte (the dialect's
+`restore_sealed`). Every `response.reasoning_*` stream event is dropped; under summarise, a few
+events carrying the summary are sent just before the item's `response.output_item.done`.
+`sequence_number`s are renumbered densely after any change.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ from guardgate.records import record
 
 __all__ = [
     "CLOSE_TAG",
+    "FINISHED",
     "OPEN_TAG",
     "TextPart",
     "ThinkSplitter",
@@ -47,7 +48,7 @@ CLOSE_TAG = "</think>"
 _DEFAULT_MAX_UNDECIDED = 1 << 20
 
 
-_FINISHED = frozenset({"stop", "tool_calls", "function_call"})
+FINISHED = frozenset({"stop", "tool_calls", "function_call"})
 """Finish reasons of an answer the model ended itself (not cut by `max_tokens` or a fault)."""
 
 
@@ -56,7 +57,7 @@ def unclosed_is_reasoning(ctx: TransformContext, choice: dict[str, Any]) -> bool
     model is known to open the span in its template (`ctx.think_open`), or when the answer did
     not end as the model ended it (cut by `max_tokens`: an unlisted think-open model's trace
     would otherwise pass as answer)."""
-    return ctx.think_open or choice.get("finish_reason") not in _FINISHED
+    return ctx.think_open or choice.get("finish_reason") not in FINISHED
 
 
 class _Mode(Enum):

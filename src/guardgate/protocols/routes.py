@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from guardgate.model import ApiKind
+from guardgate.protocols.dialects import DIALECTS
 from guardgate.protocols.endpoints import api_paths
 
 __all__ = ["ALIAS_PATHS", "DENIED_ALIASES", "RouteTable", "alias_api"]
@@ -36,9 +37,10 @@ ALIAS_PATHS = ("/invocations",)
 """Aliases of the LLM endpoints whose body says which API it is (see `alias_api`)."""
 DENIED_ALIASES = ("/inference/v1/generate", "/generate")
 """Aliases that serve model output in a format guardgate cannot transform: always denied."""
-_READBACKS: tuple[tuple[re.Pattern[str], ApiKind], ...] = (
-    (re.compile(r"/v1/responses/[^/]+/?"), ApiKind.OPENAI_RESPONSES),
-    (re.compile(r"/v1/chat/completions/[^/]+/?"), ApiKind.OPENAI_CHAT),
+_READBACKS: tuple[tuple[re.Pattern[str], ApiKind], ...] = tuple(
+    (re.compile(re.escape(dialect.path) + r"/[^/]+/?"), api)
+    for api, dialect in DIALECTS.items()
+    if dialect.stores_answers
 )
 _METADATA: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("GET", re.compile(r"/v1/models/?")),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 
 from guardgate.model import ApiKind
+from guardgate.protocols.dialects import dialect_for
 from guardgate.records import record
 
 
@@ -44,45 +44,19 @@ def sliding_wait(
     return shift + expiry * (1 - (limit - cost) / current)
 
 
-def _openai_duration(seconds: float) -> str:
-    """OpenAI's reset format: `20ms`, `1s`, `6m0s`, `1h2m3s`."""
-    if seconds < 1:
-        return f"{max(0, round(seconds * 1000))}ms"
-    whole = math.ceil(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes}m{secs}s"
-    if minutes:
-        return f"{minutes}m{secs}s"
-    return f"{secs}s"
-
-
-def _rfc3339(ts: float) -> str:
-    return datetime.fromtimestamp(math.ceil(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def rate_limit_headers(
     api: ApiKind,
     requests: WindowState | None,
     tokens: WindowState | None,
     now: float,
 ) -> tuple[tuple[str, str], ...]:
-    """`x-ratelimit-*` (OpenAI paths) or `anthropic-ratelimit-*` (Anthropic) for a 429."""
+    """The rate-limit headers of a 429 as the API's clients read them (`x-ratelimit-*` on
+    OpenAI paths, `anthropic-ratelimit-*` on Anthropic's: see the API's dialect)."""
+    dialect = dialect_for(api)
     headers: list[tuple[str, str]] = []
     for name, state in (("requests", requests), ("tokens", tokens)):
-        if state is None:
-            continue
-        if api.is_anthropic:
-            headers += [
-                (f"anthropic-ratelimit-{name}-limit", str(state.limit)),
-                (f"anthropic-ratelimit-{name}-remaining", str(state.remaining)),
-                (f"anthropic-ratelimit-{name}-reset", _rfc3339(now + state.reset_in)),
-            ]
-        else:
-            headers += [
-                (f"x-ratelimit-limit-{name}", str(state.limit)),
-                (f"x-ratelimit-remaining-{name}", str(state.remaining)),
-                (f"x-ratelimit-reset-{name}", _openai_duration(state.reset_in)),
-            ]
+        if state is not None:
+            headers += dialect.rate_limit_headers(
+                name, state.limit, state.remaining, state.reset_in, now
+            )
     return tuple(headers)

@@ -11,6 +11,7 @@ import hashlib
 from typing import Any
 
 from guardgate.model import ApiKind
+from guardgate.protocols.dialects import dialect_for, text_of
 from guardgate.records import record
 
 # Keys that carry content or routing, not sampling choices; `model` is left out on purpose:
@@ -58,23 +59,6 @@ class RequestShape:
     """Messages in the conversation, system and developer prompts not counted (1: single-shot)."""
     reasoning_requested: bool
     """Whether the body asks for a reasoning effort or a thinking budget."""
-
-
-def text_of(content: Any) -> str:
-    """The text of a message `content`: a string, or the text parts of a content-part list."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if isinstance(part, dict):
-                text = part.get("text")
-                if isinstance(text, str):
-                    parts.append(text)
-            elif isinstance(part, str):
-                parts.append(part)
-        return "\n".join(parts)
-    return ""
 
 
 def _scalar(value: Any) -> str:
@@ -132,26 +116,7 @@ def _reasoning_requested(body: dict[str, Any]) -> bool:
 
 def request_shape(api: ApiKind, body: dict[str, Any]) -> RequestShape:
     """The shape of a parsed request body for `api`."""
-    system = ""
-    prompt = ""
-    turns: list[Any] = []
-    if api is ApiKind.OPENAI_COMPLETIONS:
-        raw = body.get("prompt")
-        prompt = raw if isinstance(raw, str) else text_of(raw)
-    elif api is ApiKind.OPENAI_RESPONSES:
-        raw_input = body.get("input")
-        instructions = body.get("instructions")
-        system = instructions if isinstance(instructions, str) else ""
-        if isinstance(raw_input, str):
-            prompt = raw_input
-        elif isinstance(raw_input, list):
-            turns = raw_input
-    else:
-        messages = body.get("messages")
-        if isinstance(messages, list):
-            turns = messages
-        if api is ApiKind.ANTHROPIC_MESSAGES:
-            system = text_of(body.get("system"))
+    system, prompt, turns = dialect_for(api).conversation(body)
     spoken = len(turns)
     last_user = -1
     for i, turn in enumerate(turns):

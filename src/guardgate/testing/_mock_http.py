@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from guardgate.model import ApiKind
-from guardgate.protocols.endpoints import error_body
+from guardgate.protocols.dialects import dialect_for
 from guardgate.testing._mock_text import MockSigner
 
 JsonObject = dict[str, object]
@@ -147,7 +147,9 @@ def error_response(api: ApiKind, status: int, message: str) -> Response:
     headers = upstream_headers(api, remaining=0 if status == 429 else 4999)
     if status == 429:
         headers["retry-after"] = "1"
-    return Response(error_body(api, status, message), status, headers, "application/json")
+    return Response(
+        dialect_for(api).error_body(status, message), status, headers, "application/json"
+    )
 
 
 def json_response(api: ApiKind, payload: JsonObject, controls: MockControls) -> Response:
