@@ -33,6 +33,8 @@ _PRESENT_BIT = {
     _TPL: 1 << Kind.CONTENT,
 }
 
+_APP_BIT = 1 << Kind.APP
+_SOFT_BIT = 1 << Kind.SOFTWARE
 _KINDS_IN = [bin(mask).count("1") for mask in range(1 << len(Kind))]
 
 
@@ -82,10 +84,13 @@ class PairScorer:
         ranked = sorted((p for p in touch.postings if p.members), key=lambda p: (p.count, p.value))
         acc: dict[str, list[float]] = {}
         cap = cfg.max_candidates
+        crowd_tools = False
         for posting in ranked:
             value = posting.value
             role = _ROLE[value[: value.index(":")]]
             weight = self.rarity(posting.count, active)
+            if value.startswith("tool:") and 0 < cfg.crowd_accounts <= posting.count:
+                crowd_tools = True
             for member in posting.members:
                 slots = acc.get(member)
                 if slots is None:
@@ -107,13 +112,13 @@ class PairScorer:
             present = _KINDS_IN[int(slots[_PRESENT])] + (slots[_BN] >= min_bands)
             if present < need and linked_only and slots[_BN] < alone_bands:
                 continue  # cheap exit: most candidates share one kind only, and little content
-            evidence = self._judge(member, slots)
+            evidence = self._judge(member, slots, crowd_tools)
             if evidence.linked or not linked_only:
                 out.append(evidence)
         out.sort(key=lambda e: (-e.score, e.other))
         return out
 
-    def _judge(self, other: str, s: list[float]) -> PairEvidence:
+    def _judge(self, other: str, s: list[float], crowd_tools: bool = False) -> PairEvidence:
         cfg = self.config
         present = int(s[_PRESENT])
         content = s[_TPL]
@@ -125,7 +130,14 @@ class PairScorer:
             present |= 1 << Kind.CONTENT
             full = cfg.full_content_bands
             content = max(content, s[_BSUM] / shared_bands * min(1.0, shared_bands / full))
-        weights = (max(s[_IP], 0.5 * s[_NET]), s[_SOFT], s[_APP], content)
+        network = max(s[_IP], 0.5 * s[_NET])
+        if crowd_tools and not network:
+            # A crowd's agent writes its users' turns (tool output): like content says nothing.
+            present &= ~(1 << Kind.CONTENT)
+            content = 0.0
+        weights = (network, s[_SOFT], s[_APP], content)
+        if crowd_tools and present & _APP_BIT and present & _SOFT_BIT:
+            present &= ~_SOFT_BIT  # one kind: a crowd's agent ships its client build
         kinds = bin(present).count("1")
         rare = sum(1 for w in weights if w >= cfg.rare_weight)
         linked = (
