@@ -37,14 +37,15 @@ class LinkingConfig:
     steady while a deployment (or a replay) has seen only a few accounts."""
     common_share: float = 0.25
     """A value used by more than this share of active accounts carries no weight of its own."""
-    crowd_accounts: int = 0
-    """Accounts from which tool schemas are a crowd's (a popular agent's): an agent writes its
-    users' turns itself (tool output, its own wrappers) and they all do the same kind of work,
-    so like content from a sender that runs a crowd's tools counts only beside a shared
-    address, and a client build shared with it is part of the same fact as the tools. 0 (the
-    default): never. On tuning seeds 1-3, 20 moves the farm posing as the popular agent out of
-    the agent's crowd, but a hydra farm's own tool loops count as a crowd too and it splits
-    (seed 1: 40 of 60 accounts in its largest cluster instead of 52), so it stays off."""
+    crowd_accounts: int = 20
+    """Accounts from which tool schemas are a crowd's, a popular agent's. A request from an
+    account that runs such an agent (it has sent tool schemas with every request, a system
+    prompt with this one: an agent sends both at every step, a person or a script sends
+    requests with and without tools) is judged on what the agent does not fix for all its
+    users: like content counts only beside a shared address (an agent writes part of its users'
+    requests, and they all ask it for the same kind of work), and a client build shared with
+    the agent's system prompt and tools is part of one fact, not a second kind of evidence.
+    The address, the farm's hosts, still links. 0: never."""
     rare_weight: float = 0.35
     """Weight from which one kind of evidence counts as rare (strong) on its own."""
     min_kinds: int = 2
