@@ -10,6 +10,12 @@ the two accounts are also alike in another, rarer, respect. The one exception is
 accounts that share no application but many rare template sketch values, request after request
 (`LinkingConfig.content_alone`), as a farm's accounts do when each has its own address, software
 and parameters but all use the farm's own phrasings.
+
+A popular agent's crowd is the other exception (`LinkingConfig.crowd_accounts`): its users share
+the agent's system prompt, tool schemas and client builds, and ask it for the same kind of work,
+so a value of theirs can look rare in a small deployment and still say nothing about who sent
+it. When either account of a pair runs a crowd's agent, like content needs a shared address
+beside it, and a shared build counts as part of the agent, not as a second kind.
 """
 
 from __future__ import annotations
