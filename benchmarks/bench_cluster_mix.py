@@ -13,42 +13,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import tempfile
 import time
 from collections import Counter, defaultdict
 from dataclasses import fields
-from pathlib import Path
 from typing import Any
+
+from bench_linking import load
 
 from guardgate.linking import Linker, LinkingConfig
 from guardgate.model import Observation
-from guardgate.protocols.endpoints import api_for_path
 from guardgate.settings import GuardgateSettings
 from guardgate.signals import Observer
-from guardgate.simulate.config import SimulationConfig
-from guardgate.simulate.runner import simulate
 from guardgate.store import MemoryStore
 
 
 def world(seed: int, scale: float, days: float) -> tuple[list[Observation], dict[str, Any]]:
     """The observations of one simulated world, in time order, and each account's label."""
+    records, labels = load(scale, days, seed)
     observer = Observer(GuardgateSettings(secret="sim"))
-    observations: list[Observation] = []
-    label_of: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        traffic, labels = Path(tmp) / "t.jsonl", Path(tmp) / "l.jsonl"
-        simulate(SimulationConfig(days=days, scale=scale, seed=seed), traffic, labels)
-        lines = zip(traffic.read_text().splitlines(), labels.read_text().splitlines(), strict=True)
-        for line, label in lines:
-            record = json.loads(line)
-            api = api_for_path(record["path"], "")
-            assert api is not None
-            headers = [(k.lower().encode(), str(v).encode()) for k, v in record["headers"].items()]
-            obs = observer.observe(api, headers, record["ip"], record["body"], record["ts"])
-            label_of[obs.account] = json.loads(label)
-            observations.append(obs)
-    return observations, label_of
+    observations = [observer.observe(*record) for record in records]
+    return observations, {
+        obs.account: label for obs, label in zip(observations, labels, strict=True)
+    }
 
 
 async def clusters(observations: list[Observation], config: LinkingConfig) -> dict[str, str]:
