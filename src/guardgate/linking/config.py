@@ -37,6 +37,18 @@ class LinkingConfig:
     steady while a deployment (or a replay) has seen only a few accounts."""
     common_share: float = 0.25
     """A value used by more than this share of active accounts carries no weight of its own."""
+    crowd_accounts: int = 20
+    """Accounts from which tool schemas are a crowd's, a popular agent's (proportionally fewer
+    while fewer than `min_population` accounts are active). An account runs such an agent when
+    every request of it has carried tool schemas and this one a system prompt too (an agent
+    sends both at every step; a person or a script sends requests with and without tools).
+    When either account of a pair runs a crowd's agent, the pair is judged on what the agent
+    does not fix for all its users: like content counts only beside a shared address (an agent
+    writes part of its users' requests, and they all ask it for the same kind of work), and a
+    client build shared beside the agent's system prompt and tools is part of one fact, not a
+    second kind of evidence. A farm posing as the agent is still linked by its hosts. On
+    tuning seeds 1-3 the farm posing as the popular agent shared a cluster with 51-74 of the
+    agent's users at 0 (off) and with none at 20."""
     rare_weight: float = 0.35
     """Weight from which one kind of evidence counts as rare (strong) on its own."""
     min_kinds: int = 2

@@ -10,11 +10,18 @@ the two accounts are also alike in another, rarer, respect. The one exception is
 accounts that share no application but many rare template sketch values, request after request
 (`LinkingConfig.content_alone`), as a farm's accounts do when each has its own address, software
 and parameters but all use the farm's own phrasings.
+
+A popular agent's crowd is the other exception (`LinkingConfig.crowd_accounts`): its users share
+the agent's system prompt, tool schemas and client builds, and ask it for the same kind of work,
+so a value of theirs can look rare in a small deployment and still say nothing about who sent
+it. When either account of a pair runs a crowd's agent, like content needs a shared address
+beside it, and a shared build counts as part of the agent, not as a second kind.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Container
 
 from guardgate.linking.config import LinkingConfig
 from guardgate.linking.evidence import Kind
@@ -33,6 +40,8 @@ _PRESENT_BIT = {
     _TPL: 1 << Kind.CONTENT,
 }
 
+_APP_BIT = 1 << Kind.APP
+_SOFT_BIT = 1 << Kind.SOFTWARE
 _KINDS_IN = [bin(mask).count("1") for mask in range(1 << len(Kind))]
 
 
@@ -74,9 +83,29 @@ class PairScorer:
             return 0.0
         return min(1.0, math.log(population / count) / math.log(population / 2))
 
-    def evaluate(self, touch: Touch, *, linked_only: bool = True) -> list[PairEvidence]:
+    def crowd_tools(self, touch: Touch) -> bool:
+        """Whether the request's tool schemas are a crowd's (a popular agent's): used by
+        `crowd_accounts` accounts or more, however small a share of the active ones. While
+        fewer than `min_population` accounts are active, a proportional number suffices: a
+        young deployment (or a replay's first hours) has not met the agent's crowd yet."""
+        cfg = self.config
+        if cfg.crowd_accounts <= 0:
+            return False
+        active = touch.active
+        needed = max(2.0, cfg.crowd_accounts * min(1.0, active / cfg.min_population))
+        return any(p.count >= needed for p in touch.postings if p.value.startswith("tool:"))
+
+    def evaluate(
+        self,
+        touch: Touch,
+        *,
+        linked_only: bool = True,
+        crowd_agent: bool = False,
+        crowd: Container[str] = (),
+    ) -> list[PairEvidence]:
         """Evidence for the candidate accounts of this request (only the linked ones unless
-        `linked_only` is false), strongest first."""
+        `linked_only` is false), strongest first. `crowd_agent`: the sender runs a crowd's
+        agent (see `LinkingConfig.crowd_accounts`)."""
         cfg = self.config
         active = touch.active
         ranked = sorted((p for p in touch.postings if p.members), key=lambda p: (p.count, p.value))
@@ -107,13 +136,13 @@ class PairScorer:
             present = _KINDS_IN[int(slots[_PRESENT])] + (slots[_BN] >= min_bands)
             if present < need and linked_only and slots[_BN] < alone_bands:
                 continue  # cheap exit: most candidates share one kind only, and little content
-            evidence = self._judge(member, slots)
+            evidence = self._judge(member, slots, crowd_agent or member in crowd)
             if evidence.linked or not linked_only:
                 out.append(evidence)
         out.sort(key=lambda e: (-e.score, e.other))
         return out
 
-    def _judge(self, other: str, s: list[float]) -> PairEvidence:
+    def _judge(self, other: str, s: list[float], crowd_agent: bool = False) -> PairEvidence:
         cfg = self.config
         present = int(s[_PRESENT])
         content = s[_TPL]
@@ -125,7 +154,15 @@ class PairScorer:
             present |= 1 << Kind.CONTENT
             full = cfg.full_content_bands
             content = max(content, s[_BSUM] / shared_bands * min(1.0, shared_bands / full))
-        weights = (max(s[_IP], 0.5 * s[_NET]), s[_SOFT], s[_APP], content)
+        network = max(s[_IP], 0.5 * s[_NET])
+        if crowd_agent and not network:
+            # A crowd's agent writes part of its users' requests, and they all ask it for the
+            # same kind of work: like content between them says nothing without an address.
+            present &= ~(1 << Kind.CONTENT)
+            content = 0.0
+        weights = (network, s[_SOFT], s[_APP], content)
+        if crowd_agent and present & _APP_BIT and present & _SOFT_BIT:
+            present &= ~_SOFT_BIT  # one kind: a crowd's agent ships its client build
         kinds = bin(present).count("1")
         rare = sum(1 for w in weights if w >= cfg.rare_weight)
         linked = (
