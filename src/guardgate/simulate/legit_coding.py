@@ -150,6 +150,36 @@ class PopularAgent:
         favourite = ANTHROPIC_MODEL if self.api.is_anthropic else "o3-mini"
         return model_at(rng, world, ts, favourite, adoption, delay=rng.uniform(0.5, 12) * HOUR)
 
+    def session(
+        self,
+        rng: random.Random,
+        world: World,
+        ts: float,
+        adoption: float,
+        *,
+        lang: str,
+        budget: int,
+        effort: str | tuple[str, ...],
+    ) -> AgentLoop:
+        """A coding session started at `ts` on a task from the bank, as the agent sends it:
+        `budget` thinking tokens on Anthropic, `effort` on OpenAI (a tuple: one drawn per
+        session)."""
+        model = self.model(rng, world, ts, adoption)
+        task = coding_task(rng)
+        chosen = effort if isinstance(effort, str) else rng.choice(effort)
+        return AgentLoop(
+            rng,
+            self.api,
+            model,
+            self.system,
+            task,
+            lang=lang,
+            thinking_budget=budget if self.api.is_anthropic else None,
+            keep_steps=self.keep_steps,
+            output_lines=self.output_lines,
+            extra=self.extra(rng, chosen),
+        )
+
     def extra(self, rng: random.Random, effort: str = "medium") -> dict[str, object]:
         """The agent's per-session request fields."""
         extra: dict[str, object] = {"stream": True}
@@ -214,17 +244,8 @@ def agent_crowd(world: World) -> None:
             hours, mean_steps = WORK_HOURS, rng.uniform(4, 12)
         budget = rng.choice((4000, 10000, 16000, 32000))
         for ts in daily_times(rng, cfg.start, cfg.end, tz, per_day, hours, 0.4):
-            loop = AgentLoop(
-                rng,
-                agent.api,
-                agent.model(rng, world, ts, adoption),
-                agent.system,
-                coding_task(rng),
-                lang=lang,
-                thinking_budget=budget if agent.api.is_anthropic else None,
-                keep_steps=agent.keep_steps,
-                output_lines=agent.output_lines,
-                extra=agent.extra(rng, rng.choice(("low", "medium", "high"))),
+            loop = agent.session(
+                rng, world, ts, adoption, lang=lang, budget=budget, effort=("low", "medium", "high")
             )
             ip = rng.choice(ips)
             for _ in range(geometric_turns(rng, mean_steps, 80)):
