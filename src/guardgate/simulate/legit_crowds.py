@@ -24,6 +24,7 @@ from guardgate.simulate.timing import (
     FLAT_HOURS,
     PERSONAL_HOURS,
     WORK_HOURS,
+    WorkerPool,
     daily_times,
     local_days,
     random_timezone,
@@ -384,9 +385,9 @@ def synthetic_data(world: World) -> None:
             if weekend and rng.random() < 0.7:
                 continue
             ts = midnight + rng.uniform(9, 17) * HOUR
-            free_at = [ts + rng.uniform(0, 2) for _ in range(concurrency)]
+            pool = WorkerPool(rng, ts, concurrency)
             for _ in range(int(per_day * rng.uniform(0.6, 1.4))):
-                w = min(range(concurrency), key=free_at.__getitem__)
+                at = pool.take()
                 prompt = template.format(
                     level=rng.choice(("beginner", "intermediate", "advanced")),
                     subject=rng.choice(VOCAB["subject"]),
@@ -395,8 +396,8 @@ def synthetic_data(world: World) -> None:
                     k=rng.randint(3, 10),
                 )
                 body = text_body(api, model, (), prompt, params=params)
-                world.emitter.emit(rng, free_at[w], rng.choice(workers), account, api, body)
-                free_at[w] += rng.uniform(3.0, 30.0)
+                world.emitter.emit(rng, at, rng.choice(workers), account, api, body)
+                pool.busy_for(rng.uniform(3.0, 30.0))
 
 
 def eval_launch(world: World) -> None:
@@ -420,18 +421,18 @@ def eval_launch(world: World) -> None:
         samples = rng.choice((1, 1, 3, 5))
         cap = rng.choice((8000, 16000, 32000))
         for bench in rng.sample(BENCHMARKS, rng.randint(1, 3)):
-            free_at = [start + rng.uniform(0, 2) for _ in range(concurrency)]
+            pool = WorkerPool(rng, start, concurrency)
             for item in suites[bench]:
                 for _ in range(samples):
-                    w = min(range(concurrency), key=free_at.__getitem__)
+                    at = pool.take()
                     params: dict[str, object] = {
                         "max_completion_tokens": cap,
                         "reasoning_effort": "high",
                     }
                     body = text_body(ApiKind.OPENAI_CHAT, NEW_MODEL, (), item, params=params)
-                    world.emitter.emit(rng, free_at[w], ip, account, ApiKind.OPENAI_CHAT, body)
-                    free_at[w] += rng.uniform(8.0, 60.0)
-            start = max(free_at) + rng.uniform(0.2, 3.0) * HOUR
+                    world.emitter.emit(rng, at, ip, account, ApiKind.OPENAI_CHAT, body)
+                    pool.busy_for(rng.uniform(8.0, 60.0))
+            start = pool.finished() + rng.uniform(0.2, 3.0) * HOUR
 
 
 def carrier_crowd(world: World) -> None:

@@ -15,6 +15,7 @@ from guardgate.simulate.text import question
 from guardgate.simulate.timing import (
     PERSONAL_HOURS,
     WORK_HOURS,
+    WorkerPool,
     daily_times,
     local_days,
     poisson,
@@ -252,11 +253,8 @@ def eval_runner(world: World) -> None:
                 params = {"max_completion_tokens": max_tokens * 4}
             if n_samples > 1:
                 params["n"] = n_samples
-            # `concurrency` workers each wait for their previous answer before the next item.
-            free_at = [start + rng.uniform(0, 2) for _ in range(concurrency)]
+            pool = WorkerPool(rng, start, concurrency)
             for item in items:
-                w = min(range(concurrency), key=free_at.__getitem__)
-                ts = free_at[w]
                 body = text_body(ApiKind.OPENAI_CHAT, model, (), item, params=params)
-                world.emitter.emit(rng, ts, ip, account, ApiKind.OPENAI_CHAT, body)
-                free_at[w] = ts + rng.uniform(2.0, 25.0)
+                world.emitter.emit(rng, pool.take(), ip, account, ApiKind.OPENAI_CHAT, body)
+                pool.busy_for(rng.uniform(2.0, 25.0))
