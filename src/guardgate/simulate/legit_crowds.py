@@ -17,7 +17,7 @@ from guardgate.simulate.bodies import (
 from guardgate.simulate.clients import ClientBuild, ClientKind, random_build
 from guardgate.simulate.config import HOUR
 from guardgate.simulate.network import campus_ip, campus_prefix, cloud_ip, office_ip, residential_ip
-from guardgate.simulate.sessions import chat_session, geometric_turns, model_at
+from guardgate.simulate.sessions import chat_session, geometric_turns, model_at, office_chats
 from guardgate.simulate.snippets import math_problem
 from guardgate.simulate.text import VOCAB, question
 from guardgate.simulate.timing import (
@@ -189,7 +189,6 @@ def office_tool(world: World) -> None:
     """One key per employee, everyone behind one office NAT, using one internal tool (one pinned
     build, one system prompt) during working hours."""
     rng = world.rng("office_tool")
-    cfg = world.config
     anthropic = rng.random() < 0.4
     kind = (
         ClientKind.ANTHROPIC_PY
@@ -215,22 +214,7 @@ def office_tool(world: World) -> None:
             anthropic=anthropic,
         )
         per_day = rng.uniform(0.5, 4.0) * volume
-        for ts in daily_times(rng, cfg.start, cfg.end, tz, per_day, WORK_HOURS, 0.05):
-            chat_session(
-                world,
-                rng,
-                account,
-                api,
-                model,
-                ts,
-                geometric_turns(rng, 2.2, 10),
-                rng.choice(nat),
-                question(rng, ("work", "writing", "coding"), step_by_step=0.05),
-                system=system,
-                params={"max_tokens": cap},
-                stream=True,
-                think_median=50.0,
-            )
+        office_chats(world, rng, account, api, model, tz, per_day, nat, system, {"max_tokens": cap})
 
 
 def gateway_key(world: World) -> None:

@@ -10,7 +10,7 @@ from guardgate.simulate.bodies import ANTHROPIC_MODEL, NEW_MODEL, random_id, tex
 from guardgate.simulate.clients import ClientBuild, ClientKind, random_build
 from guardgate.simulate.config import DAY, HOUR
 from guardgate.simulate.network import cloud_ip, office_ip
-from guardgate.simulate.sessions import chat_session, geometric_turns
+from guardgate.simulate.sessions import chat_session, geometric_turns, office_chats
 from guardgate.simulate.text import question
 from guardgate.simulate.timing import (
     PERSONAL_HOURS,
@@ -182,22 +182,8 @@ def corporate_nat(world: World) -> None:
                 )
             account = accounts[-1]
             per_day = 1.6 * rng.lognormvariate(0, 0.7)
-            for ts in daily_times(rng, cfg.start, cfg.end, tz, per_day, WORK_HOURS, 0.05):
-                chat_session(
-                    world,
-                    rng,
-                    account,
-                    api,
-                    model,
-                    ts,
-                    geometric_turns(rng, 2.2, 10),
-                    rng.choice(nat),
-                    question(rng, ("work", "writing", "coding"), step_by_step=0.05),
-                    system=system,
-                    params={"max_tokens": 2048} if api.is_anthropic else None,
-                    stream=True,
-                    think_median=50.0,
-                )
+            params: dict[str, object] | None = {"max_tokens": 2048} if api.is_anthropic else None
+            office_chats(world, rng, account, api, model, tz, per_day, nat, system, params)
 
 
 _FULL_SIZES = {"mmlu-lite": 300, "gsm-lite": 250, "code-lite": 164}
