@@ -10,7 +10,6 @@ real API fails on content it cannot decrypt.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -221,27 +220,19 @@ def _stream_part(
     at: JsonObject,
     events: tuple[str, str],
     position: JsonObject,
-    part: Callable[[str], JsonObject],
+    part: JsonObject,
     text: str,
     **extra: object,
 ) -> None:
-    """One text part of an output item: the part added (empty), its text's deltas and whole
-    text, the part done (full). `events` names the part's and the text's events, `position`
-    where the part sits in the item (`summary_index` or `content_index`)."""
+    """One text part of an output item: the `part` added (its text empty), the text's deltas
+    and whole text, the part done (its text full). `events` names the part's and the text's
+    events, `position` where the part sits in the item (`summary_index` or `content_index`)."""
     part_event, text_event = events
-    out.emit(f"{part_event}.added", **at, **position, part=part(""))
+    out.emit(f"{part_event}.added", **at, **position, part=part)
     for piece in pieces(text):
         out.emit(f"{text_event}.delta", **at, **position, delta=piece, **extra)
     out.emit(f"{text_event}.done", **at, **position, text=text, **extra)
-    out.emit(f"{part_event}.done", **at, **position, part=part(text))
-
-
-def _summary_text(text: str) -> JsonObject:
-    return {"type": "summary_text", "text": text}
-
-
-def _reasoning_text(text: str) -> JsonObject:
-    return {"type": "reasoning_text", "text": text}
+    out.emit(f"{part_event}.done", **at, **position, part={**part, "text": text})
 
 
 def _stream_reasoning(out: _EventWriter, index: int, item_id: str, plan: _Plan) -> None:
@@ -252,9 +243,11 @@ def _stream_reasoning(out: _EventWriter, index: int, item_id: str, plan: _Plan) 
         item={"id": item_id, "type": "reasoning", "summary": [], "encrypted_content": None},
     )
     events = ("response.reasoning_summary_part", "response.reasoning_summary_text")
-    _stream_part(out, at, events, {"summary_index": 0}, _summary_text, plan.summary)
+    part: JsonObject = {"type": "summary_text", "text": ""}
+    _stream_part(out, at, events, {"summary_index": 0}, part, plan.summary)
     events = ("response.content_part", "response.reasoning_text")
-    _stream_part(out, at, events, {"content_index": 0}, _reasoning_text, plan.reasoning)
+    part = {"type": "reasoning_text", "text": ""}
+    _stream_part(out, at, events, {"content_index": 0}, part, plan.reasoning)
     out.emit("response.output_item.done", output_index=index, item=_reasoning_item(item_id, plan))
 
 
@@ -266,7 +259,7 @@ def _stream_message(out: _EventWriter, index: int, item_id: str, text: str) -> N
         item=_message_item(item_id, "", "in_progress"),
     )
     events = ("response.content_part", "response.output_text")
-    _stream_part(out, at, events, {"content_index": 0}, _output_text, text, logprobs=[])
+    _stream_part(out, at, events, {"content_index": 0}, _output_text(""), text, logprobs=[])
     out.emit("response.output_item.done", output_index=index, item=_message_item(item_id, text))
 
 
