@@ -76,14 +76,7 @@ def coding_agent(world: World) -> None:
                 ApiKind.OPENAI_CHAT,
                 rng.choice(("gpt-4o", "gpt-4.1-mini", "deepseek-r1")),
             )
-        account = world.emitter.account(
-            rng,
-            actor=f"dev-{d}",
-            population="coding_agent",
-            attack=False,
-            build=build,
-            anthropic=api.is_anthropic,
-        )
+        account = world.user(rng, "coding_agent", f"dev-{d}", build, anthropic=api.is_anthropic)
         tz = random_timezone(rng)
         ips = (residential_ip(rng), office_ip(rng))
         adoption = rng.choice((0.0, 0.3, 0.8))
@@ -223,13 +216,8 @@ def agent_crowd(world: World) -> None:
     for d in range(members):
         heavy = rng.random() < heavy_share
         build = agent.popular_build(rng)
-        account = world.emitter.account(
-            rng,
-            actor=f"agent-user-{d}",
-            population="agent_crowd",
-            attack=False,
-            build=build,
-            anthropic=agent.api.is_anthropic,
+        account = world.user(
+            rng, "agent_crowd", f"agent-user-{d}", build, anthropic=agent.api.is_anthropic
         )
         tz = random_timezone(rng)
         ips = (residential_ip(rng), office_ip(rng))

@@ -75,14 +75,7 @@ def reasoning_power(world: World) -> None:
         kind = ClientKind.ANTHROPIC_PY if anthropic else ClientKind.OPENAI_PY
         build = popular_build(rng, kind) if rng.random() < 0.7 else random_build(rng, kind)
         api = ApiKind.ANTHROPIC_MESSAGES if anthropic else ApiKind.OPENAI_CHAT
-        account = world.emitter.account(
-            rng,
-            actor=f"reasoner-{i}",
-            population="reasoning_power",
-            attack=False,
-            build=build,
-            anthropic=anthropic,
-        )
+        account = world.user(rng, "reasoning_power", f"reasoner-{i}", build, anthropic=anthropic)
         tz = random_timezone(rng)
         ips = [residential_ip(rng), office_ip(rng)]
         favourite = ANTHROPIC_MODEL if anthropic else rng.choice(("o3-mini", "deepseek-r1"))
@@ -148,13 +141,7 @@ def campus_classes(world: World) -> None:
         for s in range(size):
             in_app = rng.random() < app_share
             build = app_build if in_app else random_build(rng, ClientKind.OPENAI_PY)
-            account = world.emitter.account(
-                rng,
-                actor=f"campus-{c}-student-{s}",
-                population="campus_classes",
-                attack=False,
-                build=build,
-            )
+            account = world.user(rng, "campus_classes", f"campus-{c}-student-{s}", build)
             for evening in evenings:
                 if rng.random() < 0.3:
                     continue
@@ -205,14 +192,7 @@ def office_tool(world: World) -> None:
     members, volume = world.members("office_tool", rng, 80, 300)
     world.note("office_tool", build=build.version, tz=tz, cap=cap)
     for e in range(members):
-        account = world.emitter.account(
-            rng,
-            actor=f"office-emp-{e}",
-            population="office_tool",
-            attack=False,
-            build=build,
-            anthropic=anthropic,
-        )
+        account = world.user(rng, "office_tool", f"office-emp-{e}", build, anthropic=anthropic)
         per_day = rng.uniform(0.5, 4.0) * volume
         office_chats(world, rng, account, api, model, tz, per_day, nat, system, {"max_tokens": cap})
 
@@ -229,9 +209,7 @@ def gateway_key(world: World) -> None:
         build = random_build(
             rng, rng.choice((ClientKind.OPENAI_PY, ClientKind.AIOHTTP)), server=True
         )
-        account = world.emitter.account(
-            rng, actor=f"gateway-{g}", population="gateway_key", attack=False, build=build
-        )
+        account = world.user(rng, "gateway_key", f"gateway-{g}", build)
         hosts = [cloud_ip(rng) for _ in range(rng.randint(2, 5))]
         offices = rng.sample((-8.0, -5.0, 0.0, 1.0, 5.5, 8.0, 9.0), rng.randint(2, 4))
         sessions = rng.uniform(150, 450) * cfg.scale
@@ -281,13 +259,8 @@ def writers(world: World) -> None:
         kind = rng.choice((ClientKind.OPENAI_PY, ClientKind.ANTHROPIC_PY, ClientKind.OPENAI_NODE))
         anthropic = kind is ClientKind.ANTHROPIC_PY
         api = ApiKind.ANTHROPIC_MESSAGES if anthropic else ApiKind.OPENAI_CHAT
-        account = world.emitter.account(
-            rng,
-            actor=f"writer-{i}",
-            population="writers",
-            attack=False,
-            build=random_build(rng, kind),
-            anthropic=anthropic,
+        account = world.user(
+            rng, "writers", f"writer-{i}", random_build(rng, kind), anthropic=anthropic
         )
         tz = random_timezone(rng)
         ip = residential_ip(rng)
@@ -346,14 +319,7 @@ def synthetic_data(world: World) -> None:
         )
         anthropic = build.kind is ClientKind.ANTHROPIC_PY
         api = ApiKind.ANTHROPIC_MESSAGES if anthropic else ApiKind.OPENAI_CHAT
-        account = world.emitter.account(
-            rng,
-            actor=f"synth-{c}",
-            population="synthetic_data",
-            attack=False,
-            build=build,
-            anthropic=anthropic,
-        )
+        account = world.user(rng, "synthetic_data", f"synth-{c}", build, anthropic=anthropic)
         workers = [cloud_ip(rng) for _ in range(rng.randint(1, 3))]
         template = rng.choice(_SYNTH_TEMPLATES)
         model = ANTHROPIC_MODEL if anthropic else rng.choice(("gpt-4o", "gpt-4.1-mini", "o3-mini"))
@@ -396,9 +362,7 @@ def eval_launch(world: World) -> None:
     world.note("eval_launch", members=teams, sizes=tuple(sizes.values()))
     for t in range(teams):
         build = random_build(rng, ClientKind.OPENAI_PY, server=rng.random() < 0.5)
-        account = world.emitter.account(
-            rng, actor=f"evalteam-{t}", population="eval_launch", attack=False, build=build
-        )
+        account = world.user(rng, "eval_launch", f"evalteam-{t}", build)
         ip = cloud_ip(rng) if rng.random() < 0.6 else office_ip(rng)
         concurrency = rng.choice((4, 8, 16, 32))
         start = cfg.release + rng.uniform(0.5, 30.0) * HOUR
@@ -434,9 +398,7 @@ def carrier_crowd(world: World) -> None:
     model = rng.choice(("gpt-4.1-mini", "gpt-4o"))
     world.note("carrier_crowd", app=app.version, carrier=carrier)
     for i in range(members):
-        account = world.emitter.account(
-            rng, actor=f"mobile-{i}", population="carrier_crowd", attack=False, build=app
-        )
+        account = world.user(rng, "carrier_crowd", f"mobile-{i}", app)
         tz = random_timezone(rng)
         mine = carrier if rng.random() < 0.8 else world.carriers.carrier_for(rng)
         per_day = rng.uniform(0.3, 3.0) * volume

@@ -51,9 +51,7 @@ def chat_app(world: World) -> None:
     world.note("chat_app", members=len(apps), sessions=tuple(round(a[0]) for a in apps))
     for a, (sessions, tz, kind, model, sends_user) in enumerate(apps):
         build = random_build(rng, kind, server=True)
-        account = world.emitter.account(
-            rng, actor=f"app-{a}", population="chat_app", attack=False, build=build
-        )
+        account = world.user(rng, "chat_app", f"app-{a}", build)
         servers = [cloud_ip(rng) for _ in range(rng.randint(2, 4))]
         system = product_system(rng) if rng.random() < 0.7 else rng.choice(CHAT_APP_SYSTEMS)
         temperature = rng.choice((0.3, 0.5, 0.7, 1.0))
@@ -109,14 +107,7 @@ def _saas_backend(world: World, rng: random.Random, b: int, volume: float) -> No
     anthropic = kind is ClientKind.ANTHROPIC_PY or (kind is ClientKind.AXIOS and b % 2 == 0)
     api = ApiKind.ANTHROPIC_MESSAGES if anthropic else ApiKind.OPENAI_CHAT
     build = random_build(rng, kind, server=True)
-    account = world.emitter.account(
-        rng,
-        actor=f"saas-{b}",
-        population="saas_template",
-        attack=False,
-        build=build,
-        anthropic=anthropic,
-    )
+    account = world.user(rng, "saas_template", f"saas-{b}", build, anthropic=anthropic)
     system, template = SAAS_TEMPLATES[b % len(SAAS_TEMPLATES)]
     model = ANTHROPIC_MODEL if anthropic else rng.choice(("gpt-4.1-mini", "gpt-4o"))
     params: dict[str, object] = {
@@ -171,13 +162,8 @@ def corporate_nat(world: World) -> None:
         for e in range(cfg.count(employees)):
             if e % per_key == 0:
                 accounts.append(
-                    world.emitter.account(
-                        rng,
-                        actor=f"corp-{o}-emp-{e}",
-                        population="corporate_nat",
-                        attack=False,
-                        build=build,
-                        anthropic=api.is_anthropic,
+                    world.user(
+                        rng, "corporate_nat", f"corp-{o}-emp-{e}", build, anthropic=api.is_anthropic
                     )
                 )
             account = accounts[-1]
@@ -205,9 +191,7 @@ def eval_runner(world: World) -> None:
     for r in range(runners):
         build = random_build(rng, ClientKind.OPENAI_PY, server=True)
         build = ClientBuild(build.kind, build.version, "Linux", "x64", build.runtime_version, True)
-        account = world.emitter.account(
-            rng, actor=f"evals-{r}", population="eval_runner", attack=False, build=build
-        )
+        account = world.user(rng, "eval_runner", f"evals-{r}", build)
         ip = cloud_ip(rng) if r % 2 == 0 else office_ip(rng)
         concurrency = rng.choice((8, 16, 32, 64))
         max_tokens = rng.choice((1024, 2048))
