@@ -27,7 +27,6 @@ from guardgate.scoring.features import (
     stateless,
 )
 from guardgate.scoring.state import MAX_MODELS, FeatureLimits
-from guardgate.store.redis import connect
 
 _NAMES = ["ts", "c", "nets", "tier", "tts", "req"]
 _NAMES += [f"s{i}" for i in range(len(INDICATORS))]
@@ -84,13 +83,6 @@ class RedisFeatureStore:
         self._scaled = ",".join(str(i + 1) for i in NOVELTY_SCALED)
         self._src = resources.files("guardgate.scoring").joinpath("lua", "update.lua").read_text()
         self._sha = ""
-
-    @classmethod
-    def from_url(
-        cls, url: str, limits: FeatureLimits | None = None, timeout: float = 0.25
-    ) -> RedisFeatureStore:
-        """A store on a new client for `url` (same URL forms as the linking store)."""
-        return cls(connect(url, timeout), limits)
 
     async def start(self) -> None:
         """Load the script."""
