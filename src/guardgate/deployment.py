@@ -136,7 +136,9 @@ class Deployment:
             else:
                 store = MemoryStore(limits)
             scorer = scorer_from_settings(
-                settings, client=share(redis) if redis is not None else None
+                settings,
+                client=share(redis) if redis is not None else None,
+                on_prompts_evicted=events.prompts_evicted,
             )
             engine = Engine(
                 settings, store=store, config=config, scorer=scorer, on_evicted=events.evicted
