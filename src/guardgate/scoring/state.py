@@ -6,6 +6,7 @@ replicas share each account's features; both give the same numbers on the same i
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -86,8 +87,10 @@ class MemoryFeatureStore:
         self._models: dict[str, float] = {}
         self._started: float | None = None
         self._updates = 0
-        self._prompts: dict[str, float] = {}
-        """Prompt hash -> request time first seen, in the order they were made known."""
+        self._prompts: OrderedDict[str, float] = OrderedDict()
+        """Prompt hash -> request time first seen, in the order they were made known (an
+        `OrderedDict`: a plain dict's oldest entry costs a scan past every one deleted before
+        it, which made each insertion at the cap O(cap))."""
         self._introduced: dict[str, str] = {}
         """Account -> the prompt its first request made known, while it has made one request."""
 
@@ -140,11 +143,11 @@ class MemoryFeatureStore:
         # evict the prompt made known longest ago.
         evicted = 0
         while prompts:
-            oldest, first = next(iter(prompts.items()))
+            first = next(iter(prompts.values()))
             if ts - first >= window:
-                del prompts[oldest]
+                prompts.popitem(last=False)
             elif len(prompts) >= self.limits.max_prompts:
-                del prompts[oldest]
+                prompts.popitem(last=False)
                 evicted += 1
             else:
                 break
