@@ -128,8 +128,9 @@ class MemoryFeatureStore:
         return state
 
     def _novel(self, prompt: str, ts: float) -> bool:
-        """Whether no request in the last `prompt_window` seconds had this prompt (as Redis's
-        `SET NX` of a key that expires): an unknown prompt (no content features) counts as new."""
+        """Whether no request in the last `prompt_window` seconds (request time) made this prompt
+        known, as Redis's sorted set of prompts seen answers: an unknown prompt (no content
+        features) counts as new."""
         if not prompt:
             return True
         prompts = self._prompts
