@@ -43,6 +43,7 @@ from guardgate.scoring.factory import scorer_from_settings
 from guardgate.settings import GuardgateSettings
 from guardgate.signals import Observer
 from guardgate.store import MemoryStore, RedisStore, Store
+from guardgate.store.redis import close as close_redis
 from guardgate.store.redis import connect, share
 from guardgate.tokens import TokenCounter
 
@@ -98,9 +99,7 @@ class Deployment:
         faults = FaultCounter(metrics)
         events = Events(metrics)
         redis: Any = None
-        # Sentinel URLs are resolved by `limits` alone; the other stores take the URL forms
-        # `store.redis.connect` reads.
-        if settings.redis_url and not settings.redis_url.startswith("redis+sentinel://"):
+        if settings.redis_url:
             redis = connect(settings.redis_url, settings.redis_timeout)
         observer = Observer(settings)
         tokens = TokenCounter(settings.tokenizer_encoding)
@@ -194,4 +193,4 @@ class Deployment:
         await self.quotas.close()
         await self.overrides.close()
         if self.redis is not None:
-            await self.redis.aclose()
+            await close_redis(self.redis)
