@@ -106,8 +106,6 @@ class Deployment:
         backend: OverrideBackend
         if redis is not None:
             backend = RedisOverrideBackend(share(redis))
-        elif settings.redis_url:
-            backend = RedisOverrideBackend.from_url(settings.redis_url, settings.redis_timeout)
         else:
             backend = MemoryOverrideBackend()
         overrides = OverrideBook(backend, clock=now, poll_interval=settings.override_poll_interval)
@@ -124,16 +122,10 @@ class Deployment:
             process = DetectorProcess(settings, faults=faults, on_tokens=events.completion_tokens)
             detection = ProcessDetection(observer, process, config.link_ttl)
         else:
-            store: Store
             limits = replace(config.limits, max_accounts=settings.max_accounts)
-            if redis is not None:
-                store = RedisStore(share(redis), limits)
-            elif settings.redis_url:
-                store = RedisStore.from_url(
-                    settings.redis_url, limits, timeout=settings.redis_timeout
-                )
-            else:
-                store = MemoryStore(limits)
+            store: Store = (
+                RedisStore(share(redis), limits) if redis is not None else MemoryStore(limits)
+            )
             scorer = scorer_from_settings(
                 settings,
                 client=share(redis) if redis is not None else None,

@@ -154,13 +154,6 @@ class RedisStore:
         self._touch_sha = ""
         self._release_sha = ""
 
-    @classmethod
-    def from_url(
-        cls, url: str, limits: StoreLimits | None = None, timeout: float = 0.25
-    ) -> RedisStore:
-        """A store on a new client for `url` (see `connect`)."""
-        return cls(connect(url, timeout), limits)
-
     async def start(self) -> None:
         """Load the scripts (on every primary, for a cluster)."""
         self._touch_sha = _text(await self.client.script_load(self._touch_src))
