@@ -47,10 +47,19 @@ class SSEFrame:
     event: SSEEvent | None
 
 
-class SSEFrameDecoder:
-    """Incremental decoder from arbitrary byte chunks to `SSEFrame`s (raw bytes + event)."""
+class SSEEventTooLarge(ValueError):
+    """One event grew past the decoder's `max_event` bytes before it ended."""
 
-    def __init__(self) -> None:
+
+class SSEFrameDecoder:
+    """Incremental decoder from arbitrary byte chunks to `SSEFrame`s (raw bytes + event).
+
+    An event is held until its blank line; `max_event` (bytes, None: no limit) bounds what one
+    unfinished event may hold: past it `decode` raises `SSEEventTooLarge`.
+    """
+
+    def __init__(self, max_event: int | None = None) -> None:
+        self.max_event = max_event
         self._buffer = bytearray()
         self._block_start = 0
         """Offset in `_buffer` where the current (unfinished) block begins."""
@@ -78,7 +87,10 @@ class SSEFrameDecoder:
             if self._buffer.startswith(_BOM):
                 # The BOM is not part of any field; keep it in the first frame's raw bytes.
                 self._scan = len(_BOM)
-        return self._drain(final=False)
+        frames = self._drain(final=False)
+        if self.max_event is not None and len(self._buffer) - self._block_start > self.max_event:
+            raise SSEEventTooLarge(f"an event is larger than {self.max_event} bytes")
+        return frames
 
     def flush(self) -> list[SSEFrame]:
         """End of stream: a final event without its blank line is dispatched, as the SDKs do,
@@ -142,6 +154,9 @@ class SSEFrameDecoder:
         self._has_field = True
 
     def _dispatch(self, end: int) -> SSEFrame:
+        if self.max_event is not None and end - self._block_start > self.max_event:
+            # Whatever the chunking: an event this large is refused whole or in parts alike.
+            raise SSEEventTooLarge(f"an event is larger than {self.max_event} bytes")
         raw = bytes(self._buffer[self._block_start : end])
         self._block_start = end
         event = None

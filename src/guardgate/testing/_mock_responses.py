@@ -10,7 +10,7 @@ real API fails on content it cannot decrypt.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -285,6 +285,8 @@ async def responses(request: Request, state: MockState) -> Response:
     if rejected is not None:
         return rejected
     plan = _plan(body, state)
+    if controls.reasoning_repeat > 1 and plan.reasoning:
+        plan = replace(plan, reasoning=" ".join([plan.reasoning] * controls.reasoning_repeat))
     response_id, created = new_id("resp_"), int(time.time())
     reasoning_id, message_id = new_id("rs_"), new_id("msg_")
     output: list[JsonObject] = [_reasoning_item(reasoning_id, plan)] if plan.reasoning else []
