@@ -134,13 +134,12 @@ class Tally:
         return (
             f"{name:28s} {len(self.flagged):5d}/{len(self.accounts):<5d} "
             f"{100 * len(self.flagged) / acc:6.1f}%  req {self.requests:6d} "
-            f"flagged {100 * self.flagged_requests / req:6.2f}%  before {100 * self.before / req:5.1f}%"
+            f"flagged {100 * self.flagged_requests / req:6.2f}%  "
+            f"before {100 * self.before / req:5.1f}%"
         )
 
 
-def _tally(
-    labels: Path, tiers: dict[int, str], seed: str, groups: dict[str, Tally]
-) -> None:
+def _tally(labels: Path, tiers: dict[int, str], seed: str, groups: dict[str, Tally]) -> None:
     flagged_since: set[str] = set()
     with labels.open() as f:
         for text in f:

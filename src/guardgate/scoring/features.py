@@ -164,6 +164,8 @@ class AccountState:
     """When that tier was entered."""
     requests: int = 0
     """Requests ever counted (not decayed)."""
+    novel: bool = False
+    """Whether the last request's prompt was new to the deployment."""
 
 
 def decay(dt: float, half_life: float) -> float:
@@ -197,6 +199,7 @@ def update(
     state.slots = slots
     state.ts = max(state.ts, obs.ts)
     state.requests += 1
+    state.novel = novel
     return state
 
 

@@ -69,6 +69,9 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "round_the_clock": 1.5,
     # Per doubling of a cluster's size, times its share of harvest-shaped requests.
     "cluster": 0.5,
+    # Times the flagged share of the traffic that recently carried this request's evidence (two
+    # kinds agreeing; see `reputation`): a farm's new account judged on its first request.
+    "kin": 10.0,
     # An account with a long record needs more evidence than a new one: its rates are settled.
     "history": -5.8,
     "bias": -2.8,
@@ -82,6 +85,7 @@ EXTRA_TEXT: dict[str, str] = {
     "round_the_clock": "harvest-shaped traffic round the clock",
     "volume": "long answers asked for at volume",
     "cluster_size": "several accounts acting as one, harvesting",
+    "kin": "shares its wording, software or network with flagged accounts",
 }
 """What the terms that are not plain indicator rates mean."""
 
@@ -121,9 +125,16 @@ class ScoringModel:
             )
         return cls(weights={**DEFAULT_WEIGHTS, **overrides}, **kwargs)
 
-    def score(self, sums: list[float], count: float, slots_active: int, members: int = 1) -> Score:
+    def score(
+        self,
+        sums: list[float],
+        count: float,
+        slots_active: int,
+        members: int = 1,
+        kin: float = 0.0,
+    ) -> Score:
         """The score of decayed indicator sums over `count` decayed requests of `members`
-        accounts."""
+        accounts; `kin` in [0, 1] is the flagged share of the evidence the request carries."""
         w = self.weights
         denom = count + self.prior_weight
         confidence = count / denom if denom > 0 else 0.0
@@ -140,6 +151,8 @@ class ScoringModel:
         terms.append(("round_the_clock", w["round_the_clock"] * slots_active / SLOTS * deep))
         if members > 1 and w["cluster"]:
             terms.append(("cluster_size", w["cluster"] * math.log2(members) * deep))
+        if kin > 0 and w["kin"]:
+            terms.append(("kin", w["kin"] * kin))
         z = w["bias"] + w["history"] * confidence + sum(c for _, c in terms)
         positive = sorted((t for t in terms if t[1] > 0.05), key=lambda t: -t[1])
         return Score(value=_sigmoid(z), contributions=tuple(positive))
