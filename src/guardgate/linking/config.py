@@ -37,6 +37,15 @@ class LinkingConfig:
     steady while a deployment (or a replay) has seen only a few accounts."""
     common_share: float = 0.25
     """A value used by more than this share of active accounts carries no weight of its own."""
+    crowd_accounts: int = 20
+    """Accounts from which tool schemas are a crowd's, a popular agent's. A request from an
+    account that runs such an agent (it has sent tool schemas with every request, a system
+    prompt with this one: an agent sends both at every step, a person or a script sends
+    requests with and without tools) is judged on what the agent does not fix for all its
+    users: like content counts only beside a shared address (an agent writes part of its users'
+    requests, and they all ask it for the same kind of work), and a client build shared with
+    the agent's system prompt and tools is part of one fact, not a second kind of evidence.
+    The address, the farm's hosts, still links. 0: never."""
     rare_weight: float = 0.35
     """Weight from which one kind of evidence counts as rare (strong) on its own."""
     min_kinds: int = 2

@@ -55,6 +55,8 @@ class Linker:
         self.pending: list[Link] = []
         self._sent: dict[tuple[str, str], float] = {}
         self._seen: dict[tuple[str, str], int] = {}
+        # Accounts that have sent a request without tools: not (only) an agent's users.
+        self._scripted: set[str] = set()
         self._next_recluster: float | None = None
         self._graph = LinkGraph(config.min_link_support)
         self._cursor = -1
@@ -69,7 +71,9 @@ class Linker:
         cfg = self.config
         values = evidence_values(obs, cfg.bands)
         touch = await self.store.touch(account, obs.ts, values)
-        linked = self._confirmed(account, tuple(e for e in self.scorer.evaluate(touch) if e.linked))
+        crowd_agent = self._runs_agent(obs) and self.scorer.crowd_tools(touch)
+        evidence = self.scorer.evaluate(touch, crowd_agent=crowd_agent)
+        linked = self._confirmed(account, tuple(e for e in evidence if e.linked))
         if linked:
             self._queue(account, linked, obs.ts)
         if touch.cluster:
@@ -82,6 +86,18 @@ class Linker:
                 cid, count = min(found.items(), key=lambda kv: (-kv[1], kv[0]))
                 return Membership(cid, count + 1, linked, provisional=True)
         return Membership(account, 1, linked)
+
+    def _runs_agent(self, obs: Observation) -> bool:
+        """Whether the sender runs an agent: this request and every earlier one of it carried
+        tool schemas, this one a system prompt too (an agent sends both at every step; a
+        person or a script sends requests with and without tools). Remembered per replica."""
+        if obs.tools_hash:
+            return bool(obs.system_hash) and obs.account not in self._scripted
+        scripted = self._scripted
+        if len(scripted) > _MAX_RECENT:
+            scripted.clear()
+        scripted.add(obs.account)
+        return False
 
     def _confirmed(
         self, account: str, linked: tuple[PairEvidence, ...]

@@ -33,6 +33,8 @@ _PRESENT_BIT = {
     _TPL: 1 << Kind.CONTENT,
 }
 
+_APP_BIT = 1 << Kind.APP
+_SOFT_BIT = 1 << Kind.SOFTWARE
 _KINDS_IN = [bin(mask).count("1") for mask in range(1 << len(Kind))]
 
 
@@ -74,9 +76,20 @@ class PairScorer:
             return 0.0
         return min(1.0, math.log(population / count) / math.log(population / 2))
 
-    def evaluate(self, touch: Touch, *, linked_only: bool = True) -> list[PairEvidence]:
+    def crowd_tools(self, touch: Touch) -> bool:
+        """Whether the request's tool schemas are a crowd's (a popular agent's): used by
+        `crowd_accounts` accounts or more, however small a share of the active ones."""
+        crowd = self.config.crowd_accounts
+        return crowd > 0 and any(
+            p.count >= crowd for p in touch.postings if p.value.startswith("tool:")
+        )
+
+    def evaluate(
+        self, touch: Touch, *, linked_only: bool = True, crowd_agent: bool = False
+    ) -> list[PairEvidence]:
         """Evidence for the candidate accounts of this request (only the linked ones unless
-        `linked_only` is false), strongest first."""
+        `linked_only` is false), strongest first. `crowd_agent`: the sender runs a crowd's
+        agent (see `LinkingConfig.crowd_accounts`)."""
         cfg = self.config
         active = touch.active
         ranked = sorted((p for p in touch.postings if p.members), key=lambda p: (p.count, p.value))
@@ -107,13 +120,13 @@ class PairScorer:
             present = _KINDS_IN[int(slots[_PRESENT])] + (slots[_BN] >= min_bands)
             if present < need and linked_only and slots[_BN] < alone_bands:
                 continue  # cheap exit: most candidates share one kind only, and little content
-            evidence = self._judge(member, slots)
+            evidence = self._judge(member, slots, crowd_agent)
             if evidence.linked or not linked_only:
                 out.append(evidence)
         out.sort(key=lambda e: (-e.score, e.other))
         return out
 
-    def _judge(self, other: str, s: list[float]) -> PairEvidence:
+    def _judge(self, other: str, s: list[float], crowd_agent: bool = False) -> PairEvidence:
         cfg = self.config
         present = int(s[_PRESENT])
         content = s[_TPL]
@@ -125,7 +138,15 @@ class PairScorer:
             present |= 1 << Kind.CONTENT
             full = cfg.full_content_bands
             content = max(content, s[_BSUM] / shared_bands * min(1.0, shared_bands / full))
-        weights = (max(s[_IP], 0.5 * s[_NET]), s[_SOFT], s[_APP], content)
+        network = max(s[_IP], 0.5 * s[_NET])
+        if crowd_agent and not network:
+            # A crowd's agent writes part of its users' requests, and they all ask it for the
+            # same kind of work: like content between them says nothing without an address.
+            present &= ~(1 << Kind.CONTENT)
+            content = 0.0
+        weights = (network, s[_SOFT], s[_APP], content)
+        if crowd_agent and present & _APP_BIT and present & _SOFT_BIT:
+            present &= ~_SOFT_BIT  # one kind: a crowd's agent ships its client build
         kinds = bin(present).count("1")
         rare = sum(1 for w in weights if w >= cfg.rare_weight)
         linked = (
