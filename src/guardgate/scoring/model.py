@@ -33,10 +33,12 @@ from typing import Any
 
 from guardgate.records import record
 from guardgate.scoring.features import (
+    ASKED_K,
     HARVEST_K,
     INDICATOR_TEXT,
     INDICATORS,
     SLOTS,
+    VOLUMES,
 )
 
 _DEEP = INDICATORS.index("deep")
@@ -69,6 +71,9 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "round_the_clock": 1.5,
     # Per doubling of a cluster's size, times its share of harvest-shaped requests.
     "cluster": 0.5,
+    # Per doubling of a cluster's size, times the doublings of the output asked for per member
+    # (any request, agent loops included) over `MEMBER_VOLUME_UNIT`.
+    "cluster_volume": 0.5,
     # Times the flagged share of the traffic that recently carried this request's evidence (two
     # kinds agreeing; see `reputation`): a farm's new account judged on its first request.
     "kin": 10.0,
@@ -81,10 +86,15 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 VOLUME_UNIT = 500.0
 """Thousands of single-shot output tokens (decayed) from which `volume` counts a doubling."""
 
+MEMBER_VOLUME_UNIT = 1000.0
+"""Thousands of output tokens asked for per cluster member (decayed) from which
+`cluster_volume` counts a doubling."""
+
 EXTRA_TEXT: dict[str, str] = {
     "round_the_clock": "harvest-shaped traffic round the clock",
     "volume": "long answers asked for at volume",
     "cluster_size": "several accounts acting as one, harvesting",
+    "cluster_volume": "several accounts acting as one, each asking for long answers at volume",
     "kin": "shares its wording, software or network with flagged accounts",
 }
 """What the terms that are not plain indicator rates mean."""
@@ -140,7 +150,7 @@ class ScoringModel:
         confidence = count / denom if denom > 0 else 0.0
         terms: list[tuple[str, float]] = []
         for i, (name, s) in enumerate(zip(INDICATORS, sums, strict=True)):
-            if i == HARVEST_K:
+            if i in VOLUMES:
                 continue
             weight = w[name]
             if weight:
@@ -151,6 +161,19 @@ class ScoringModel:
         terms.append(("round_the_clock", w["round_the_clock"] * slots_active / SLOTS * deep))
         if members > 1 and w["cluster"]:
             terms.append(("cluster_size", w["cluster"] * math.log2(members) * deep))
+        if members > 1 and w["cluster_volume"]:
+            # Per doubling of the cluster, times the doublings of the output its average member
+            # asks for over a heavy user's: a class or a company asks little per member, a farm
+            # of agent loops harvesting the longest reasoning asks a heavy user's share each.
+            asked = max(0.0, sums[ASKED_K]) / members
+            terms.append(
+                (
+                    "cluster_volume",
+                    w["cluster_volume"]
+                    * math.log2(members)
+                    * math.log2(1.0 + asked / MEMBER_VOLUME_UNIT),
+                )
+            )
         if kin > 0 and w["kin"]:
             terms.append(("kin", w["kin"] * kin))
         z = w["bias"] + w["history"] * confidence + sum(c for _, c in terms)

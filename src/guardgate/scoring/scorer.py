@@ -93,6 +93,7 @@ class Scorer:
         """Score the sender of `obs` from its updated `state` and its cluster's cached score."""
         values = evidence_values(obs, self.bands) if obs.account else []
         kin = 0.0
+        budget = budget_share(budget_tokens(obs))
         if values and state.novel and obs.turns <= 1:
             # Kin counts for a harvest-shaped request only (a new prompt, single-shot, a long
             # budget): a shared benchmark run again, or a conversation, inherits nothing.
@@ -100,7 +101,7 @@ class Scorer:
             # A new account is judged by its kin; an established one by its own record (the
             # kin share fades as its rates settle, like the prior they are shrunk towards).
             prior = self.model.prior_weight
-            kin *= budget_share(budget_tokens(obs)) * prior / (state.count + prior)
+            kin *= budget * prior / (state.count + prior)
         own = self.model.score(
             state.sums or [0.0] * len(INDICATORS),
             state.count,
@@ -111,7 +112,10 @@ class Scorer:
         reasons = own.reasons(self.top_reasons)
         pooled = self.clusters.get(cluster)
         if pooled is not None and pooled.score.value > value:
-            lifted = min(pooled.score.value, value + self.cluster_lift)
+            # The lift scales with the budget this request asks for: a farm's member harvesting
+            # long answers takes its cluster's score, a member asking for short ones (a SaaS back
+            # end whose addresses a farm's cloud shares) keeps close to its own.
+            lifted = min(pooled.score.value, value + self.cluster_lift * budget)
             if lifted > value:
                 value = lifted
                 reasons = (
