@@ -123,7 +123,7 @@ async def test_no_free_change_lowers_a_farms_score(change: str) -> None:
         assert changed[-1].score >= plain[-1].score - 1e-9
     assert next(i for i, j in enumerate(changed) if j.tier is not Tier.NORMAL) <= next(
         i for i, j in enumerate(plain) if j.tier is not Tier.NORMAL
-    ) + {"bursts": 4, "max_tokens 7,999": 1}.get(change, 0)
+    ) + {"bursts": 4, "max_tokens 7,999": 2}.get(change, 0)
 
 
 async def test_every_weight_is_non_negative_but_the_intercepts() -> None:

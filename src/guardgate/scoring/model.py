@@ -4,13 +4,18 @@
         + volume * log2(1 + K / VOLUME_UNIT)
         + round_the_clock * slots / 6 * r_deep
         + cluster * log2(members) * r_deep
+        + cluster_volume * log2(members) * log2(1 + A / members / MEMBER_VOLUME_UNIT)
+        + kin * k
     score = 1 / (1 + exp(-z))
 
 where `S_i` is the decayed sum of indicator `i` (see `features.INDICATORS`), `C` the decayed
 request count, `a` (`prior_weight`) the pseudo-requests every rate is shrunk by (a new account's
 rates start at 0), `K` the decayed thousands of output tokens asked for in single-shot requests
 (`harvest_k`: a volume, summed over a cluster's members), and `r_deep` the shrunk rate of long
-answers to single-shot prompts. Each term `weight * value` is a contribution in log-odds; the
+answers to single-shot prompts, `A` the decayed thousands of output tokens asked for in any
+request (a cluster's, pooled) and `k` the kin of the request (`Scorer.judge`: the flagged share of
+other accounts' recent traffic on the evidence it carries, for a harvest-shaped request, fading as
+the account's own record grows). Each term `weight * value` is a contribution in log-odds; the
 largest positive ones are the verdict's reasons.
 
 Every weight is zero or positive: no feature lowers a score, so an attacker has nothing to switch
@@ -61,7 +66,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     # Residential proxy farms come from a new network on many requests (weak: a sticky exit
     # costs a farm little).
     "new_network": 1.0,
-    "new_model": 0.3,
+    "new_model": 1.5,
     # Prompts never seen before: a task space being covered, not a benchmark run again.
     "novel": 4.0,
     # Per doubling of the new single-shot output tokens asked for (over VOLUME_UNIT thousand).
@@ -76,9 +81,9 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "cluster_volume": 0.5,
     # Times the flagged share of the traffic that recently carried this request's evidence (two
     # kinds agreeing; see `reputation`): a farm's new account judged on its first request.
-    "kin": 10.0,
+    "kin": 14.0,
     # An account with a long record needs more evidence than a new one: its rates are settled.
-    "history": -5.8,
+    "history": -7.0,
     "bias": -2.8,
 }
 """Log-odds weight of each term; `bias` is the intercept."""
