@@ -75,10 +75,10 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     # farm can keep to waking hours at the cost of more accounts).
     "round_the_clock": 1.5,
     # Per doubling of a cluster's size, times its share of harvest-shaped requests.
-    "cluster": 0.5,
+    "cluster": 1.0,
     # Per doubling of a cluster's size, times the doublings of the output asked for per member
     # (any request, agent loops included) over `MEMBER_VOLUME_UNIT`.
-    "cluster_volume": 0.5,
+    "cluster_volume": 1.0,
     # Times the flagged share of the traffic that recently carried this request's evidence (two
     # kinds agreeing; see `reputation`): a farm's new account judged on its first request.
     "kin": 14.0,
