@@ -94,6 +94,9 @@ class GuardgateSettings(BaseSettings):
     """Independent kinds of evidence (network, software, app, content) a link needs."""
     linking_common_share: float = Field(default=0.25, gt=0, le=1)
     """A value shared by more than this share of active accounts is no evidence at all."""
+    linking_crowd_accounts: int = Field(default=20, ge=0)
+    """Accounts from which tool schemas are a popular agent's: between users of such an agent
+    (and a farm posing as it) like content links only beside a shared address. 0: never."""
     linking_recluster_interval: float = Field(default=60.0, gt=0)
     """Seconds between background re-clusterings (one replica at a time)."""
     mode: Mode = Mode.ENFORCE

@@ -38,14 +38,17 @@ class LinkingConfig:
     common_share: float = 0.25
     """A value used by more than this share of active accounts carries no weight of its own."""
     crowd_accounts: int = 20
-    """Accounts from which tool schemas are a crowd's, a popular agent's. A request from an
-    account that runs such an agent (it has sent tool schemas with every request, a system
-    prompt with this one: an agent sends both at every step, a person or a script sends
-    requests with and without tools) is judged on what the agent does not fix for all its
-    users: like content counts only beside a shared address (an agent writes part of its users'
-    requests, and they all ask it for the same kind of work), and a client build shared with
-    the agent's system prompt and tools is part of one fact, not a second kind of evidence.
-    The address, the farm's hosts, still links. 0: never."""
+    """Accounts from which tool schemas are a crowd's, a popular agent's (proportionally fewer
+    while fewer than `min_population` accounts are active). An account runs such an agent when
+    every request of it has carried tool schemas and this one a system prompt too (an agent
+    sends both at every step; a person or a script sends requests with and without tools).
+    When either account of a pair runs a crowd's agent, the pair is judged on what the agent
+    does not fix for all its users: like content counts only beside a shared address (an agent
+    writes part of its users' requests, and they all ask it for the same kind of work), and a
+    client build shared beside the agent's system prompt and tools is part of one fact, not a
+    second kind of evidence. A farm posing as the agent is still linked by its hosts. On
+    tuning seeds 1-3 the farm posing as the popular agent shared a cluster with 51-74 of the
+    agent's users at 0 (off) and with none at 20."""
     rare_weight: float = 0.35
     """Weight from which one kind of evidence counts as rare (strong) on its own."""
     min_kinds: int = 2

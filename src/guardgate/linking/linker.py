@@ -57,6 +57,8 @@ class Linker:
         self._seen: dict[tuple[str, str], int] = {}
         # Accounts that have sent a request without tools: not (only) an agent's users.
         self._scripted: set[str] = set()
+        # Accounts whose latest request came from a crowd's agent.
+        self._crowd: set[str] = set()
         self._next_recluster: float | None = None
         self._graph = LinkGraph(config.min_link_support)
         self._cursor = -1
@@ -72,7 +74,14 @@ class Linker:
         values = evidence_values(obs, cfg.bands)
         touch = await self.store.touch(account, obs.ts, values)
         crowd_agent = self._runs_agent(obs) and self.scorer.crowd_tools(touch)
-        evidence = self.scorer.evaluate(touch, crowd_agent=crowd_agent)
+        crowd = self._crowd
+        if crowd_agent:
+            if len(crowd) > _MAX_RECENT:
+                crowd.clear()
+            crowd.add(account)
+        else:
+            crowd.discard(account)
+        evidence = self.scorer.evaluate(touch, crowd_agent=crowd_agent, crowd=crowd)
         linked = self._confirmed(account, tuple(e for e in evidence if e.linked))
         if linked:
             self._queue(account, linked, obs.ts)

@@ -10,11 +10,18 @@ the two accounts are also alike in another, rarer, respect. The one exception is
 accounts that share no application but many rare template sketch values, request after request
 (`LinkingConfig.content_alone`), as a farm's accounts do when each has its own address, software
 and parameters but all use the farm's own phrasings.
+
+A popular agent's crowd is the other exception (`LinkingConfig.crowd_accounts`): its users share
+the agent's system prompt, tool schemas and client builds, and ask it for the same kind of work,
+so a value of theirs can look rare in a small deployment and still say nothing about who sent
+it. When either account of a pair runs a crowd's agent, like content needs a shared address
+beside it, and a shared build counts as part of the agent, not as a second kind.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Container
 
 from guardgate.linking.config import LinkingConfig
 from guardgate.linking.evidence import Kind
@@ -78,14 +85,23 @@ class PairScorer:
 
     def crowd_tools(self, touch: Touch) -> bool:
         """Whether the request's tool schemas are a crowd's (a popular agent's): used by
-        `crowd_accounts` accounts or more, however small a share of the active ones."""
-        crowd = self.config.crowd_accounts
-        return crowd > 0 and any(
-            p.count >= crowd for p in touch.postings if p.value.startswith("tool:")
-        )
+        `crowd_accounts` accounts or more, however small a share of the active ones. While
+        fewer than `min_population` accounts are active, a proportional number suffices: a
+        young deployment (or a replay's first hours) has not met the agent's crowd yet."""
+        cfg = self.config
+        if cfg.crowd_accounts <= 0:
+            return False
+        active = touch.active
+        needed = max(2.0, cfg.crowd_accounts * min(1.0, active / cfg.min_population))
+        return any(p.count >= needed for p in touch.postings if p.value.startswith("tool:"))
 
     def evaluate(
-        self, touch: Touch, *, linked_only: bool = True, crowd_agent: bool = False
+        self,
+        touch: Touch,
+        *,
+        linked_only: bool = True,
+        crowd_agent: bool = False,
+        crowd: Container[str] = (),
     ) -> list[PairEvidence]:
         """Evidence for the candidate accounts of this request (only the linked ones unless
         `linked_only` is false), strongest first. `crowd_agent`: the sender runs a crowd's
@@ -120,7 +136,7 @@ class PairScorer:
             present = _KINDS_IN[int(slots[_PRESENT])] + (slots[_BN] >= min_bands)
             if present < need and linked_only and slots[_BN] < alone_bands:
                 continue  # cheap exit: most candidates share one kind only, and little content
-            evidence = self._judge(member, slots, crowd_agent)
+            evidence = self._judge(member, slots, crowd_agent or member in crowd)
             if evidence.linked or not linked_only:
                 out.append(evidence)
         out.sort(key=lambda e: (-e.score, e.other))
