@@ -28,7 +28,7 @@ from guardgate.scoring.features import (
 )
 from guardgate.scoring.state import MAX_MODELS, FeatureLimits
 
-_NAMES = ["ts", "c", "nets", "tier", "tts", "req"]
+_NAMES = ["ts", "c", "nets", "tier", "tts", "req", "nv"]
 _NAMES += [f"s{i}" for i in range(len(INDICATORS))]
 _NAMES += [f"l{i}" for i in range(SLOTS)]
 
@@ -57,6 +57,7 @@ def state_from_fields(raw: Sequence[Any]) -> AccountState | None:
         slots=[float(values[f"l{i}"] or 0) for i in range(SLOTS)],
         tier=values["tier"] or "normal",
         tier_ts=float(values["tts"] or 0),
+        novel=values["nv"] == "1",
         requests=int(values["req"]),
     )
 

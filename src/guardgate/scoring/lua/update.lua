@@ -65,7 +65,7 @@ local x = {}
 for v in string.gmatch(values, '[^,]+') do x[#x + 1] = tonumber(v) end
 local nind = #x + 3
 
-local names = {'ts', 'c', 'nets', 'tier', 'tts', 'req'}
+local names = {'ts', 'c', 'nets', 'tier', 'tts', 'req', 'nv'}
 for i = 0, nind - 1 do names[#names + 1] = 's' .. i end
 for i = 0, nslots - 1 do names[#names + 1] = 'l' .. i end
 local raw = redis.call('HMGET', KEYS[1], unpack(names))
@@ -118,7 +118,7 @@ local new_ts = old_ts
 if ts > new_ts then new_ts = ts end
 
 local fields = {'ts', fmt(new_ts), 'c', fmt(count), 'nets', table.concat(nets, ','),
-  'req', tostring(req + 1), 'l' .. slot, fmt(ts)}
+  'req', tostring(req + 1), 'l' .. slot, fmt(ts), 'nv', tostring(novel)}
 for i = 0, nind - 1 do
   fields[#fields + 1] = 's' .. i
   fields[#fields + 1] = fmt(out['s' .. i])
