@@ -5,6 +5,7 @@ new world: a strict xfail names the gap."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -60,6 +61,16 @@ def _merged(
     return merged
 
 
+Clusters = tuple[dict[str, str], dict[str, dict[str, Any]]]
+
+
+@pytest.fixture(scope="module")
+def seed_1(tmp_path_factory: pytest.TempPathFactory) -> Clusters:
+    """The clusters of seed 1's world, linked once for the tests that read them (neither changes
+    them)."""
+    return asyncio.run(_clusters(tmp_path_factory.mktemp("linked"), 1))
+
+
 _CROWDS = {
     "corporate_nat",
     "university_class",
@@ -71,8 +82,8 @@ _CROWDS = {
 """Coordination without harvest: one network, one app, one wording; never one actor."""
 
 
-async def test_farms_are_found_and_crowds_stay_apart(tmp_path: Path) -> None:
-    clusters, label_of = await _clusters(tmp_path, 1)
+def test_farms_are_found_and_crowds_stay_apart(seed_1: Clusters) -> None:
+    clusters, label_of = seed_1
     hydra = [a for a, info in label_of.items() if info["population"] == "hydra_farm"]
     held = Counter(clusters.get(a, a) for a in hydra)
     assert held.most_common(1)[0][1] >= 0.8 * len(hydra), held
@@ -87,8 +98,8 @@ async def test_farms_are_found_and_crowds_stay_apart(tmp_path: Path) -> None:
     "cluster with the agent's crowd (linking still weighs the agent's shared system prompt, tools "
     "and build), and a few reasoning power users and a SaaS back end join other farms' clusters",
 )
-async def test_no_hard_negative_shares_a_cluster_with_a_farm(tmp_path: Path) -> None:
-    clusters, label_of = await _clusters(tmp_path, 1)
+def test_no_hard_negative_shares_a_cluster_with_a_farm(seed_1: Clusters) -> None:
+    clusters, label_of = seed_1
     farms = {i["population"] for i in label_of.values() if i["attack"]}
     merged = _merged(clusters, label_of, farms)
     casual = sum(1 for info in label_of.values() if info["population"] == "casual")
