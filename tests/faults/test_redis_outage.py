@@ -74,7 +74,8 @@ async def _outage(
     url: str, server: RedisServer, after: float, length: float, during: Counter[int]
 ) -> None:
     """Redis stopped `after` seconds in and started again `length` seconds later; meanwhile 20
-    more clients send requests (`during` counts their answers)."""
+    more clients send requests (`during` counts their answers; a client that starts past
+    `length` on a loaded machine sends none)."""
     await asyncio.sleep(after)
     await asyncio.to_thread(server.stop)
     await _load(url, length, during)
@@ -129,9 +130,9 @@ async def test_fail_open_serves_everyone_through_a_redis_restart(
             _load(gate.url, 5.0, statuses), _outage(gate.url, server, 1.5, 1.5, during)
         )
         assert set(statuses) == {200}, statuses
-        # Each of the 20 clients that started while Redis was down was answered, and with 200 (a
-        # count of requests in 5 s said how loaded the machine was, not whether they were).
-        assert set(during) == {200} and during[200] >= len(KEYS), during
+        # Requests sent while Redis was down were answered, every one with 200 (a count of
+        # requests in 5 s said how loaded the machine was, not whether they were).
+        assert set(during) == {200}, during
         # The outage was noticed, counted and logged (once per kind, not per request) ...
         scraper = {"authorization": "Bearer outage-metrics"}
         metrics = (
