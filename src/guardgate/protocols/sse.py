@@ -65,6 +65,9 @@ class SSEFrameDecoder:
         """Offset in `_buffer` where the current (unfinished) block begins."""
         self._scan = 0
         """Offset in `_buffer` of the first byte not yet split into lines."""
+        self._searched = 0
+        """Offset in `_buffer` up to which the unfinished line was searched for a line end
+        (a long line arriving in many chunks is searched once, not once a chunk)."""
         self._started = False
         self._reset_fields()
 
@@ -102,7 +105,7 @@ class SSEFrameDecoder:
         if self._block_start < len(self._buffer):
             frames.append(self._dispatch(len(self._buffer)))
         self._buffer.clear()
-        self._block_start = self._scan = 0
+        self._block_start = self._scan = self._searched = 0
         return frames
 
     def _drain(self, *, final: bool) -> list[SSEFrame]:
@@ -110,23 +113,28 @@ class SSEFrameDecoder:
         buffer = self._buffer
         end = len(buffer)
         pos = self._scan
+        search = max(pos, self._searched)
         while pos < end:
-            match = _LINE_END.search(buffer, pos)
+            match = _LINE_END.search(buffer, search)
             if match is None:
+                search = end
                 break
             if match.group() == b"\r" and match.end() == end and not final:
+                search = match.start()
                 break  # a "\n" may follow in the next chunk
             line = bytes(buffer[pos : match.start()])
-            pos = match.end()
+            pos = search = match.end()
             if line:
                 self._line(line)
             else:
                 frames.append(self._dispatch(pos))
         self._scan = pos
+        self._searched = search
         if self._block_start > 0 and (self._block_start > 65536 or self._block_start == end):
             # Compact without copying on every event.
             del buffer[: self._block_start]
             self._scan -= self._block_start
+            self._searched -= self._block_start
             self._block_start = 0
         return frames
 
