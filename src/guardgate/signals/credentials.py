@@ -12,9 +12,6 @@ answered 400 before the upstream, and the account is the one credential left.
 from __future__ import annotations
 
 from collections.abc import MutableMapping, Sequence
-from functools import cache
-from itertools import compress
-from operator import itemgetter
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -39,11 +36,6 @@ colon cannot arrive from a client as a real HTTP/1.1 header (it is not a token c
 HTTP/2 servers strip pseudo-headers before the ASGI scope."""
 
 
-_CREDENTIAL_HEADERS = frozenset({*KEY_HEADERS, QUERY_KEY_HEADER})
-_name = itemgetter(0)
-_KNOWN_CREDENTIALS = 4096
-
-
 @record
 class Credential:
     """The raw identity of a request (`h:`/`k:` prefixed, empty when none) and, when its
@@ -61,30 +53,11 @@ def read_credential(headers: Sequence[tuple[bytes, bytes]], account_header: byte
     any of them being the same account. Any credential header given twice, or two different
     keys, is ambiguous.
     """
-    return _credential(_credential_pairs(headers, _watched(account_header)), account_header)
-
-
-@cache
-def _watched(account_header: bytes) -> frozenset[bytes]:
-    """The header names a credential is read from."""
-    return frozenset({*_CREDENTIAL_HEADERS, account_header} - {b""})
-
-
-def _credential_pairs(
-    headers: Sequence[tuple[bytes, bytes]], watched: frozenset[bytes]
-) -> tuple[tuple[bytes, bytes], ...]:
-    """The pairs of `headers` named in `watched`, in order (picked out in C: a Python loop
-    over every header cost more than reading the credential)."""
-    return tuple(compress(headers, map(watched.__contains__, map(_name, headers))))
-
-
-def _credential(pairs: Sequence[tuple[bytes, bytes]], account_header: bytes) -> Credential:
-    """The credential given by the credential headers `pairs` (see `read_credential`)."""
     seen: set[bytes] = set()
     named = b""
     keys: list[bytes] = []
     problem: str | None = None
-    for name, value in pairs:
+    for name, value in headers:
         if name in KEY_HEADERS or name == QUERY_KEY_HEADER:
             key = value.strip()
             if name == b"authorization" and key[:7].lower() == b"bearer ":
@@ -113,10 +86,6 @@ class CredentialReader:
 
     def __init__(self, account_header: str = "") -> None:
         self._header = account_header.lower().encode()
-        self._watched = _watched(self._header)
-        self._known: dict[tuple[tuple[bytes, bytes], ...], Credential] = {}
-        """The credential of each distinct set of credential headers lately seen (a client
-        sends the same ones on every request; bounded, as the account ids are)."""
 
     def headers(self, scope: MutableMapping[str, Any]) -> list[tuple[bytes, bytes]]:
         """The request's headers with any query-string key appended as a `QUERY_KEY_HEADER`
@@ -134,14 +103,4 @@ class CredentialReader:
 
     def read(self, headers: Sequence[tuple[bytes, bytes]]) -> Credential:
         """The credential in headers from `headers()`."""
-        pairs = _credential_pairs(headers, self._watched)
-        try:
-            known = self._known.get(pairs)
-        except TypeError:  # header pairs given as lists: nothing to key on
-            return _credential(pairs, self._header)
-        if known is None:
-            known = _credential(pairs, self._header)
-            if len(self._known) >= _KNOWN_CREDENTIALS:
-                self._known.clear()  # bounded; reading again is only slower
-            self._known[pairs] = known
-        return known
+        return read_credential(headers, self._header)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from itertools import compress
-from operator import itemgetter
 from typing import Any
 
 from guardgate.model import ApiKind, DetectionMode, Observation
@@ -34,7 +32,6 @@ _PROXY_ADDED = frozenset(
 )
 _PROXY_PREFIXES = (b"x-forwarded-", b"cf-", b"x-amzn-", b"x-envoy-", b"x-cloud-trace")
 _DIGITS = re.compile(r"\d+")
-_name = itemgetter(0)
 _HEADER_CACHE = 4096
 """Distinct senders remembered: a client sends the same headers on every request, so it pays
 for their signals (HMAC, client IP, hashes) once. A sender is keyed on its peer, its header
@@ -167,14 +164,11 @@ class Observer:
         observing when a detector process observes the rest: its account, and the headers with
         their credentials blanked for the detector), worked out once per distinct header list
         and peer."""
+        valued = self._valued
         try:
-            # The header names in order, then the pairs whose values give signals (built in C:
-            # a Python loop over the headers cost more than the rest of the look-up).
-            names = tuple(map(_name, headers))
             key: tuple[object, ...] | None = (
                 peer,
-                names,
-                *compress(headers, map(self._valued.__contains__, names)),
+                *[pair if pair[0] in valued else pair[0] for pair in headers],
             )
             known = self._by_headers.get(key)  # type: ignore[arg-type]
         except TypeError:  # header pairs given as lists: nothing to key on
