@@ -81,6 +81,7 @@ class Doorway:
         "max_reasoning",
         "meters_answers",
         "metrics",
+        "observer",
         "seal_chat_reasoning",
         "sealer",
         "summariser",
@@ -96,6 +97,7 @@ class Doorway:
         self.credentials = CredentialReader(settings.account_header)
         """Identity is the one credential the upstream authenticates (signals/credentials.py)."""
         self.gate = deployment.gate
+        self.observer = deployment.observer
         self.detection = deployment.detection
         self.meters_answers = deployment.detection.meters_answers
         self.metrics = deployment.metrics
@@ -157,8 +159,13 @@ class Exchange:
         started = time.perf_counter()
         door = self.door
         # Identity is the one credential the upstream authenticates (signals/credentials.py).
+        # Read with the sender's other signals, worked out once per distinct header list and
+        # peer (the gate's detection takes the sender from the request).
         self.headers = door.credentials.headers(self.scope)
-        problem = door.credentials.read(self.headers).problem
+        client = self.scope.get("client")
+        peer = client[0] if client else ""
+        sender = door.observer.sender(self.headers, peer)
+        problem = sender.credential_problem
         if problem is not None:
             await self._bad_request(problem)
             return
@@ -182,9 +189,7 @@ class Exchange:
                 return
             self.api = api
 
-        client = self.scope.get("client")
-        peer = client[0] if client else ""
-        request = GateRequest(self.api, self.headers, peer, body or b"{}", data)
+        request = GateRequest(self.api, self.headers, peer, body or b"{}", data, sender)
         gate = door.gate
         admission = gate.admit_now(request)
         if admission is None:

@@ -49,7 +49,9 @@ class ProcessDetection:
 
     def judge_now(self, request: GateRequest, now: float) -> Judgement:
         """The detector's latest verdict on the sender."""
-        sender = self.observer.sender(request.headers, request.peer)
+        sender = request.sender
+        if sender is None:
+            sender = self.observer.sender(request.headers, request.peer)
         verdict = self.process.verdict(sender.account)
         last = self._last
         if last.verdict is verdict and last.sender is sender:
@@ -59,7 +61,9 @@ class ProcessDetection:
 
     async def judge(self, request: GateRequest, now: float, prompt_tokens: int) -> Judgement:
         """As `judge_now`: the verdict never waits on the detector."""
-        sender = self.observer.sender(request.headers, request.peer)
+        sender = request.sender
+        if sender is None:
+            sender = self.observer.sender(request.headers, request.peer)
         return Judgement(self.process.verdict(sender.account), sender=sender)
 
     def fallback(self, request: GateRequest) -> Verdict:
