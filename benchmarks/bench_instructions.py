@@ -114,7 +114,7 @@ def count(kind: str, args: argparse.Namespace, env: dict[str, str]) -> float:
             stderr=subprocess.DEVNULL,
         )
         try:
-            _wait_up(f"http://127.0.0.1:{port}", proc, f"{kind} under valgrind", 300)
+            _wait_up(f"http://127.0.0.1:{port}", proc, f"{kind} under valgrind", 1200)
             asyncio.run(load(port, args.warmup, args.connections))
             subprocess.run([_CONTROL, "--zero", str(proc.pid)], check=True, capture_output=True)
             asyncio.run(load(port, args.requests, args.connections))
