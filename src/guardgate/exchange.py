@@ -131,6 +131,10 @@ class Exchange:
         "transformer",
     )
 
+    transform_state: TransformState
+    """Fail-closed bookkeeping of the response transform (hardening/fail_closed.py), made
+    only for an answer that is transformed (one object less a request otherwise)."""
+
     def __init__(
         self, door: Doorway, api: ApiKind, scope: Scope, receive: Receive, send: Send
     ) -> None:
@@ -140,8 +144,6 @@ class Exchange:
         self.receive = receive
         self.send = send
         self.transformer: ResponseTransformer | None = None
-        self.transform_state = TransformState()
-        """Fail-closed bookkeeping of the response transform (hardening/fail_closed.py)."""
         self.admission: Admission | None = None
         self.think_open = False
         self.meter: UsageMeter | None = None
@@ -161,8 +163,10 @@ class Exchange:
         # Identity is the one credential the upstream authenticates (signals/credentials.py).
         # Read with the sender's other signals, worked out once per distinct header list and
         # peer (the gate's detection takes the sender from the request).
-        self.headers = door.credentials.headers(self.scope)
-        client = self.scope.get("client")
+        scope = self.scope
+        if scope.get("query_string"):  # a key may be in the query string (`?key=`)
+            self.headers = door.credentials.headers(scope)
+        client = scope.get("client")
         peer = client[0] if client else ""
         sender = door.observer.sender(self.headers, peer)
         problem = sender.credential_problem
@@ -322,7 +326,10 @@ class Exchange:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        downstream = self._send_transformed if transform else self.send
+        downstream: Send = self.send
+        if transform:
+            self.transform_state = TransformState()
+            downstream = self._send_transformed
 
         def metered(message: Message) -> Awaitable[None]:
             # Not a coroutine of its own: the app awaits what `downstream` returns.

@@ -21,12 +21,7 @@ class Policy:
 
     def __init__(self, settings: GuardgateSettings) -> None:
         self.settings = settings
-        self._decisions: dict[int, Decision] = {}
-        """Recent decisions by their verdict's id (each holds its verdict, so no id in here is
-        reused while its entry lives): a detector process hands the same verdict object to an
-        account's requests until it changes, and hashing a verdict costs more than mapping it."""
-        self._by_tier: dict[Tier, Decision] = {}
-        """The mapping of each tier (the decision depends on nothing else of the verdict)."""
+        self._decisions: dict[Verdict, Decision] = {}
         self._last = Decision(Verdict("", "", 0.0, Tier.NORMAL))
 
     def decide(self, verdict: Verdict) -> Decision:
@@ -34,23 +29,11 @@ class Policy:
         last = self._last
         if last.verdict is verdict:
             return last
-        decisions = self._decisions
-        decision = decisions.get(id(verdict))
-        if decision is None or decision.verdict is not verdict:
-            mapped = self._by_tier.get(verdict.tier)
-            if mapped is None:
-                mapped = self._by_tier[verdict.tier] = self._map(verdict)
-            decision = Decision(
-                verdict,
-                mapped.reasoning_policy,
-                mapped.reject_status,
-                mapped.reject_message,
-                drop_logprobs=mapped.drop_logprobs,
-                actions=mapped.actions,
-            )
-            if len(decisions) >= _DECISION_MEMORY:
-                decisions.clear()
-            decisions[id(verdict)] = decision
+        decision = self._decisions.get(verdict)
+        if decision is None:
+            if len(self._decisions) >= _DECISION_MEMORY:
+                self._decisions.clear()
+            decision = self._decisions[verdict] = self._map(verdict)
         self._last = decision
         return decision
 
