@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import compress, repeat
 
 from guardgate.store._base import (
     Link,
@@ -27,8 +26,6 @@ _SWEEP_EVERY = 64
 _SWEEP_BATCH = 512
 _MAX_LOG = 100_000
 _NEVER = float("-inf")
-_ABSENT: dict[str, float] = {"": float("inf")}
-"""What the sweep reads for a key deleted since it was queued: newer than any cutoff."""
 
 
 class _Recency:
@@ -296,27 +293,23 @@ class MemoryStore:
         batch = self._sweep_queue[-_SWEEP_BATCH:]
         del self._sweep_queue[-_SWEEP_BATCH:]
         family = self._sweep_family
-        if family == 2:
-            for key in batch:
+        for key in batch:
+            if family == 0:
+                posting = self._postings.get(key)
+                if posting is not None and _newest(posting) < cutoff:
+                    del self._postings[key]
+            elif family == 1:
+                profile = self._profiles.get(key)
+                # A profile is kept in time order: its last entry is its newest.
+                if profile is not None and next(reversed(profile.values()), 0) < cutoff:
+                    del self._profiles[key]
+                    self._profile_ts.pop(key, None)
+            else:
                 mine = self._links.get(key)
                 if mine is not None and max(mine.values(), default=0) < link_cutoff:
                     del self._links[key]
                     self._weights.pop(key, None)
                     self._logged(link_key(key, other) for other in mine)
-            return
-        # Postings and profiles are kept in time order: an entry's newest time is its last. The
-        # batch's are read in C (this runs every 64 requests over 512 keys): a key gone since is
-        # `_ABSENT` (never stale); an empty posting is stale, as in Redis.
-        kept = self._postings if family == 0 else self._profiles
-        newest = map(
-            next,
-            map(reversed, map(dict.values, map(kept.get, batch, repeat(_ABSENT)))),
-            repeat(_NEVER if family == 0 else 0),
-        )
-        for key in list(compress(batch, map(cutoff.__gt__, newest))):
-            del kept[key]
-            if family == 1:
-                self._profile_ts.pop(key, None)
 
     async def add_links(self, links: Sequence[Link]) -> None:
         """Record or refresh links, keeping the newest `links_per_account` of each account."""
@@ -414,3 +407,7 @@ class MemoryStore:
         held = self._locks.get(name)
         if held is not None and held[0] == owner:
             del self._locks[name]
+
+
+def _newest(posting: dict[str, float]) -> float:
+    return next(reversed(posting.values())) if posting else float("-inf")
