@@ -38,6 +38,7 @@ class ProcessDetection:
         """Hand a held JSON answer to the detector, which reports its tokens to the metrics
         (the process's own method: no call of this class's on the way)."""
         self._last = Judgement(Verdict("", "", 0.0, Tier.NORMAL))
+        self._verdicts = process._verdicts  # cleared in place, never replaced
 
     async def start(self) -> None:
         """Start the detector process."""
@@ -52,7 +53,11 @@ class ProcessDetection:
         sender = request.sender
         if sender is None:
             sender = self.observer.sender(request.headers, request.peer)
-        verdict = self.process.verdict(sender.account)
+        # The process's table read directly (a call less on every request); an account not
+        # judged yet takes `verdict`'s default.
+        verdict = self._verdicts.get(sender.account)
+        if verdict is None:
+            verdict = self.process.verdict(sender.account)
         last = self._last
         if last.verdict is verdict and last.sender is sender:
             return last  # the same client again, with the same verdict: nothing new to build
