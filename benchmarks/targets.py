@@ -338,6 +338,13 @@ def warmed(app: Any, accounts: int) -> Any:
 
 def main() -> None:
     kind, port = sys.argv[1], int(sys.argv[2])
+    flush = os.environ.get("BENCH_DETECTOR_FLUSH")
+    if flush is not None:
+        # Under valgrind (bench_instructions): signals go to the detector in frames as full as
+        # at full speed, whatever the machine's load (see bench_instructions.count).
+        from guardgate.detector import _process
+
+        _process.FLUSH_EVERY = float(flush)
     app: object
     if kind == "bare":
         app = bare_app

@@ -45,6 +45,9 @@ class GateRequest:
     body: bytes
     data: dict[str, Any]
     """`body` parsed (a JSON object)."""
+    sender: Sender | None = None
+    """`Observer.sender(headers, peer)`, when the door worked it out already (it reads the
+    credentials from it): detection then does not look it up again."""
 
 
 @record
@@ -156,7 +159,9 @@ class InlineDetection:
 
     async def judge(self, request: GateRequest, now: float, prompt_tokens: int) -> Judgement:
         """Observe the request and run the engine on it."""
-        obs = self.observer.observe(request.api, request.headers, request.peer, request.data, now)
+        obs = self.observer.observe(
+            request.api, request.headers, request.peer, request.data, now, sender=request.sender
+        )
         if prompt_tokens:
             obs = replace(obs, prompt_tokens=prompt_tokens)
         return Judgement(await self.observe(obs), observation=obs)

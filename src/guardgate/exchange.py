@@ -82,6 +82,7 @@ class Doorway:
         "max_reasoning",
         "meters_answers",
         "metrics",
+        "observer",
         "seal_chat_reasoning",
         "sealer",
         "summariser",
@@ -97,6 +98,7 @@ class Doorway:
         self.credentials = CredentialReader(settings.account_header)
         """Identity is the one credential the upstream authenticates (signals/credentials.py)."""
         self.gate = deployment.gate
+        self.observer = deployment.observer
         self.detection = deployment.detection
         self.meters_answers = deployment.detection.meters_answers
         self.metrics = deployment.metrics
@@ -130,6 +132,10 @@ class Exchange:
         "transformer",
     )
 
+    transform_state: TransformState
+    """Fail-closed bookkeeping of the response transform (hardening/fail_closed.py), made
+    only for an answer that is transformed (one object less a request otherwise)."""
+
     def __init__(
         self, door: Doorway, api: ApiKind, scope: Scope, receive: Receive, send: Send
     ) -> None:
@@ -139,8 +145,6 @@ class Exchange:
         self.receive = receive
         self.send = send
         self.transformer: ResponseTransformer | None = None
-        self.transform_state = TransformState()
-        """Fail-closed bookkeeping of the response transform (hardening/fail_closed.py)."""
         self.admission: Admission | None = None
         self.think_open = False
         self.meter: UsageMeter | None = None
@@ -158,8 +162,15 @@ class Exchange:
         started = time.perf_counter()
         door = self.door
         # Identity is the one credential the upstream authenticates (signals/credentials.py).
-        self.headers = door.credentials.headers(self.scope)
-        problem = door.credentials.read(self.headers).problem
+        # Read with the sender's other signals, worked out once per distinct header list and
+        # peer (the gate's detection takes the sender from the request).
+        scope = self.scope
+        if scope.get("query_string"):  # a key may be in the query string (`?key=`)
+            self.headers = door.credentials.headers(scope)
+        client = scope.get("client")
+        peer = client[0] if client else ""
+        sender = door.observer.sender(self.headers, peer)
+        problem = sender.credential_problem
         if problem is not None:
             await self._bad_request(problem)
             return
@@ -183,9 +194,7 @@ class Exchange:
                 return
             self.api = api
 
-        client = self.scope.get("client")
-        peer = client[0] if client else ""
-        request = GateRequest(self.api, self.headers, peer, body or b"{}", data)
+        request = GateRequest(self.api, self.headers, peer, body or b"{}", data, sender)
         gate = door.gate
         admission = gate.admit_now(request)
         if admission is None:
@@ -317,7 +326,10 @@ class Exchange:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        downstream = self._send_transformed if transform else self.send
+        downstream: Send = self.send
+        if transform:
+            self.transform_state = TransformState()
+            downstream = self._send_transformed
 
         def metered(message: Message) -> Awaitable[None]:
             # Not a coroutine of its own: the app awaits what `downstream` returns.

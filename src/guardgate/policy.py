@@ -1,13 +1,14 @@
 """`Policy`: what to do with a request, from the verdict on its sender and the settings alone.
 
-Enforcement only maps; it does not detect. The mapping is pure, so an account's repeated verdict
-gets its decision from a small cache (with a detector process the verdict is the very same object
-from request to request, found by identity before hashing it).
+Enforcement only maps; it does not detect. The mapping is pure and depends on the verdict's tier
+alone. With a detector process an account's repeated verdict gets its decision from a small cache
+(the verdict is the very same object from request to request, found by identity before hashing
+it); inline, where each verdict is new, the decision is built from its tier's mapping.
 """
 
 from __future__ import annotations
 
-from guardgate.model import Decision, ReasoningPolicy, Tier, Verdict
+from guardgate.model import Decision, DetectionMode, ReasoningPolicy, Tier, Verdict
 from guardgate.settings import GuardgateSettings
 
 __all__ = ["BLOCKED_MESSAGE", "Policy"]
@@ -22,6 +23,12 @@ class Policy:
     def __init__(self, settings: GuardgateSettings) -> None:
         self.settings = settings
         self._decisions: dict[Verdict, Decision] = {}
+        self._by_tier: dict[Tier, Decision] = {}
+        """The mapping of each tier (a decision depends on nothing else of its verdict)."""
+        # Inline, every request's verdict is a new one (its score moves): a cache of decisions
+        # by verdict would only hash each one and keep it. A detector process's verdicts repeat
+        # (the same object per account until it changes): one decision each.
+        self._cached = settings.detection is DetectionMode.PROCESS
         self._last = Decision(Verdict("", "", 0.0, Tier.NORMAL))
 
     def decide(self, verdict: Verdict) -> Decision:
@@ -29,13 +36,29 @@ class Policy:
         last = self._last
         if last.verdict is verdict:
             return last
+        if not self._cached:
+            self._last = made = self._from_tier(verdict)
+            return made
         decision = self._decisions.get(verdict)
         if decision is None:
             if len(self._decisions) >= _DECISION_MEMORY:
                 self._decisions.clear()
-            decision = self._decisions[verdict] = self._map(verdict)
+            decision = self._decisions[verdict] = self._from_tier(verdict)
         self._last = decision
         return decision
+
+    def _from_tier(self, verdict: Verdict) -> Decision:
+        mapped = self._by_tier.get(verdict.tier)
+        if mapped is None:
+            mapped = self._by_tier[verdict.tier] = self._map(verdict)
+        return Decision(
+            verdict,
+            mapped.reasoning_policy,
+            mapped.reject_status,
+            mapped.reject_message,
+            drop_logprobs=mapped.drop_logprobs,
+            actions=mapped.actions,
+        )
 
     def _map(self, verdict: Verdict) -> Decision:
         if verdict.tier is Tier.BLOCKED:

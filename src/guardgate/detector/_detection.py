@@ -38,6 +38,7 @@ class ProcessDetection:
         """Hand a held JSON answer to the detector, which reports its tokens to the metrics
         (the process's own method: no call of this class's on the way)."""
         self._last = Judgement(Verdict("", "", 0.0, Tier.NORMAL))
+        self._verdicts = process._verdicts  # cleared in place, never replaced
 
     async def start(self) -> None:
         """Start the detector process."""
@@ -49,8 +50,14 @@ class ProcessDetection:
 
     def judge_now(self, request: GateRequest, now: float) -> Judgement:
         """The detector's latest verdict on the sender."""
-        sender = self.observer.sender(request.headers, request.peer)
-        verdict = self.process.verdict(sender.account)
+        sender = request.sender
+        if sender is None:
+            sender = self.observer.sender(request.headers, request.peer)
+        # The process's table read directly (a call less on every request); an account not
+        # judged yet takes `verdict`'s default.
+        verdict = self._verdicts.get(sender.account)
+        if verdict is None:
+            verdict = self.process.verdict(sender.account)
         last = self._last
         if last.verdict is verdict and last.sender is sender:
             return last  # the same client again, with the same verdict: nothing new to build
@@ -59,7 +66,9 @@ class ProcessDetection:
 
     async def judge(self, request: GateRequest, now: float, prompt_tokens: int) -> Judgement:
         """As `judge_now`: the verdict never waits on the detector."""
-        sender = self.observer.sender(request.headers, request.peer)
+        sender = request.sender
+        if sender is None:
+            sender = self.observer.sender(request.headers, request.peer)
         return Judgement(self.process.verdict(sender.account), sender=sender)
 
     def fallback(self, request: GateRequest) -> Verdict:

@@ -6,7 +6,12 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
-from guardgate.signals.credentials import KEY_HEADERS, QUERY_KEY_HEADER, read_credential
+from guardgate.signals.credentials import (
+    KEY_HEADERS,
+    QUERY_KEY_HEADER,
+    Credential,
+    read_credential,
+)
 
 
 class AccountHasher:
@@ -30,6 +35,10 @@ class AccountHasher:
             self._cache.clear()
         self._cache[identity] = digest
         return digest
+
+    def credential(self, headers: Sequence[tuple[bytes, bytes]]) -> Credential:
+        """The credential in the request headers (see `read_credential`)."""
+        return read_credential(headers, self._header)
 
     def identity(self, headers: Sequence[tuple[bytes, bytes]]) -> bytes:
         """The raw identity in the request headers: operator header, else the API key (bearer

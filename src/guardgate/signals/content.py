@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import zlib
+from functools import lru_cache
 
 from guardgate.records import record
 
@@ -210,6 +211,13 @@ def _densify(sig: list[int]) -> None:
 def band_values(sketch: tuple[int, ...], rows: int = 2) -> list[str]:
     """LSH band keys of a sketch: prompts from one template share some band with high
     probability, unrelated prompts rarely do."""
+    return list(_band_values(sketch, rows))
+
+
+@lru_cache(maxsize=4096)
+def _band_values(sketch: tuple[int, ...], rows: int) -> tuple[str, ...]:
+    # Remembered: a sketch repeats with its prompt (retries, templates, evaluation runs), and
+    # formatting its bands cost more than the rest of reading the request's evidence.
     out = []
     for start in range(0, len(sketch) - rows + 1, rows):
         chunk = sketch[start : start + rows]
@@ -217,7 +225,7 @@ def band_values(sketch: tuple[int, ...], rows: int = 2) -> list[str]:
         for value in chunk:
             digest = ((digest * 0x100000001B3) ^ value) & _MASK64
         out.append(f"{start // rows}.{digest & 0xFFFFFFFFFFFF:x}")
-    return out
+    return tuple(out)
 
 
 def similarity(a: tuple[int, ...], b: tuple[int, ...]) -> float:

@@ -58,6 +58,8 @@ class Sender:
     credential_free: tuple[tuple[bytes, bytes], ...]
     """The headers with every value blanked but those that give signals other than the account
     (only when a detector process gets them: `GUARDGATE_DETECTION=process`)."""
+    credential_problem: str | None = None
+    """Why the request's credentials are ambiguous (the door answers 400), or None."""
 
 
 def _system_hash(text: str) -> str:
@@ -107,12 +109,14 @@ class Observer:
         now: float,
         *,
         account: str | None = None,
+        sender: Sender | None = None,
     ) -> Observation:
         """The observation of one request; `headers` are the raw ASGI header pairs in order.
 
         `account`, when given, is the sender's id already derived from its credentials (the
-        detector process gets the headers with the credentials blanked)."""
-        known = self.sender(headers, peer)
+        detector process gets the headers with the credentials blanked); `sender`, when given,
+        is `sender(headers, peer)` already worked out (by the door)."""
+        known = sender if sender is not None else self.sender(headers, peer)
         shape = request_shape(api, body)
         system_hash, system_elicits = self._system(shape.system_text)
         sketch: tuple[int, ...] = ()
@@ -252,8 +256,9 @@ class Observer:
             tls = edge.get("ja4") or edge.get("ja3", "")
             if "h2" in edge:
                 tls = f"{tls}|{edge['h2']}"
+        credential = self.accounts.credential(headers)
         return Sender(
-            account=self.accounts.account_of(headers),
+            account=self.accounts.hash(credential.identity) if credential.identity else "anonymous",
             client_ip=client_ip,
             ip_prefix=ip_prefix(client_ip),
             user_agent=user_agent,
@@ -267,4 +272,5 @@ class Observer:
             )
             if self._feeds_detector
             else (),
+            credential_problem=credential.problem,
         )

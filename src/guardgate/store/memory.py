@@ -111,9 +111,10 @@ class MemoryStore:
         if in_order:
             # Keep the dict in (ts, value) order, Redis's order, so the oldest are at the front.
             self._profile_ts[account] = ts
-            for value in sorted(values):
+            ordered = sorted(values)
+            for value in ordered:
                 profile.pop(value, None)
-                profile[value] = ts
+            profile.update(dict.fromkeys(ordered, ts))  # at the end, in order
         else:
             for value in values:
                 profile[value] = ts
@@ -149,21 +150,32 @@ class MemoryStore:
         for value in values:
             entries = known.get(value)
             if entries is None:
+                if skip:  # a value no one used in the window: the account alone
+                    known[value] = {account: ts}
+                    postings.append(Posting(value, 1, ()))
+                    continue
                 entries = known[value] = {}
             # `_Recency.stamp` on a plain dict, inlined: this loop runs for every value of every
             # request. A posting holds at most `posting_cap` members, so finding its first live
             # entry after deletions at the front stays a bounded scan.
-            while entries and next(iter(entries.values())) < cutoff:
-                del entries[next(iter(entries))]
-            score = ts
+            first = next(iter(entries.values()), None)
+            if first is not None and first < cutoff:
+                while entries and next(iter(entries.values())) < cutoff:
+                    del entries[next(iter(entries))]
             if entries:
-                newest = next(reversed(entries.values()))
-                if newest >= ts:
-                    score = newest + BUMP
-            entries.pop(account, None)
-            entries[account] = score
-            while len(entries) > cap:
-                del entries[next(iter(entries))]
+                member, newest = next(reversed(entries.items()))
+                score = newest + BUMP if newest >= ts else ts
+                if member == account and skip:
+                    entries[account] = score  # already the newest: it stays last
+                else:
+                    entries.pop(account, None)
+                    entries[account] = score
+                    while len(entries) > cap:
+                        del entries[next(iter(entries))]
+            else:
+                entries[account] = ts
+                while len(entries) > cap:
+                    del entries[next(iter(entries))]
             if skip:
                 others = tuple(itertools.islice(reversed(entries), skip, last))
             else:
@@ -175,7 +187,12 @@ class MemoryStore:
 
         cluster = self._clusters.get(account, "")
         clusters = self._clusters
-        member_clusters = {m: clusters[m] for m in dict.fromkeys(everyone) if m in clusters}
+        # Most sampled members are in no cluster: the intersection (in C) is usually empty.
+        member_clusters = (
+            {m: clusters[m] for m in dict.fromkeys(everyone) if m in clusters}
+            if clusters and not clusters.keys().isdisjoint(everyone)
+            else {}
+        )
         return Touch(
             active=active,
             cluster=cluster,
