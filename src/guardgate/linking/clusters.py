@@ -14,7 +14,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from guardgate.signals.shape import short_hash
+from guardgate.signals.hashing import short_hash
 from guardgate.store import Link
 
 

@@ -11,7 +11,7 @@ from enum import IntEnum
 
 from guardgate.model import Observation
 from guardgate.signals.content import band_values
-from guardgate.signals.shape import short_hash
+from guardgate.signals.hashing import short_hash
 
 
 class Kind(IntEnum):

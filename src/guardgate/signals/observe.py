@@ -13,8 +13,9 @@ from guardgate.settings import GuardgateSettings
 from guardgate.signals.account import AccountHasher
 from guardgate.signals.config import SignalConfig
 from guardgate.signals.content import TemplateSketcher, capability, clip, elicits_reasoning
+from guardgate.signals.hashing import short_hash
 from guardgate.signals.network import ClientAddress, ip_prefix
-from guardgate.signals.shape import request_shape, short_hash
+from guardgate.signals.shape import request_shape
 
 _STAINLESS = (
     b"x-stainless-lang",

@@ -7,12 +7,12 @@ reversed into the prompt.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from guardgate.model import ApiKind
 from guardgate.protocols.dialects import dialect_for, text_of
 from guardgate.records import record
+from guardgate.signals.hashing import short_hash
 
 # Keys that carry content or routing, not sampling choices; `model` is left out on purpose:
 # farms move to each new model within a day, and the same script then sends another model name.
@@ -36,11 +36,6 @@ _NOT_PARAMS = frozenset(
 )
 _SYSTEM_ROLES = frozenset({"system", "developer"})
 _SYSTEM_HEAD = 4096
-
-
-def short_hash(data: str) -> str:
-    """16 hex chars of BLAKE2b: stable across processes, cheap, not reversible for long inputs."""
-    return hashlib.blake2b(data.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
 @record
