@@ -140,9 +140,9 @@ class InlineDetection:
     ) -> None:
         self.observer = observer
         self.engine = engine
+        self._record_activity = record_activity
         self.activity = ActivityLog()
         """Recent verdicts and decisions, for the admin API."""
-        self._record_activity = record_activity
         self.link_ttl = engine.config.link_ttl
         self._known: dict[str, Verdict] = {}
         self._known_max = known
