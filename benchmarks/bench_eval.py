@@ -30,13 +30,14 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from bench_detection import _cpu
 
@@ -137,8 +138,14 @@ def _commit() -> str:
         return "unknown"
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+def _run_measured(cmd: list[str], env: dict[str, str], stderr: IO[str]) -> float:
+    """Run `cmd` to completion (an error if it fails); the CPU seconds it used, its own (seeds
+    may run side by side, so the children's total would mix them)."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
     return usage.ru_utime + usage.ru_stime
 
 
@@ -158,15 +165,13 @@ def run_seed(seed: int, scale: float, days: float, work: Path, keep: bool) -> Se
         check=True, env=env, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     simulated = time.perf_counter()
-    cpu_before = _children_cpu()
     errors = work / f"replay-{seed}.err"
     with errors.open("w") as err:
-        subprocess.run(
+        replay_cpu = _run_measured(
             [*cmd, "replay", str(traffic), "--decisions", str(decisions), "--quiet", "--top", "0"],
-            check=True, env=env, stdout=subprocess.DEVNULL, stderr=err,
+            env, err,
         )  # fmt: skip
     replayed = time.perf_counter()
-    replay_cpu = _children_cpu() - cpu_before
     faults = [line for line in errors.read_text().splitlines() if "guardgate fault" in line]
     if faults:
         # A faulting engine fails open: its decisions say nothing about detection.
@@ -449,6 +454,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None, help="Markdown report path")
     parser.add_argument("--keep", action="store_true", help="keep traffic, labels, decisions")
     parser.add_argument(
+        "--jobs", type=int, default=1, help="seeds run side by side (each a process at a time)"
+    )
+    parser.add_argument(
         "--commit", default=None, help="the commit measured, when not run from a git checkout"
     )
     args = parser.parse_args()
@@ -458,20 +466,28 @@ def main() -> int:
     name = args.seeds.replace(",", "-")
     out = args.out or Path(__file__).parent / "results" / f"eval_{name}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    runs = []
-    for seed in seeds:
-        run = run_seed(seed, args.scale, args.days, args.work, args.keep)
-        print(
-            f"seed {seed}: {run.requests} requests, simulate {run.simulate_s:.0f} s, "
-            f"replay {run.replay_s:.0f} s wall, {run.replay_cpu_s:.0f} s CPU "
-            f"({run.requests / max(1e-9, run.replay_cpu_s):,.0f} req/CPU-s)",
-            flush=True,
-        )
-        runs.append(run)
-        # Rewritten after every seed: an interrupted protocol still leaves the seeds it finished.
-        done = label if len(runs) == len(seeds) else f"{label}, {len(runs)} of {len(seeds)} done"
-        text = report(runs, done, args.scale, args.days, args.commit)
-        out.write_text(text)
+    runs: list[SeedRun] = []
+    text = ""
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        futures = [
+            pool.submit(run_seed, seed, args.scale, args.days, args.work, args.keep)
+            for seed in seeds
+        ]
+        for future in futures:
+            run = future.result()
+            print(
+                f"seed {run.seed}: {run.requests} requests, simulate {run.simulate_s:.0f} s, "
+                f"replay {run.replay_s:.0f} s wall, {run.replay_cpu_s:.0f} s CPU "
+                f"({run.requests / max(1e-9, run.replay_cpu_s):,.0f} req/CPU-s)",
+                flush=True,
+            )
+            runs.append(run)
+            # Rewritten after every seed: an interrupted protocol still leaves what it finished.
+            done = (
+                label if len(runs) == len(seeds) else f"{label}, {len(runs)} of {len(seeds)} done"
+            )
+            text = report(runs, done, args.scale, args.days, args.commit)
+            out.write_text(text)
     print(text)
     print(f"written to {out}")
     return 0

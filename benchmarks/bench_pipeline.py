@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 import statistics
 import sys
 import tempfile
@@ -47,10 +46,10 @@ from guardgate.protocols.reasoning import response_transformer
 from guardgate.replay import ReplayRecord, parse_line
 from guardgate.settings import GuardgateSettings, load_settings
 from guardgate.simulate import SimulationConfig, simulate
-from guardgate.testing import running_redis
 from guardgate.usage import UsageMeter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_gateway import redis_server
 from targets import _COMPLETION, _STREAM, bare_app
 
 SECRET = "bench-secret-0123456789abcdef"
@@ -253,17 +252,6 @@ async def time_whole(requests: list[Request], settings: GuardgateSettings) -> tu
     whole = await drive(middleware)
     await middleware.deployment.close()
     return bare, whole
-
-
-@contextmanager
-def redis_server() -> Iterator[str | None]:
-    """A throwaway redis-server on a free port (None when not installed)."""
-    if shutil.which("redis-server") is None:
-        print("Redis rows skipped: redis-server not found")
-        yield None
-        return
-    with running_redis() as server:
-        yield server.url
 
 
 async def measure(

@@ -142,6 +142,22 @@ def running(cmd: list[str], env: dict[str, str], health: str) -> Iterator[subpro
             proc.wait(5)
 
 
+def _sidecar_client_output(env: dict[str, str], port: int) -> str:
+    """What the sidecar example's client prints when pointed at the server on `port`."""
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / "sidecar" / "client.py")],
+        env={
+            **env,
+            "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
+            "OPENAI_API_KEY": "sk-example",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+
+
 def test_sidecar_example_in_front_of_an_openai_compatible_server() -> None:
     upstream_port, port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GUARDGATE_", "OPENAI_"))}
@@ -165,32 +181,11 @@ def test_sidecar_example_in_front_of_an_openai_compatible_server() -> None:
             sidecar_env,
             f"http://127.0.0.1:{port}/_guardgate/health",
         ):
-            client_env = {
-                **env,
-                "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
-                "OPENAI_API_KEY": "sk-example",
-            }
-            out = subprocess.run(
-                [sys.executable, str(EXAMPLES / "sidecar" / "client.py")],
-                env=client_env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=True,
-            ).stdout
+            out = _sidecar_client_output(env, port)
             assert "reasoning: (none)" in out  # stripped by the sidecar (policy `strip`)
             assert re.search(r"answer: \S", out)
             # Straight to the server, the same client gets the reasoning.
-            client_env["OPENAI_BASE_URL"] = f"http://127.0.0.1:{upstream_port}/v1"
-            direct = subprocess.run(
-                [sys.executable, str(EXAMPLES / "sidecar" / "client.py")],
-                env=client_env,
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=True,
-            ).stdout
-            assert "reasoning: (none)" not in direct
+            assert "reasoning: (none)" not in _sidecar_client_output(env, upstream_port)
 
 
 def test_sidecar_script_requires_a_secret() -> None:

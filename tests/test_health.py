@@ -8,6 +8,7 @@ import time
 
 import httpx
 import pytest
+import redis as sync_redis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -24,7 +25,7 @@ from guardgate.testing.redis_server import running_redis
 def test_ready_names_the_part_that_fails_and_health_stays_ok() -> None:
     with running_redis() as redis, running_mock() as mock:
         app = create_app(settings_for(mock.url, redis_url=redis.url))
-        app.readiness = Readiness(app.settings, ttl=0.0)
+        app.readiness = Readiness(app.settings, redis=app.deployment.redis, ttl=0.0)
         with ServerThread(app) as sidecar:
             ready = httpx.get(sidecar.url + "/_guardgate/ready")
             assert ready.status_code == 200
@@ -96,3 +97,17 @@ def test_ready_under_the_middleware_tells_the_truth_about_redis(
                 "checks": {"redis": "connection refused"},
             }
             assert httpx.get(server.url + "/hello").text == "hello"  # the app's own routes
+
+
+def test_ready_pings_through_the_deployments_connection_pool() -> None:
+    # Every connection the deployment's pool opens carries a name: a client of readiness's own
+    # (built from the URL) would show up unnamed in CLIENT LIST.
+    with running_redis() as redis, running_mock() as mock:
+        app = create_app(settings_for(mock.url, redis_url=redis.url))
+        app.deployment.redis.connection_pool.connection_kwargs["client_name"] = "deployment"
+        with ServerThread(app) as sidecar:
+            assert httpx.get(sidecar.url + "/_guardgate/ready").status_code == 200
+            with sync_redis.Redis.from_url(redis.url) as probe:
+                probe.client_setname("probe")
+                names = {str(c["name"]) for c in probe.client_list()}
+        assert names == {"deployment", "probe"}

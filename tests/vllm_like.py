@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from starlette.applications import Starlette
@@ -22,6 +23,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+from tests.gateway import running_sidecar
+
+from guardgate import GuardgateMiddleware
+from guardgate.settings import load_settings
+from guardgate.testing import ServerThread
 
 SECRET = "SECRET-PLAN"
 TRACE = f"{SECRET}: first add the tens, then carry the one."
@@ -193,3 +199,22 @@ def vllm_like_app() -> Starlette:
     )
     app.add_middleware(VllmAuth)
     return app
+
+
+DOORS = ["sidecar", "mounted"]
+"""The doors `guarded` opens."""
+
+
+@contextmanager
+def guarded(door: str, upstream: ServerThread, **overrides: Any) -> Iterator[ServerThread]:
+    """guardgate in front of this app, under `overrides`, through `door`: a real sidecar
+    forwarding to `upstream` (a running `vllm_like_app`), or a fresh app with the middleware
+    mounted."""
+    if door == "sidecar":
+        with running_sidecar(upstream.url, **overrides) as server:
+            yield server
+        return
+    app = vllm_like_app()
+    app.add_middleware(GuardgateMiddleware, settings=load_settings(**overrides))
+    with ServerThread(app) as server:
+        yield server

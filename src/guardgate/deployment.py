@@ -43,6 +43,7 @@ from guardgate.scoring.factory import scorer_from_settings
 from guardgate.settings import GuardgateSettings
 from guardgate.signals import Observer
 from guardgate.store import MemoryStore, RedisStore, Store
+from guardgate.store.redis import close as close_redis
 from guardgate.store.redis import connect, share
 from guardgate.tokens import TokenCounter
 
@@ -103,17 +104,13 @@ class Deployment:
         faults = FaultCounter(metrics)
         events = Events(metrics)
         redis: Any = None
-        # Sentinel URLs are resolved by `limits` alone; the other stores take the URL forms
-        # `store.redis.connect` reads.
-        if settings.redis_url and not settings.redis_url.startswith("redis+sentinel://"):
+        if settings.redis_url:
             redis = connect(settings.redis_url, settings.redis_timeout)
         observer = Observer(settings)
         tokens = TokenCounter(settings.tokenizer_encoding)
         backend: OverrideBackend
         if redis is not None:
             backend = RedisOverrideBackend(share(redis))
-        elif settings.redis_url:
-            backend = RedisOverrideBackend.from_url(settings.redis_url, settings.redis_timeout)
         else:
             backend = MemoryOverrideBackend()
         overrides = OverrideBook(backend, clock=now, poll_interval=settings.override_poll_interval)
@@ -130,18 +127,14 @@ class Deployment:
             process = DetectorProcess(settings, faults=faults, on_tokens=events.completion_tokens)
             detection = ProcessDetection(observer, process, config.link_ttl)
         else:
-            store: Store
             limits = replace(config.limits, max_accounts=settings.max_accounts)
-            if redis is not None:
-                store = RedisStore(share(redis), limits)
-            elif settings.redis_url:
-                store = RedisStore.from_url(
-                    settings.redis_url, limits, timeout=settings.redis_timeout
-                )
-            else:
-                store = MemoryStore(limits)
+            store: Store = (
+                RedisStore(share(redis), limits) if redis is not None else MemoryStore(limits)
+            )
             scorer = scorer_from_settings(
-                settings, client=share(redis) if redis is not None else None
+                settings,
+                client=share(redis) if redis is not None else None,
+                on_prompts_evicted=events.prompts_evicted,
             )
             engine = Engine(
                 settings, store=store, config=config, scorer=scorer, on_evicted=events.evicted
@@ -197,4 +190,4 @@ class Deployment:
         await self.quotas.close()
         await self.overrides.close()
         if self.redis is not None:
-            await self.redis.aclose()
+            await close_redis(self.redis)

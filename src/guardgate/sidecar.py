@@ -35,7 +35,7 @@ class Sidecar(Starlette):
         self.settings = settings
         self.deployment = Deployment.from_settings(settings, clock)
         self.proxy = UpstreamProxy(settings)
-        self.readiness = Readiness(settings)
+        self.readiness = Readiness(settings, redis=self.deployment.redis)
         super().__init__(
             routes=[
                 Route(HEALTH_PATH, self._health, methods=["GET"]),
@@ -52,7 +52,6 @@ class Sidecar(Starlette):
         finally:
             await self.deployment.close()
             await self.proxy.close()
-            await self.readiness.close()
 
     async def _health(self, request: Request) -> Response:
         """Liveness: the process answers (use `/_guardgate/ready` to route traffic)."""

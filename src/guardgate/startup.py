@@ -85,7 +85,7 @@ def describe_redis_failure(exc: BaseException) -> str:
 
 async def ping_redis(url: str, within: float) -> str | None:
     """PING the Redis at `url` within `within` seconds: None when it answered, else why not."""
-    from guardgate.store.redis import connect
+    from guardgate.store.redis import close, connect
 
     try:
         client = connect(url, within)
@@ -98,5 +98,5 @@ async def ping_redis(url: str, within: float) -> str | None:
         return describe_redis_failure(exc)
     finally:
         with contextlib.suppress(Exception):
-            await client.aclose()
+            await close(client)
     return None

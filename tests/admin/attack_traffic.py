@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,12 +76,34 @@ def simulate(tmp: Path, *, scale: float = 0.05, days: float = 1.0, seed: int = 3
     return Simulated(lines, population, frozenset(keys))
 
 
-def send(url: str, lines: list[dict[str, object]]) -> Counter[int]:
+class TrafficClock:
+    """A sidecar's clock that the traffic moves: each simulated request `step` seconds after
+    the one before (about the pace of an idle 2-core machine sending them one by one), so what
+    the sidecar sees does not depend on how fast a loaded machine sends the traffic."""
+
+    def __init__(self, step: float = 0.005) -> None:
+        self.now = time.time()
+        self.step = step
+
+    def __call__(self) -> float:
+        return self.now
+
+    def wait(self, seconds: float) -> None:
+        """Let `seconds` pass on this clock."""
+        self.now += seconds
+
+
+def send(
+    url: str, lines: list[dict[str, object]], clock: TrafficClock | None = None
+) -> Counter[int]:
     """Send simulated requests to the sidecar at `url` (trusting 127.0.0.1 to forward the
-    client address); the count of each status answered."""
+    client address); the count of each status answered. `clock`, the sidecar's, moves one step
+    a request."""
     statuses: Counter[int] = Counter()
     with httpx.Client(base_url=url, timeout=30) as client:
         for rec in lines:
+            if clock is not None:
+                clock.wait(clock.step)
             headers = [*dict(rec["headers"]).items(), ("x-forwarded-for", str(rec["ip"]))]  # type: ignore[call-overload]
             res = client.post(str(rec["path"]), json=rec["body"], headers=headers)
             statuses[res.status_code] += 1
@@ -95,10 +118,17 @@ HARVEST = (
 )
 
 
-def harvest(url: str, key: str = LONE_KEY, ip: str = "203.0.113.77") -> None:
+def harvest(
+    url: str,
+    key: str = LONE_KEY,
+    ip: str = "203.0.113.77",
+    *,
+    wait: Callable[[float], None] = time.sleep,
+) -> None:
     """Harvest chain of thought alone, from an address and a client no other account uses,
     until the engine calls the account an extractor (five requests, paced over two seconds
-    apart, each a new item: a prompt repeated verbatim harvests nothing new)."""
+    apart on the sidecar's clock, each a new item: a prompt repeated verbatim harvests nothing
+    new). `wait` lets the seconds pass: a sidecar on a test clock moves it forward."""
     headers = {"authorization": f"Bearer {key}", "x-forwarded-for": ip}
     body = {
         "model": "mock-reasoning-content",
@@ -108,20 +138,23 @@ def harvest(url: str, key: str = LONE_KEY, ip: str = "203.0.113.77") -> None:
     with httpx.Client(base_url=url, timeout=15) as client:
         for i in range(5):
             if i:
-                time.sleep(2.1)
+                wait(2.1)
             body["messages"] = [{"role": "user", "content": f"{HARVEST} (item {i})"}]
             assert client.post("/v1/chat/completions", json=body, headers=headers).is_success
 
 
-def attack(url: str, sim: Simulated, *, quotas: bool = False) -> None:
-    """All traffic once, a re-clustering, then the last part again so clusters have activity.
+def attack(
+    url: str, sim: Simulated, *, quotas: bool = False, clock: TrafficClock | None = None
+) -> None:
+    """All traffic once, a re-clustering, then the last part again so clusters have activity
+    (`clock`: the sidecar's, moved a step a request).
 
     Without `quotas` nearly every request must be answered 200; with them, some 429s."""
-    statuses = send(url, sim.lines)
+    statuses = send(url, sim.lines, clock)
     if quotas:
         assert statuses[429] > 0
     else:
         assert statuses[200] > len(sim.lines) * 0.9
     with admin(url) as ops:
         assert ops.post("recluster").status_code == 200
-    send(url, sim.lines[-300:])
+    send(url, sim.lines[-300:], clock)

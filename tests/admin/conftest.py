@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from tests.admin.admin_client import TOKEN
-from tests.admin.attack_traffic import Simulated, attack, harvest, simulate
+from tests.admin.attack_traffic import Simulated, TrafficClock, attack, harvest, simulate
 from tests.gateway import running_mock, running_sidecar
 
 from guardgate.testing.redis_server import RedisServer, running_redis
@@ -22,15 +22,21 @@ def redis_server() -> Iterator[RedisServer]:
 @pytest.fixture(scope="package")
 def attacked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Simulated]]:
     """A sidecar on its own Redis that has served a simulated day with attacks, and a lone
-    extractor (`harvest`)."""
+    extractor (`harvest`), on a clock the traffic moves (the same for any machine load; the
+    harvester's pauses without sleeping)."""
     sim = simulate(tmp_path_factory.mktemp("sim"))
+    clock = TrafficClock()
     with (
         running_redis() as redis,
         running_mock() as mock,
         running_sidecar(
-            mock.url, admin_token=TOKEN, redis_url=redis.url, trusted_proxies="127.0.0.1/32"
+            mock.url,
+            clock=clock,
+            admin_token=TOKEN,
+            redis_url=redis.url,
+            trusted_proxies="127.0.0.1/32",
         ) as gate,
     ):
-        attack(gate.url, sim)
-        harvest(gate.url)
+        attack(gate.url, sim, clock=clock)
+        harvest(gate.url, wait=clock.wait)
         yield gate.url, sim

@@ -46,10 +46,9 @@ class ObservedSidecar:
 def observed_sidecar(upstream: str, **overrides: Any) -> Iterator[ObservedSidecar]:
     """A sidecar in front of `upstream` that records its observations."""
     app = create_app(settings_for(upstream, **overrides))
-    server = ServerThread(app)
     # As `guardgate serve` runs it: uvicorn's own proxy-headers rewrite (which believes
     # X-Forwarded-For from 127.0.0.1) off, so that only GUARDGATE_TRUSTED_PROXIES decides.
-    server.server.config.proxy_headers = False
+    server = ServerThread(app, proxy_headers=False)
     with server:
         yield ObservedSidecar(server, app)
 

@@ -6,6 +6,7 @@ xfail names the gap."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -61,6 +62,16 @@ def _merged(
     return merged
 
 
+Clusters = tuple[dict[str, str], dict[str, dict[str, Any]]]
+
+
+@pytest.fixture(scope="module")
+def seed_1(tmp_path_factory: pytest.TempPathFactory) -> Clusters:
+    """The clusters of seed 1's world, linked once for the tests that read them (neither changes
+    them)."""
+    return asyncio.run(_clusters(tmp_path_factory.mktemp("linked"), 1))
+
+
 _CROWDS = {
     "corporate_nat",
     "university_class",
@@ -72,8 +83,8 @@ _CROWDS = {
 """Coordination without harvest: one network, one app, one wording; never one actor."""
 
 
-async def test_farms_are_found_and_crowds_stay_apart(tmp_path: Path) -> None:
-    clusters, label_of = await _clusters(tmp_path, 1)
+def test_farms_are_found_and_crowds_stay_apart(seed_1: Clusters) -> None:
+    clusters, label_of = seed_1
     hydra = [a for a, info in label_of.items() if info["population"] == "hydra_farm"]
     held = Counter(clusters.get(a, a) for a in hydra)
     assert held.most_common(1)[0][1] >= 0.8 * len(hydra), held
@@ -91,8 +102,8 @@ async def test_farms_are_found_and_crowds_stay_apart(tmp_path: Path) -> None:
     "with the agent's crowd (LinkingConfig.crowd_accounts), but a few casual and reasoning power "
     "users and a SaaS back end still join the hydra farm's and the reseller relays' clusters",
 )
-async def test_no_hard_negative_shares_a_cluster_with_a_farm(tmp_path: Path) -> None:
-    clusters, label_of = await _clusters(tmp_path, 1)
+def test_no_hard_negative_shares_a_cluster_with_a_farm(seed_1: Clusters) -> None:
+    clusters, label_of = seed_1
     farms = {i["population"] for i in label_of.values() if i["attack"]}
     merged = _merged(clusters, label_of, farms)
     casual = sum(1 for info in label_of.values() if info["population"] == "casual")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -119,3 +120,21 @@ def test_random_events_survive_random_splits(events: list[SSEEvent], cuts: list[
     chunks = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)], strict=True)]
     expected = [SSEEvent(e.data.replace("\r\n", "\n"), e.event, e.id, e.retry) for e in events]
     assert decode_all(chunks) == expected
+
+
+def test_an_event_past_max_event_is_refused_at_every_split() -> None:
+    from guardgate.protocols.sse import SSEEventTooLarge, SSEFrameDecoder
+
+    small = b"data: " + b"x" * 40 + b"\n\n"
+    large = b"event: big\ndata: " + b"y" * 80 + b"\n\n"
+    for cut in range(len(small + large) + 1):
+        decoder = SSEFrameDecoder(max_event=64)
+        stream = small + large
+        frames = []
+        with pytest.raises(SSEEventTooLarge):
+            frames += decoder.decode(stream[:cut])
+            frames += decoder.decode(stream[cut:])
+            frames += decoder.flush()
+        assert [f.raw for f in frames] in ([], [small])  # never the large one
+    decoder = SSEFrameDecoder(max_event=64)
+    assert [f.raw for f in decoder.decode(small + small)] == [small, small]

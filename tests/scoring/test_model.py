@@ -123,7 +123,7 @@ async def test_no_free_change_lowers_a_farms_score(change: str) -> None:
         assert changed[-1].score >= plain[-1].score - 1e-9
     assert next(i for i, j in enumerate(changed) if j.tier is not Tier.NORMAL) <= next(
         i for i, j in enumerate(plain) if j.tier is not Tier.NORMAL
-    ) + {"bursts": 4, "max_tokens 7,999": 1}.get(change, 0)
+    ) + {"bursts": 4, "max_tokens 7,999": 2}.get(change, 0)
 
 
 async def test_every_weight_is_non_negative_but_the_intercepts() -> None:
@@ -166,3 +166,49 @@ async def test_coordination_alone_does_not_flag_a_class_but_a_low_and_slow_farm_
     assert own.tier is Tier.NORMAL  # a few requests say little on their own
     assert member.tier is not Tier.NORMAL
     assert member.reasons[0].startswith("linked to a cluster of 200 accounts")
+
+
+async def test_a_cluster_lifts_a_member_asking_for_short_answers_little() -> None:
+    scorer = Scorer(MemoryFeatureStore())
+    farm = [f"farm-{k}" for k in range(5)]
+    for k, account in enumerate(farm):
+        await _run(scorer, [farm_request(T0 + 600 * i + k, i, account) for i in range(40)])
+    await scorer.refresh_clusters({a: "c-1" for a in [*farm, "backend"]}, T0 + 3e4)
+    assert scorer.clusters["c-1"].score.value > 0.9
+    # A back end sharing the farm's cloud, asking for 300-token summaries.
+    short = [replace(farm_request(T0 + 30000, 900, "backend"), max_tokens=300)]
+    judged = await _run_in(scorer, short, "c-1")
+    assert judged[0].score < judged[0].own_score + 0.1
+    # The same sender asking for 16,000 tokens takes the cluster's lift.
+    long = [farm_request(T0 + 31000, 990, "backend")]
+    judged = await _run_in(scorer, long, "c-1")
+    assert judged[0].score >= judged[0].own_score + 0.4
+
+
+async def test_coordination_with_harvest_at_volume_raises_a_cluster_alone_it_does_not() -> None:
+    scorer = Scorer(MemoryFeatureStore())
+    # Agent loops with the longest budgets from 16 accounts, round the clock; and a class of 16
+    # students chatting with no output limit, a few turns each.
+    for k in range(16):
+        await _run(
+            scorer,
+            [coding_agent_request(T0 + 300 * i + k, i, f"loop-{k}") for i in range(200)],
+        )
+        await _run(
+            scorer, [student_request(T0 + 3000 * i + k, i, f"student-{k}") for i in range(8)]
+        )
+    assignment = {f"loop-{k}": "c-loops" for k in range(16)}
+    assignment.update({f"student-{k}": "c-class" for k in range(16)})
+    await scorer.refresh_clusters(assignment, T0 + 200 * 300)
+    loops = scorer.clusters["c-loops"].score
+    assert dict(loops.contributions)["cluster_volume"] > 2.0
+    assert dict(scorer.clusters["c-class"].score.contributions).get("cluster_volume", 0.0) < 0.5
+    assert scorer.clusters["c-class"].score.value < 0.6
+
+
+async def _run_in(scorer: Scorer, requests: list, cluster: str) -> list:  # type: ignore[type-arg]
+    out = []
+    for obs in requests:
+        state = await scorer.observe(obs)
+        out.append(scorer.judge(obs, state, cluster))
+    return out

@@ -10,6 +10,7 @@ import pytest
 from redis.asyncio import Redis, RedisCluster
 from tests.scoring.traffic import DAY, T0, coding_agent_request, eval_request, farm_request
 
+from guardgate.model import Observation
 from guardgate.scoring import INDICATORS, FeatureLimits, FeatureStore, MemoryFeatureStore
 from guardgate.scoring.redis_state import RedisFeatureStore
 
@@ -95,4 +96,60 @@ async def test_an_idle_account_starts_afresh_and_its_tier_is_remembered_until_th
     assert (state.tier, state.tier_ts, state.requests) == ("extractor", T0 + 1, 2)
     fresh = await store.update(farm_request(T0 + 3 * DAY, 2))
     assert (fresh.tier, fresh.requests, fresh.count) == ("normal", 1, 1.0)
+    await store.close()
+
+
+def _asks(account: str, prompt: str, ts: float) -> Observation:
+    return replace(farm_request(ts, 0, account), prompt_hash=prompt)
+
+
+async def _novel(store: FeatureStore, account: str, prompt: str, ts: float) -> bool:
+    """Whether the prompt counted as new for a first request of `account`."""
+    state = await store.update(_asks(account, prompt, ts))
+    assert state.requests == 1 and state.sums is not None
+    return state.sums[INDICATORS.index("novel")] == 1.0
+
+
+async def test_prompts_seen_stay_under_max_prompts_the_oldest_evicted(make: Factory) -> None:
+    store = make(FeatureLimits(max_prompts=3))
+    evicted: list[int] = []
+    store.on_prompts_evicted = evicted.append  # type: ignore[attr-defined]
+    assert [await _novel(store, f"a{i}", f"p{i}", T0 + i) for i in range(5)] == [True] * 5
+    assert sum(evicted) == 2  # p0 and p1
+    assert await _novel(store, "b0", "p0", T0 + 10)  # evicted: new again (and evicts p2)
+    assert not await _novel(store, "b1", "p4", T0 + 11)  # still remembered
+    assert not await _novel(store, "b2", "p0", T0 + 12)
+    assert sum(evicted) == 3
+    await store.close()
+
+
+async def test_a_prompt_counts_as_new_again_a_window_after_it_was_first_seen(
+    make: Factory,
+) -> None:
+    # Request time, not Redis's clock: replay over a week of logs decides as live traffic did.
+    store = make(FeatureLimits(prompt_window=DAY))
+    assert await _novel(store, "a", "p", T0)
+    assert not await _novel(store, "b", "p", T0 + DAY / 2)
+    assert await _novel(store, "c", "p", T0 + DAY + 1)
+    assert not await _novel(store, "d", "p", T0 + DAY + 2)
+    await store.close()
+
+
+async def test_forgetting_a_one_request_account_takes_back_the_prompt_it_made_known(
+    make: Factory,
+) -> None:
+    store = make(FeatureLimits())
+    assert await _novel(store, "refused", "p", T0)
+    assert await store.forget("refused")
+    assert await _novel(store, "a", "p", T0 + 1)  # as if the refused key never asked
+    # An account that asked a known prompt takes nothing back.
+    assert not await _novel(store, "b", "p", T0 + 2)
+    assert await store.forget("b")
+    assert not await _novel(store, "c", "p", T0 + 3)
+    # Nor does one with more requests (it was served: its history stays whole).
+    assert await _novel(store, "served", "q", T0 + 4)
+    await store.update(_asks("served", "q2", T0 + 5))
+    assert await store.forget("served")
+    assert not await _novel(store, "d", "q", T0 + 6)
+    assert not await store.forget("nobody")
     await store.close()

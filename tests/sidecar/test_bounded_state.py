@@ -37,16 +37,22 @@ async def refusing_upstream(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": _REFUSED})
 
 
-def _send_random_keys(url: str, count: int) -> list[int]:
+def _send_random_keys(url: str, count: int, *, new_prompts: bool = False) -> list[int]:
+    """`count` requests, each with a new random key (and, with `new_prompts`, a prompt never
+    asked before)."""
     with httpx.Client(base_url=url, timeout=10) as client:
         return [
             client.post(
                 "/v1/chat/completions",
-                json=BODY,
+                json=_asking(f"What is 17 * {i}?") if new_prompts else BODY,
                 headers={"authorization": f"Bearer sk-{secrets.token_hex(16)}"},
             ).status_code
-            for _ in range(count)
+            for i in range(count)
         ]
+
+
+def _asking(prompt: str) -> dict[str, object]:
+    return {**BODY, "messages": [{"role": "user", "content": prompt}]}
 
 
 METRICS_TOKEN = "metrics-token-0123456789"
@@ -88,6 +94,46 @@ def test_random_keys_refused_upstream_leave_no_memory_state() -> None:
             assert store.accounts == 0
             assert len(features) == 0
             assert _forgotten(sidecar.url) == 60
+
+
+def _prompts_remembered(features: object, client: redis.Redis) -> int:
+    if isinstance(features, MemoryFeatureStore):
+        return features.prompts
+    # What may stay of scoring in Redis: the models seen and the first request's time.
+    left = {k.decode() for k in client.scan_iter("{guardgate:score}*")}
+    return len(left - {"{guardgate:score}:m", "{guardgate:score}:t0"})
+
+
+def test_refused_keys_leave_no_prompt_behind() -> None:
+    # Scoring remembers each prompt seen for a week (novelty); a key never proven takes back
+    # the prompt its request made known, in memory and in Redis.
+    with running_redis() as server, ServerThread(refusing_upstream) as upstream:
+        client = redis.Redis.from_url(server.url)
+        for redis_url in ("", server.url):
+            app = create_app(settings_for(upstream.url, redis_url=redis_url, redis_timeout=5.0))
+            with ServerThread(app) as sidecar:
+                assert _send_random_keys(sidecar.url, 30, new_prompts=True) == [401] * 30
+                features = _engine(app).scorer.store
+                for _ in range(50):
+                    if _prompts_remembered(features, client) == 0:
+                        break
+                    httpx.get(sidecar.url + "/_guardgate/health")
+                assert _prompts_remembered(features, client) == 0, redis_url
+        client.close()
+
+
+def test_prompts_seen_stay_under_max_prompts() -> None:
+    from guardgate.testing.mock_upstream import create_mock_upstream
+
+    with ServerThread(create_mock_upstream(b"mock-upstream-secret")) as upstream:
+        settings = settings_for(upstream.url, max_prompts=5, metrics_token=METRICS_TOKEN)
+        app = create_app(settings)
+        with ServerThread(app) as sidecar:
+            assert _send_random_keys(sidecar.url, 12, new_prompts=True) == [200] * 12
+            features = _engine(app).scorer.store
+            assert isinstance(features, MemoryFeatureStore)
+            assert features.prompts == 5
+            assert "guardgate_prompts_evicted_total 7.0" in _metrics(sidecar.url)
 
 
 def test_random_keys_refused_upstream_leave_no_redis_keys() -> None:

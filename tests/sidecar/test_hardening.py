@@ -156,6 +156,26 @@ def chat_answer(server: ServerThread, model: str, stream: bool) -> tuple[str, di
     return message.content or "", message.model_dump(exclude={"content"})
 
 
+def responses_answer(server: ServerThread, stream: bool) -> openai.types.responses.Response:
+    """The Responses answer as the openai SDK hands it to the caller."""
+    body = sdk_kwargs(responses_body(False))
+    with openai_client(server) as client:
+        if stream:
+            with client.responses.stream(**body) as events:
+                return events.get_final_response()
+        return client.responses.create(**body)
+
+
+def messages_answer(server: ServerThread, model: str, stream: bool) -> anthropic.types.Message:
+    """The Messages answer as the anthropic SDK hands it to the caller."""
+    body = sdk_kwargs(messages_body(model, False))
+    with anthropic_client(server) as client:
+        if stream:
+            with client.messages.stream(**body) as events:
+                return events.get_final_message()
+        return client.messages.create(**body)
+
+
 # --- strip -----------------------------------------------------------------------------------
 
 
@@ -191,12 +211,7 @@ def test_strip_legacy_completions(strip: ServerThread, model: str, stream: bool)
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_strip_responses(strip: ServerThread, stream: bool) -> None:
-    with openai_client(strip) as client:
-        if stream:
-            with client.responses.stream(**sdk_kwargs(responses_body(False))) as events:
-                response = events.get_final_response()
-        else:
-            response = client.responses.create(**sdk_kwargs(responses_body(False)))
+    response = responses_answer(strip, stream)
     assert response.output_text == ANSWER
     reasoning = response.output[0]
     assert reasoning.type == "reasoning"
@@ -210,13 +225,7 @@ def test_strip_responses(strip: ServerThread, stream: bool) -> None:
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("model", ["claude-mock-1", "mock-redacted"])
 def test_strip_anthropic(strip: ServerThread, model: str, stream: bool) -> None:
-    body = sdk_kwargs(messages_body(model, False))
-    with anthropic_client(strip) as client:
-        if stream:
-            with client.messages.stream(**body) as events:
-                message = events.get_final_message()
-        else:
-            message = client.messages.create(**body)
+    message = messages_answer(strip, model, stream)
     kinds = [block.type for block in message.content]
     expected = ["redacted_thinking", "text"]
     if model == "mock-redacted":
@@ -362,12 +371,7 @@ def test_summarise_legacy_completions(summarise: ServerThread, stream: bool) -> 
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_summarise_responses(summarise: ServerThread, stream: bool) -> None:
-    with openai_client(summarise) as client:
-        if stream:
-            with client.responses.stream(**sdk_kwargs(responses_body(False))) as events:
-                response = events.get_final_response()
-        else:
-            response = client.responses.create(**sdk_kwargs(responses_body(False)))
+    response = responses_answer(summarise, stream)
     assert response.output_text == ANSWER
     reasoning = response.output[0]
     assert reasoning.type == "reasoning"
@@ -378,13 +382,7 @@ def test_summarise_responses(summarise: ServerThread, stream: bool) -> None:
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_summarise_anthropic(summarise: ServerThread, stream: bool) -> None:
-    body = sdk_kwargs(messages_body("claude-mock-1", False))
-    with anthropic_client(summarise) as client:
-        if stream:
-            with client.messages.stream(**body) as events:
-                message = events.get_final_message()
-        else:
-            message = client.messages.create(**body)
+    message = messages_answer(summarise, "claude-mock-1", stream)
     thinking, text = message.content
     assert thinking.type == "thinking" and text.type == "text"
     assert_summary(thinking.thinking)

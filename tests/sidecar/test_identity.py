@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-from tests.gateway import running_sidecar
-from tests.vllm_like import calls, vllm_like_app
+from tests.vllm_like import DOORS, calls, guarded, vllm_like_app
 
-from guardgate import GuardgateMiddleware
-from guardgate.settings import load_settings
 from guardgate.testing import ServerThread
 
 CHAT: dict[str, Any] = {"model": "m", "messages": [{"role": "user", "content": "What is 6*7?"}]}
@@ -32,33 +28,12 @@ def upstream() -> Iterator[ServerThread]:
         yield server
 
 
-@contextmanager
-def _mounted(**overrides: Any) -> Iterator[ServerThread]:
-    app = vllm_like_app()
-    app.add_middleware(GuardgateMiddleware, settings=load_settings(**overrides))
-    with ServerThread(app) as server:
-        yield server
-
-
-@contextmanager
-def _door(kind: str, upstream: ServerThread, **overrides: Any) -> Iterator[ServerThread]:
-    if kind == "sidecar":
-        with running_sidecar(upstream.url, **overrides) as server:
-            yield server
-    else:
-        with _mounted(**overrides) as server:
-            yield server
-
-
-DOORS = ["sidecar", "mounted"]
-
-
 @pytest.mark.parametrize("door", DOORS)
 def test_a_fresh_second_authorization_header_does_not_escape_the_quota(
     door: str, upstream: ServerThread
 ) -> None:
     # Before: guardgate counted the last header, the upstream the first: 10 of 10 answered.
-    with _door(door, upstream, account_rpm=3) as gate, httpx.Client(timeout=10) as http:
+    with guarded(door, upstream, account_rpm=3) as gate, httpx.Client(timeout=10) as http:
         url = gate.url + "/v1/chat/completions"
         replies = [
             http.post(
@@ -86,7 +61,7 @@ def test_a_fresh_second_authorization_header_does_not_escape_the_quota(
 def test_conflicting_credential_headers_get_400_before_the_upstream(
     door: str, upstream: ServerThread
 ) -> None:
-    with _door(door, upstream, account_header="x-org") as gate, httpx.Client(timeout=10) as http:
+    with guarded(door, upstream, account_header="x-org") as gate, httpx.Client(timeout=10) as http:
         before = len(calls)
         conflicting = [
             {"authorization": "Bearer sk-real", "x-api-key": "sk-other"},
@@ -119,7 +94,7 @@ def test_query_and_api_key_header_keys_are_accounts_of_their_own(
 ) -> None:
     # Before: every such request fell into one shared "anonymous" account, so one client
     # exhausted the quota of every other.
-    with _door(door, upstream, account_rpm=2) as gate, httpx.Client(timeout=10) as http:
+    with guarded(door, upstream, account_rpm=2) as gate, httpx.Client(timeout=10) as http:
         url = gate.url + "/v1/chat/completions"
         auth = {"authorization": "Bearer sk-real"}  # what the vLLM-like upstream checks
         first = [

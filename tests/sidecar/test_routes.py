@@ -6,16 +6,13 @@ that is judged hides the trace ("SECRET-PLAN") and counts against the quota."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
 from tests.gateway import running_sidecar
-from tests.vllm_like import SECRET, calls, vllm_like_app
+from tests.vllm_like import DOORS, SECRET, calls, guarded, vllm_like_app
 
-from guardgate import GuardgateMiddleware
-from guardgate.settings import load_settings
 from guardgate.testing import ServerThread
 
 AUTH = {"authorization": "Bearer sk-real"}
@@ -30,25 +27,10 @@ def upstream() -> Iterator[ServerThread]:
         yield server
 
 
-@contextmanager
-def _door(kind: str, upstream: ServerThread, **overrides: Any) -> Iterator[ServerThread]:
-    if kind == "sidecar":
-        with running_sidecar(upstream.url, **overrides) as server:
-            yield server
-        return
-    app = vllm_like_app()
-    app.add_middleware(GuardgateMiddleware, settings=load_settings(**overrides))
-    with ServerThread(app) as server:
-        yield server
-
-
-DOORS = ["sidecar", "mounted"]
-
-
 @pytest.mark.parametrize("door", DOORS)
 def test_invocations_alias_is_judged_like_its_post(door: str, upstream: ServerThread) -> None:
     # Before: answered with the reasoning, without quota.
-    with _door(door, upstream, **STRICT) as gate, httpx.Client(timeout=10) as http:
+    with guarded(door, upstream, **STRICT) as gate, httpx.Client(timeout=10) as http:
         url = gate.url + "/invocations"
         chat = http.post(url, json=CHAT, headers=AUTH)
         assert chat.status_code == 200
@@ -68,7 +50,7 @@ def test_invocations_alias_is_judged_like_its_post(door: str, upstream: ServerTh
 
 @pytest.mark.parametrize("door", DOORS)
 def test_aliases_it_cannot_transform_are_denied(door: str, upstream: ServerThread) -> None:
-    with _door(door, upstream, **STRICT) as gate, httpx.Client(timeout=10) as http:
+    with guarded(door, upstream, **STRICT) as gate, httpx.Client(timeout=10) as http:
         before = len(calls)
         for path, body in (
             ("/inference/v1/generate", {"token_ids": [1, 2], "sampling_params": {}}),
@@ -85,7 +67,7 @@ def test_aliases_it_cannot_transform_are_denied(door: str, upstream: ServerThrea
 @pytest.mark.parametrize("door", DOORS)
 def test_read_backs_get_the_accounts_reasoning_policy(door: str, upstream: ServerThread) -> None:
     # Before: GET /v1/responses/{id} returned the reasoning the POST had stripped.
-    strict = _door(door, upstream, reasoning_policy_normal="strip")
+    strict = guarded(door, upstream, reasoning_policy_normal="strip")
     with strict as gate, httpx.Client(timeout=10) as http:
         stored = http.get(gate.url + "/v1/responses/resp_1", headers=AUTH)
         assert stored.status_code == 200
@@ -97,7 +79,7 @@ def test_read_backs_get_the_accounts_reasoning_policy(door: str, upstream: Serve
         assert chat.status_code == 200
         assert chat.json()["choices"][0]["message"]["content"] == "The answer: 42."
         assert SECRET not in chat.text
-    with _door(door, upstream) as gate, httpx.Client(timeout=10) as http:
+    with guarded(door, upstream) as gate, httpx.Client(timeout=10) as http:
         # Under the pass policy the stored answer is as stored.
         assert SECRET in http.get(gate.url + "/v1/responses/resp_1", headers=AUTH).text
 

@@ -155,22 +155,18 @@ class AdminApp:
     # --- data --------------------------------------------------------------------------------
 
     async def _clusters(self, request: Request) -> Response:
-        try:
-            limit = int(request.query_params.get("limit", "50"))
-        except ValueError:
+        limit = _limit(request)
+        if limit is None:
             return _error(400, "limit must be an integer")
-        limit = min(max(limit, 1), 1000)
         clusters = await top_clusters(self.deployment, limit)
         return _json({"clusters": [asdict(c) for c in clusters], "now": self.deployment.clock()})
 
     async def _flagged(self, request: Request) -> Response:
         if request.query_params.get("flagged") != "1":
             return _error(400, "Only the flagged accounts are listed: ask for ?flagged=1.")
-        try:
-            limit = int(request.query_params.get("limit", "50"))
-        except ValueError:
+        limit = _limit(request)
+        if limit is None:
             return _error(400, "limit must be an integer")
-        limit = min(max(limit, 1), 1000)
         accounts = await flagged_accounts(self.deployment, limit)
         return _json({"accounts": [asdict(a) for a in accounts], "now": self.deployment.clock()})
 
@@ -261,6 +257,15 @@ class AdminApp:
         await detection.recluster(self.deployment.clock())
         clusters = await detection.clusters()
         return _json({"clustered_accounts": len(clusters), "clusters": len(set(clusters.values()))})
+
+
+def _limit(request: Request) -> int | None:
+    """The `limit` query parameter clamped to 1..1000 (50 when absent), None when not an int."""
+    try:
+        limit = int(request.query_params.get("limit", "50"))
+    except ValueError:
+        return None
+    return min(max(limit, 1), 1000)
 
 
 def _subject(request: Request) -> tuple[OverrideScope | None, str]:

@@ -7,7 +7,7 @@ Every id here is an account HMAC or a cluster id; nothing holds a raw key or pro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from guardgate.activity import AccountActivity, ClusterActivity, cluster_from_members
 from guardgate.linking.evidence import Kind
@@ -69,9 +69,9 @@ class EdgeView:
 
 
 @dataclass(frozen=True, slots=True)
-class FlaggedAccount:
-    """An account the engine flags (suspect or extractor) or an operator blocked, clustered or
-    not: one line of the flagged-accounts list."""
+class AccountStanding:
+    """Where an account stands: its cluster, the tier in force and the engine's, and what this
+    replica saw of it. The fields the flagged-accounts list and the account page share."""
 
     account: str
     cluster: str
@@ -85,7 +85,16 @@ class FlaggedAccount:
     requests: int
     first_seen: float | None
     last_seen: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class FlaggedAccount(AccountStanding):
+    """An account the engine flags (suspect or extractor) or an operator blocked, clustered or
+    not: one line of the flagged-accounts list."""
+
     override: str | None
+    """The tier of the operator's override in force on the account (its own, else its
+    cluster's), if any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,19 +137,9 @@ class ClusterDetail:
 
 
 @dataclass(frozen=True, slots=True)
-class AccountDetail:
+class AccountDetail(AccountStanding):
     """Everything known about one account."""
 
-    account: str
-    cluster: str
-    cluster_size: int
-    tier: str
-    engine_tier: str
-    score: float
-    reasons: tuple[str, ...]
-    requests: int
-    first_seen: float | None
-    last_seen: float | None
     override: dict[str, object] | None
     cluster_override: dict[str, object] | None
     linked: tuple[EdgeView, ...]
@@ -168,6 +167,36 @@ def _in_force(deployment: Deployment, account: str, cluster: str) -> Override | 
     return shared if shared is not None and shared.tier is not None else None
 
 
+class _SeenFields(TypedDict):
+    """What this replica saw of an account or a cluster, as every view shows it."""
+
+    score: float
+    reasons: tuple[str, ...]
+    requests: int
+    first_seen: float | None
+    last_seen: float | None
+
+
+def _seen_fields(activity: AccountActivity | ClusterActivity | None) -> _SeenFields:
+    if activity is None:
+        return _SeenFields(score=0.0, reasons=(), requests=0, first_seen=None, last_seen=None)
+    return _SeenFields(
+        score=round(activity.score, 4),
+        reasons=activity.reasons,
+        requests=activity.requests,
+        first_seen=activity.first_seen,
+        last_seen=activity.last_seen,
+    )
+
+
+def _cluster_of(assignment: dict[str, str], account: str, seen: AccountActivity | None) -> str:
+    """The account's cluster in the store, else the one this replica last saw it in, else ''."""
+    cluster = assignment.get(account, "")
+    if not cluster and seen is not None and seen.cluster != account:
+        cluster = seen.cluster
+    return cluster
+
+
 def _edge(link: Link) -> EdgeView:
     return EdgeView(link.a, link.b, link.ts, dict(zip(EVIDENCE_KINDS, link.weights, strict=False)))
 
@@ -185,11 +214,7 @@ def _summary(
         size=size,
         tier=_tier_of(override) or engine_tier,
         engine_tier=engine_tier,
-        score=round(activity.score, 4) if activity else 0.0,
-        reasons=activity.reasons if activity else (),
-        requests=activity.requests if activity else 0,
-        first_seen=activity.first_seen if activity else None,
-        last_seen=activity.last_seen if activity else None,
+        **_seen_fields(activity),
         override=override.as_json() if override else None,
         history=history,
     )
@@ -303,9 +328,7 @@ async def account_detail(deployment: Deployment, account: str) -> AccountDetail 
         for link in await deployment.detection.links(since)
         if account in (link.a, link.b)
     )
-    cluster = assignment.get(account, "")
-    if not cluster and seen is not None and seen.cluster != account:
-        cluster = seen.cluster
+    cluster = _cluster_of(assignment, account, seen)
     if seen is None and not cluster and not linked:
         override = _override(deployment, OverrideScope.ACCOUNT, account)
         if override is None:
@@ -320,11 +343,7 @@ async def account_detail(deployment: Deployment, account: str) -> AccountDetail 
         cluster_size=max(size, 1),
         tier=_tier_of(own) or _tier_of(of_cluster) or engine_tier,
         engine_tier=engine_tier,
-        score=round(seen.score, 4) if seen else 0.0,
-        reasons=seen.reasons if seen else (),
-        requests=seen.requests if seen else 0,
-        first_seen=seen.first_seen if seen else None,
-        last_seen=seen.last_seen if seen else None,
+        **_seen_fields(seen),
         override=own.as_json() if own else None,
         cluster_override=of_cluster.as_json() if of_cluster else None,
         linked=linked,
@@ -344,9 +363,7 @@ async def flagged_accounts(deployment: Deployment, limit: int) -> list[FlaggedAc
     sizes = cluster_sizes(assignment)
     out = []
     for account, seen in (await deployment.detection.account_activity(None)).items():
-        cluster = assignment.get(account, "")
-        if not cluster and seen.cluster != account:
-            cluster = seen.cluster
+        cluster = _cluster_of(assignment, account, seen)
         override = _in_force(deployment, account, cluster)
         out.append(
             FlaggedAccount(
@@ -355,11 +372,7 @@ async def flagged_accounts(deployment: Deployment, limit: int) -> list[FlaggedAc
                 cluster_size=sizes.get(cluster, 1) if cluster else 1,
                 tier=_tier_of(override) or seen.engine_tier.value,
                 engine_tier=seen.engine_tier.value,
-                score=round(seen.score, 4),
-                reasons=seen.reasons,
-                requests=seen.requests,
-                first_seen=seen.first_seen,
-                last_seen=seen.last_seen,
+                **_seen_fields(seen),
                 override=_tier_of(override),
             )
         )

@@ -4,6 +4,11 @@ whole bodies, and SSE framing for streams.
 Transformers fail closed: a whole body that cannot be read or rewritten raises `UnreadableAnswer`
 (the door answers the provider's error instead of the raw body, which could hold the trace); an
 event that cannot be read is dropped when it could carry reasoning and passed through otherwise.
+
+What they hold is bounded by `TransformContext.max_held` bytes (`max_reasoning` times
+`HELD_BYTES_PER_CHAR`): a whole JSON answer, or one SSE event, that grows past it raises
+`UnreadableAnswer` at once (the client gets the provider's 502, or an error event that ends the
+stream), never the raw bytes.
 """
 
 from __future__ import annotations
@@ -17,7 +22,13 @@ from typing import Any, Protocol
 from guardgate.hardening.sealing import Sealer
 from guardgate.hardening.summariser import Summariser
 from guardgate.model import ReasoningPolicy
-from guardgate.protocols.sse import SSEEvent, SSEFrame, SSEFrameDecoder, encode_event
+from guardgate.protocols.sse import (
+    SSEEvent,
+    SSEEventTooLarge,
+    SSEFrame,
+    SSEFrameDecoder,
+    encode_event,
+)
 
 __all__ = [
     "BodyTransformer",
@@ -34,6 +45,10 @@ logger = logging.getLogger("guardgate.protocols")
 JsonObject = dict[str, Any]
 DEFAULT_MAX_REASONING = 1 << 20
 """The default of `GUARDGATE_REASONING_BUFFER_CHARS`."""
+HELD_BYTES_PER_CHAR = 8
+"""Bytes of a whole answer or one event held per character of the reasoning cut-off: room for
+a trace at the cut-off written as JSON (up to 6 bytes a character as a `\\u` escape) and the
+answer beside it (8 MiB at the default cut-off)."""
 
 
 class UnreadableAnswer(Exception):
@@ -57,6 +72,7 @@ class TransformContext:
     """What a transform needs besides the bytes: the policy and the hardening tools."""
 
     __slots__ = (
+        "max_held",
         "max_reasoning",
         "policy",
         "seal_chat_reasoning",
@@ -82,6 +98,8 @@ class TransformContext:
         self.max_reasoning = max_reasoning
         """Most characters of one answer's reasoning held for a summary or a seal
         (`GUARDGATE_REASONING_BUFFER_CHARS`); beyond it the trace is dropped unread."""
+        self.max_held = max_reasoning * HELD_BYTES_PER_CHAR
+        """Most bytes of a whole JSON answer, or of one SSE event, held to be transformed."""
 
     @property
     def summarise(self) -> Callable[[str], Awaitable[str]] | None:
@@ -136,9 +154,15 @@ class BodyTransformer:
     def __init__(self, ctx: TransformContext) -> None:
         self._ctx = ctx
         self._chunks: list[bytes] = []
+        self._size = 0
 
     async def feed(self, chunk: bytes) -> bytes:
-        """Hold the chunk: a JSON body must be whole to be rewritten."""
+        """Hold the chunk: a JSON body must be whole to be rewritten (up to `max_held` bytes;
+        past it `UnreadableAnswer`, and what was held is let go)."""
+        self._size += len(chunk)
+        if self._size > self._ctx.max_held:
+            self._chunks.clear()
+            raise UnreadableAnswer(f"the answer is larger than {self._ctx.max_held} bytes")
         self._chunks.append(chunk)
         return b""
 
@@ -176,11 +200,16 @@ class StreamTransformer:
 
     def __init__(self, ctx: TransformContext) -> None:
         self._ctx = ctx
-        self._decoder = SSEFrameDecoder()
+        self._decoder = SSEFrameDecoder(max_event=ctx.max_held)
 
     async def feed(self, chunk: bytes) -> bytes:
-        """Transform the events this chunk completes."""
-        return await self._handle(self._decoder.decode(chunk))
+        """Transform the events this chunk completes; `UnreadableAnswer` when one event grows
+        past `max_held` bytes (it could be a whole reasoning item)."""
+        try:
+            frames = self._decoder.decode(chunk)
+        except SSEEventTooLarge as exc:
+            raise UnreadableAnswer(str(exc)) from exc
+        return await self._handle(frames)
 
     async def finish(self) -> bytes:
         """Transform a last unterminated event, then whatever `on_end` still holds."""

@@ -47,15 +47,27 @@ class SSEFrame:
     event: SSEEvent | None
 
 
-class SSEFrameDecoder:
-    """Incremental decoder from arbitrary byte chunks to `SSEFrame`s (raw bytes + event)."""
+class SSEEventTooLarge(ValueError):
+    """One event grew past the decoder's `max_event` bytes before it ended."""
 
-    def __init__(self) -> None:
+
+class SSEFrameDecoder:
+    """Incremental decoder from arbitrary byte chunks to `SSEFrame`s (raw bytes + event).
+
+    An event is held until its blank line; `max_event` (bytes, None: no limit) bounds what one
+    unfinished event may hold: past it `decode` raises `SSEEventTooLarge`.
+    """
+
+    def __init__(self, max_event: int | None = None) -> None:
+        self.max_event = max_event
         self._buffer = bytearray()
         self._block_start = 0
         """Offset in `_buffer` where the current (unfinished) block begins."""
         self._scan = 0
         """Offset in `_buffer` of the first byte not yet split into lines."""
+        self._searched = 0
+        """Offset in `_buffer` up to which the unfinished line was searched for a line end
+        (a long line arriving in many chunks is searched once, not once a chunk)."""
         self._started = False
         self._reset_fields()
 
@@ -78,7 +90,10 @@ class SSEFrameDecoder:
             if self._buffer.startswith(_BOM):
                 # The BOM is not part of any field; keep it in the first frame's raw bytes.
                 self._scan = len(_BOM)
-        return self._drain(final=False)
+        frames = self._drain(final=False)
+        if self.max_event is not None and len(self._buffer) - self._block_start > self.max_event:
+            raise SSEEventTooLarge(f"an event is larger than {self.max_event} bytes")
+        return frames
 
     def flush(self) -> list[SSEFrame]:
         """End of stream: a final event without its blank line is dispatched, as the SDKs do,
@@ -90,7 +105,7 @@ class SSEFrameDecoder:
         if self._block_start < len(self._buffer):
             frames.append(self._dispatch(len(self._buffer)))
         self._buffer.clear()
-        self._block_start = self._scan = 0
+        self._block_start = self._scan = self._searched = 0
         return frames
 
     def _drain(self, *, final: bool) -> list[SSEFrame]:
@@ -98,23 +113,28 @@ class SSEFrameDecoder:
         buffer = self._buffer
         end = len(buffer)
         pos = self._scan
+        search = max(pos, self._searched)
         while pos < end:
-            match = _LINE_END.search(buffer, pos)
+            match = _LINE_END.search(buffer, search)
             if match is None:
+                search = end
                 break
             if match.group() == b"\r" and match.end() == end and not final:
+                search = match.start()
                 break  # a "\n" may follow in the next chunk
             line = bytes(buffer[pos : match.start()])
-            pos = match.end()
+            pos = search = match.end()
             if line:
                 self._line(line)
             else:
                 frames.append(self._dispatch(pos))
         self._scan = pos
+        self._searched = search
         if self._block_start > 0 and (self._block_start > 65536 or self._block_start == end):
             # Compact without copying on every event.
             del buffer[: self._block_start]
             self._scan -= self._block_start
+            self._searched -= self._block_start
             self._block_start = 0
         return frames
 
@@ -142,6 +162,9 @@ class SSEFrameDecoder:
         self._has_field = True
 
     def _dispatch(self, end: int) -> SSEFrame:
+        if self.max_event is not None and end - self._block_start > self.max_event:
+            # Whatever the chunking: an event this large is refused whole or in parts alike.
+            raise SSEEventTooLarge(f"an event is larger than {self.max_event} bytes")
         raw = bytes(self._buffer[self._block_start : end])
         self._block_start = end
         event = None

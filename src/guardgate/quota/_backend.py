@@ -98,12 +98,15 @@ def build_backend(
         "socket_connect_timeout": settings.redis_timeout,
         "retry": Retry(NoBackoff(), 1),
     }
+    uri = limits_uri(settings.redis_url)
     if pool is not None:
+        # The deployment's pool (for Sentinel: one that follows the master): a plain storage on it.
         options["connection_pool"] = pool
+        uri = "async+redis://"
     elif settings.redis_url.startswith("redis+sentinel://"):
         # Sentinels answer within the same budget as the master they name.
         options["sentinel_kwargs"] = {"socket_timeout": settings.redis_timeout}
-    shared = storage_from_string(limits_uri(settings.redis_url), **options)
+    shared = storage_from_string(uri, **options)
     assert isinstance(shared, RedisStorage)
     client = shared.bridge.get_connection()  # type: ignore[attr-defined]
     return QuotaBackend(shared, RedisConcurrency(client, KEY_PREFIX), shared=True, client=client)

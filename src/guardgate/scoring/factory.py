@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from guardgate.scoring.model import ScoringModel
@@ -74,24 +75,28 @@ class ScoringConfig:
 
 
 def scorer_from_settings(
-    settings: Any, config: ScoringConfig | None = None, *, client: Any = None
+    settings: Any,
+    config: ScoringConfig | None = None,
+    *,
+    client: Any = None,
+    on_prompts_evicted: Callable[[int], None] | None = None,
 ) -> Scorer:
-    """The scorer for these settings; feature state in Redis when `redis_url` is set (on
-    `client` when given: the deployment's shared connection pool)."""
+    """The scorer for these settings; feature state in Redis on `client` (the deployment's
+    client, whose connection pool every part shares) when `redis_url` is set."""
     cfg = config if config is not None else ScoringConfig.from_settings(settings)
     limits = FeatureLimits(half_life=cfg.half_life)
+    max_prompts = getattr(settings, "max_prompts", None)
+    if max_prompts is not None:
+        limits = replace(limits, max_prompts=max_prompts)
     store: FeatureStore
     if getattr(settings, "redis_url", None):
         from guardgate.scoring.redis_state import RedisFeatureStore
 
-        if client is not None:
-            store = RedisFeatureStore(client, limits)
-        else:
-            store = RedisFeatureStore.from_url(
-                settings.redis_url, limits, timeout=getattr(settings, "redis_timeout", 0.25)
-            )
+        if client is None:
+            raise ValueError("Redis feature state needs the deployment's Redis client")
+        store = RedisFeatureStore(client, limits, on_prompts_evicted=on_prompts_evicted)
     else:
-        store = MemoryFeatureStore(limits)
+        store = MemoryFeatureStore(limits, on_prompts_evicted=on_prompts_evicted)
     return Scorer(
         store,
         cfg.model(),

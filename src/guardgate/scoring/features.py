@@ -54,6 +54,7 @@ STATELESS: tuple[str, ...] = (
     "deep",
     "reasoned_long",
     "harvest_k",
+    "asked_k",
 )
 """Indicators one request gives on its own, in state order."""
 
@@ -75,6 +76,13 @@ PROMPT_WINDOW = 7 * 86400.0
 HARVEST_K = INDICATORS.index("harvest_k")
 """Index of the volume indicator (thousands of single-shot output tokens), not a rate."""
 
+ASKED_K = INDICATORS.index("asked_k")
+"""Index of the thousands of output tokens asked for in any request (conversations and agent
+loops included): a volume a cluster's score reads per member, not a rate."""
+
+VOLUMES = frozenset({HARVEST_K, ASKED_K})
+"""Indicators that are volumes, not rates."""
+
 INDICATOR_TEXT: dict[str, str] = {
     "elicit": "asks the model to write out its reasoning",
     "budget": "asks for long answers",
@@ -84,6 +92,7 @@ INDICATOR_TEXT: dict[str, str] = {
     "deep": "long answers to prompts that follow from no earlier answer",
     "reasoned_long": "asks for written-out reasoning at length",
     "harvest_k": "output tokens harvested in single-shot requests",
+    "asked_k": "output tokens asked for",
     "new_network": "comes from a new network on many requests",
     "new_model": "moved to a newly released model",
     "novel": "sends prompts never seen before",
@@ -124,6 +133,7 @@ def stateless(obs: Observation) -> tuple[float, ...]:
         budget * single,
         budget * elicit,
         tokens * max(1, min(obs.n, 8)) * single / 1000.0,
+        tokens * max(1, min(obs.n, 8)) / 1000.0,
     )
 
 
@@ -164,6 +174,8 @@ class AccountState:
     """When that tier was entered."""
     requests: int = 0
     """Requests ever counted (not decayed)."""
+    novel: bool = False
+    """Whether the last request's prompt was new to the deployment."""
 
 
 def decay(dt: float, half_life: float) -> float:
@@ -197,6 +209,7 @@ def update(
     state.slots = slots
     state.ts = max(state.ts, obs.ts)
     state.requests += 1
+    state.novel = novel
     return state
 
 

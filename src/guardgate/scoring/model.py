@@ -4,13 +4,18 @@
         + volume * log2(1 + K / VOLUME_UNIT)
         + round_the_clock * slots / 6 * r_deep
         + cluster * log2(members) * r_deep
+        + cluster_volume * log2(members) * log2(1 + A / members / MEMBER_VOLUME_UNIT)
+        + kin * k
     score = 1 / (1 + exp(-z))
 
 where `S_i` is the decayed sum of indicator `i` (see `features.INDICATORS`), `C` the decayed
 request count, `a` (`prior_weight`) the pseudo-requests every rate is shrunk by (a new account's
 rates start at 0), `K` the decayed thousands of output tokens asked for in single-shot requests
 (`harvest_k`: a volume, summed over a cluster's members), and `r_deep` the shrunk rate of long
-answers to single-shot prompts. Each term `weight * value` is a contribution in log-odds; the
+answers to single-shot prompts, `A` the decayed thousands of output tokens asked for in any
+request (a cluster's, pooled) and `k` the kin of the request (`Scorer.judge`: the flagged share of
+other accounts' recent traffic on the evidence it carries, for a harvest-shaped request, fading as
+the account's own record grows). Each term `weight * value` is a contribution in log-odds; the
 largest positive ones are the verdict's reasons.
 
 Every weight is zero or positive: no feature lowers a score, so an attacker has nothing to switch
@@ -33,10 +38,12 @@ from typing import Any
 
 from guardgate.records import record
 from guardgate.scoring.features import (
+    ASKED_K,
     HARVEST_K,
     INDICATOR_TEXT,
     INDICATORS,
     SLOTS,
+    VOLUMES,
 )
 
 _DEEP = INDICATORS.index("deep")
@@ -59,7 +66,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     # Residential proxy farms come from a new network on many requests (weak: a sticky exit
     # costs a farm little).
     "new_network": 1.0,
-    "new_model": 0.3,
+    "new_model": 1.5,
     # Prompts never seen before: a task space being covered, not a benchmark run again.
     "novel": 4.0,
     # Per doubling of the new single-shot output tokens asked for (over VOLUME_UNIT thousand).
@@ -68,9 +75,15 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     # farm can keep to waking hours at the cost of more accounts).
     "round_the_clock": 1.5,
     # Per doubling of a cluster's size, times its share of harvest-shaped requests.
-    "cluster": 0.5,
+    "cluster": 1.0,
+    # Per doubling of a cluster's size, times the doublings of the output asked for per member
+    # (any request, agent loops included) over `MEMBER_VOLUME_UNIT`.
+    "cluster_volume": 1.0,
+    # Times the flagged share of the traffic that recently carried this request's evidence (two
+    # kinds agreeing; see `reputation`): a farm's new account judged on its first request.
+    "kin": 14.0,
     # An account with a long record needs more evidence than a new one: its rates are settled.
-    "history": -5.8,
+    "history": -7.0,
     "bias": -2.8,
 }
 """Log-odds weight of each term; `bias` is the intercept."""
@@ -78,10 +91,16 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 VOLUME_UNIT = 500.0
 """Thousands of single-shot output tokens (decayed) from which `volume` counts a doubling."""
 
+MEMBER_VOLUME_UNIT = 1000.0
+"""Thousands of output tokens asked for per cluster member (decayed) from which
+`cluster_volume` counts a doubling."""
+
 EXTRA_TEXT: dict[str, str] = {
     "round_the_clock": "harvest-shaped traffic round the clock",
     "volume": "long answers asked for at volume",
     "cluster_size": "several accounts acting as one, harvesting",
+    "cluster_volume": "several accounts acting as one, each asking for long answers at volume",
+    "kin": "shares its wording, software or network with flagged accounts",
 }
 """What the terms that are not plain indicator rates mean."""
 
@@ -121,15 +140,22 @@ class ScoringModel:
             )
         return cls(weights={**DEFAULT_WEIGHTS, **overrides}, **kwargs)
 
-    def score(self, sums: list[float], count: float, slots_active: int, members: int = 1) -> Score:
+    def score(
+        self,
+        sums: list[float],
+        count: float,
+        slots_active: int,
+        members: int = 1,
+        kin: float = 0.0,
+    ) -> Score:
         """The score of decayed indicator sums over `count` decayed requests of `members`
-        accounts."""
+        accounts; `kin` in [0, 1] is the flagged share of the evidence the request carries."""
         w = self.weights
         denom = count + self.prior_weight
         confidence = count / denom if denom > 0 else 0.0
         terms: list[tuple[str, float]] = []
         for i, (name, s) in enumerate(zip(INDICATORS, sums, strict=True)):
-            if i == HARVEST_K:
+            if i in VOLUMES:
                 continue
             weight = w[name]
             if weight:
@@ -140,6 +166,21 @@ class ScoringModel:
         terms.append(("round_the_clock", w["round_the_clock"] * slots_active / SLOTS * deep))
         if members > 1 and w["cluster"]:
             terms.append(("cluster_size", w["cluster"] * math.log2(members) * deep))
+        if members > 1 and w["cluster_volume"]:
+            # Per doubling of the cluster, times the doublings of the output its average member
+            # asks for over a heavy user's: a class or a company asks little per member, a farm
+            # of agent loops harvesting the longest reasoning asks a heavy user's share each.
+            asked = max(0.0, sums[ASKED_K]) / members
+            terms.append(
+                (
+                    "cluster_volume",
+                    w["cluster_volume"]
+                    * math.log2(members)
+                    * math.log2(1.0 + asked / MEMBER_VOLUME_UNIT),
+                )
+            )
+        if kin > 0 and w["kin"]:
+            terms.append(("kin", w["kin"] * kin))
         z = w["bias"] + w["history"] * confidence + sum(c for _, c in terms)
         positive = sorted((t for t in terms if t[1] > 0.05), key=lambda t: -t[1])
         return Score(value=_sigmoid(z), contributions=tuple(positive))

@@ -3,14 +3,14 @@
 Keys (`P` = `{prefix}`, one hash tag, so Redis Cluster keeps them in one slot): `P:a:<account>`
 a hash per account (about 25 short fields, expiring after `idle_ttl` without requests), `P:m`
 models and when each was first seen (at most `MAX_MODELS`), `P:t0` the first request's time,
-`P:p:<hash>` one key per prompt seen (expiring `prompt_window` after its first request, in
-Redis's own time).
+`P:ps` the prompts seen: a sorted set of prompt hashes by the request time each was first seen,
+those past `prompt_window` dropped as new ones come, and at most `max_prompts` (the oldest
+evicted first).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Any
 
@@ -27,9 +27,8 @@ from guardgate.scoring.features import (
     stateless,
 )
 from guardgate.scoring.state import MAX_MODELS, FeatureLimits
-from guardgate.store.redis import connect
 
-_NAMES = ["ts", "c", "nets", "tier", "tts", "req"]
+_NAMES = ["ts", "c", "nets", "tier", "tts", "req", "nv"]
 _NAMES += [f"s{i}" for i in range(len(INDICATORS))]
 _NAMES += [f"l{i}" for i in range(SLOTS)]
 
@@ -58,6 +57,7 @@ def state_from_fields(raw: Sequence[Any]) -> AccountState | None:
         slots=[float(values[f"l{i}"] or 0) for i in range(SLOTS)],
         tier=values["tier"] or "normal",
         tier_ts=float(values["tts"] or 0),
+        novel=values["nv"] == "1",
         requests=int(values["req"]),
     )
 
@@ -71,30 +71,30 @@ class RedisFeatureStore:
         limits: FeatureLimits | None = None,
         *,
         prefix: str = "guardgate:score",
+        on_prompts_evicted: Callable[[int], None] | None = None,
     ) -> None:
         self.limits = limits if limits is not None else FeatureLimits()
         self.client = client
+        self.on_prompts_evicted = on_prompts_evicted
+        """Told how many prompts were evicted to stay under `limits.max_prompts`."""
         self.round_trips = 0
         """Requests sent to Redis (a pipeline counts once); read by the benchmark."""
         tag = "{" + prefix + "}"
         self._account = f"{tag}:a:"
         self._models = f"{tag}:m"
         self._started = f"{tag}:t0"
-        self._prompt = f"{tag}:p:"
+        self._prompts = f"{tag}:ps"
         self._scaled = ",".join(str(i + 1) for i in NOVELTY_SCALED)
-        self._src = resources.files("guardgate.scoring").joinpath("lua", "update.lua").read_text()
+        lua = resources.files("guardgate.scoring").joinpath("lua")
+        self._src = lua.joinpath("update.lua").read_text()
+        self._forget_src = lua.joinpath("forget.lua").read_text()
         self._sha = ""
-
-    @classmethod
-    def from_url(
-        cls, url: str, limits: FeatureLimits | None = None, timeout: float = 0.25
-    ) -> RedisFeatureStore:
-        """A store on a new client for `url` (same URL forms as the linking store)."""
-        return cls(connect(url, timeout), limits)
+        self._forget_sha = ""
 
     async def start(self) -> None:
-        """Load the script."""
+        """Load the scripts."""
         self._sha = _text(await self.client.script_load(self._src))
+        self._forget_sha = _text(await self.client.script_load(self._forget_src))
 
     async def close(self) -> None:
         """Close the client's connections."""
@@ -109,7 +109,7 @@ class RedisFeatureStore:
             self._account + obs.account,
             self._models,
             self._started,
-            self._prompt + obs.prompt_hash,
+            self._prompts,
         ]
         args: list[Any] = [
             repr(float(obs.ts)),
@@ -123,8 +123,10 @@ class RedisFeatureStore:
             RECENT_NETWORKS,
             MAX_MODELS,
             "1" if obs.prompt_hash else "0",
-            str(math.ceil(limits.prompt_window * 1000)),
+            repr(float(limits.prompt_window)),
             self._scaled,
+            obs.prompt_hash,
+            limits.max_prompts,
         ]
         self.round_trips += 1
         try:
@@ -132,7 +134,10 @@ class RedisFeatureStore:
         except NoScriptError:
             self.round_trips += 1
             reply = await self.client.eval(self._src, len(keys), *keys, *args)
-        state = state_from_fields(reply)
+        evicted = int(reply[-1])
+        if evicted and self.on_prompts_evicted is not None:
+            self.on_prompts_evicted(evicted)
+        state = state_from_fields(reply[:-1])
         assert state is not None  # the script has just written it
         return state
 
@@ -145,9 +150,18 @@ class RedisFeatureStore:
             await self.client.hset(key, mapping={"tier": tier, "tts": repr(float(ts))})
 
     async def forget(self, account: str) -> bool:
-        """Drop the account's state (its hash)."""
+        """Drop the account's state (its hash) and, when it made one request, the prompt that
+        request made known."""
+        if not self._forget_sha:
+            await self.start()
+        keys = [self._account + account, self._prompts]
         self.round_trips += 1
-        return bool(await self.client.delete(self._account + account))
+        try:
+            dropped = await self.client.evalsha(self._forget_sha, len(keys), *keys)
+        except NoScriptError:
+            self.round_trips += 1
+            dropped = await self.client.eval(self._forget_src, len(keys), *keys)
+        return bool(dropped)
 
     async def states(self, accounts: Sequence[str]) -> dict[str, AccountState]:
         """The state of each account that has one (one pipeline per 500 accounts)."""

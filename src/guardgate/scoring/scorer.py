@@ -11,10 +11,18 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
+from guardgate.linking.evidence import evidence_values
 from guardgate.model import Observation, Tier
 from guardgate.records import record
-from guardgate.scoring.features import INDICATORS, AccountState, slots_active
+from guardgate.scoring.features import (
+    INDICATORS,
+    AccountState,
+    budget_share,
+    budget_tokens,
+    slots_active,
+)
 from guardgate.scoring.model import Score, ScoringModel
+from guardgate.scoring.reputation import EvidenceReputation
 from guardgate.scoring.state import FeatureStore, MemoryFeatureStore
 from guardgate.scoring.tiers import TierThresholds
 
@@ -54,6 +62,8 @@ class Scorer:
         cluster_refresh: float = 900.0,
         min_cluster_size: int = 2,
         top_reasons: int = 3,
+        reputation: EvidenceReputation | None = None,
+        bands: int = 8,
     ) -> None:
         self.store: FeatureStore = store if store is not None else MemoryFeatureStore()
         self.model = model if model is not None else ScoringModel()
@@ -68,6 +78,10 @@ class Scorer:
         self.top_reasons = top_reasons
         self.clusters: dict[str, ClusterScore] = {}
         """Cluster id -> score, as of the last `refresh_clusters`."""
+        self.reputation = reputation if reputation is not None else EvidenceReputation()
+        """The flagged share of each evidence value's recent traffic (this replica's)."""
+        self.bands = bands
+        """Template-sketch bands in the evidence values (as linking's)."""
         self._writes: set[asyncio.Task[None]] = set()
         self._inline = isinstance(self.store, MemoryFeatureStore)
 
@@ -77,14 +91,31 @@ class Scorer:
 
     def judge(self, obs: Observation, state: AccountState, cluster: str) -> Judgement:
         """Score the sender of `obs` from its updated `state` and its cluster's cached score."""
+        values = evidence_values(obs, self.bands) if obs.account else []
+        kin = 0.0
+        budget = budget_share(budget_tokens(obs))
+        if values and state.novel and obs.turns <= 1:
+            # Kin counts for a harvest-shaped request only (a new prompt, single-shot, a long
+            # budget): a shared benchmark run again, or a conversation, inherits nothing.
+            kin = self.reputation.share(values, obs.ts, state.count)
+            # A new account is judged by its kin; an established one by its own record (the
+            # kin share fades as its rates settle, like the prior they are shrunk towards).
+            prior = self.model.prior_weight
+            kin *= budget * prior / (state.count + prior)
         own = self.model.score(
-            state.sums or [0.0] * len(INDICATORS), state.count, slots_active(state, obs.ts)
+            state.sums or [0.0] * len(INDICATORS),
+            state.count,
+            slots_active(state, obs.ts),
+            kin=kin,
         )
         value = own.value
         reasons = own.reasons(self.top_reasons)
         pooled = self.clusters.get(cluster)
         if pooled is not None and pooled.score.value > value:
-            lifted = min(pooled.score.value, value + self.cluster_lift)
+            # The lift scales with the budget this request asks for: a farm's member harvesting
+            # long answers takes its cluster's score, a member asking for short ones (a SaaS back
+            # end whose addresses a farm's cloud shares) keeps close to its own.
+            lifted = min(pooled.score.value, value + self.cluster_lift * budget)
             if lifted > value:
                 value = lifted
                 reasons = (
@@ -96,6 +127,8 @@ class Scorer:
         tier = self.thresholds.next_tier(previous, state.tier_ts, value, obs.ts)
         if tier is not previous:
             self._remember(obs.account, tier, obs.ts, state)
+        if values:
+            self.reputation.record(values, obs.ts, tier in _FLAGGED)
         return Judgement(score=value, tier=tier, reasons=reasons, own_score=own.value)
 
     def _remember(self, account: str, tier: Tier, ts: float, state: AccountState) -> None:
@@ -157,6 +190,9 @@ class Scorer:
         """Finish pending tier writes."""
         if self._writes:
             await asyncio.gather(*self._writes, return_exceptions=True)
+
+
+_FLAGGED = frozenset({Tier.SUSPECT, Tier.EXTRACTOR, Tier.BLOCKED})
 
 
 def _tier(value: str) -> Tier:

@@ -6,7 +6,8 @@ replicas share each account's features; both give the same numbers on the same i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -28,8 +29,8 @@ class FeatureLimits:
     prompt_window: float = PROMPT_WINDOW
     """Seconds a prompt (its hash) is remembered as seen in the deployment."""
     max_prompts: int = 2_000_000
-    """Prompt hashes remembered in memory at most (about 150 MB at the cap); Redis keeps one key
-    per prompt, expiring after `prompt_window`."""
+    """Prompt hashes remembered at most (`GUARDGATE_MAX_PROMPTS`), in memory and in Redis; past
+    it, the prompt first seen longest ago is evicted (it counts as new when it comes back)."""
 
 
 @runtime_checkable
@@ -73,13 +74,25 @@ MAX_MODELS = 1000
 class MemoryFeatureStore:
     """Feature state of one process."""
 
-    def __init__(self, limits: FeatureLimits | None = None) -> None:
+    def __init__(
+        self,
+        limits: FeatureLimits | None = None,
+        *,
+        on_prompts_evicted: Callable[[int], None] | None = None,
+    ) -> None:
         self.limits = limits if limits is not None else FeatureLimits()
+        self.on_prompts_evicted = on_prompts_evicted
+        """Told how many prompts were evicted to stay under `limits.max_prompts`."""
         self._states: dict[str, AccountState] = {}
         self._models: dict[str, float] = {}
         self._started: float | None = None
         self._updates = 0
-        self._prompts: dict[str, float] = {}
+        self._prompts: OrderedDict[str, float] = OrderedDict()
+        """Prompt hash -> request time first seen, in the order they were made known (an
+        `OrderedDict`: a plain dict's oldest entry costs a scan past every one deleted before
+        it, which made each insertion at the cap O(cap))."""
+        self._introduced: dict[str, str] = {}
+        """Account -> the prompt its first request made known, while it has made one request."""
 
     async def start(self) -> None:
         """Nothing to open."""
@@ -102,6 +115,12 @@ class MemoryFeatureStore:
         state = self._states.get(obs.account)
         if state is None or obs.ts - state.ts > limits.idle_ttl:
             state = self._states[obs.account] = AccountState()
+            if novel and obs.prompt_hash:
+                self._introduced[obs.account] = obs.prompt_hash
+            else:
+                self._introduced.pop(obs.account, None)
+        elif state.requests == 1:
+            self._introduced.pop(obs.account, None)
         update(state, obs, half_life=limits.half_life, new_model=new_model, novel=novel)
         self._updates += 1
         if self._updates % _SWEEP_EVERY == 0:
@@ -109,15 +128,33 @@ class MemoryFeatureStore:
         return state
 
     def _novel(self, prompt: str, ts: float) -> bool:
-        """Whether no request in the last `prompt_window` seconds had this prompt (as Redis's
-        `SET NX` of a key that expires): an unknown prompt (no content features) counts as new."""
+        """Whether no request in the last `prompt_window` seconds (request time) made this prompt
+        known, as Redis's sorted set of prompts seen answers: an unknown prompt (no content
+        features) counts as new."""
         if not prompt:
             return True
-        seen = self._prompts.get(prompt)
-        if seen is not None and ts - seen < self.limits.prompt_window:
+        prompts = self._prompts
+        window = self.limits.prompt_window
+        seen = prompts.get(prompt)
+        if seen is not None and ts - seen < window:
             return False
-        if seen is not None or len(self._prompts) < self.limits.max_prompts:
-            self._prompts[prompt] = ts
+        if seen is not None:
+            del prompts[prompt]  # made known anew: it moves to the end
+        # Oldest first (as Redis's sorted set): drop those past the window, then, at the cap,
+        # evict the prompt made known longest ago.
+        evicted = 0
+        while prompts:
+            first = next(iter(prompts.values()))
+            if ts - first >= window:
+                prompts.popitem(last=False)
+            elif len(prompts) >= self.limits.max_prompts:
+                prompts.popitem(last=False)
+                evicted += 1
+            else:
+                break
+        prompts[prompt] = ts
+        if evicted and self.on_prompts_evicted is not None:
+            self.on_prompts_evicted(evicted)
         return True
 
     async def set_tier(self, account: str, tier: str, ts: float) -> None:
@@ -128,8 +165,15 @@ class MemoryFeatureStore:
             state.tier_ts = ts
 
     async def forget(self, account: str) -> bool:
-        """Drop the account's state."""
-        return self._states.pop(account, None) is not None
+        """Drop the account's state and, when it made one request, the prompt that request made
+        known (unless a later request made it known anew)."""
+        state = self._states.pop(account, None)
+        prompt = self._introduced.pop(account, None)
+        if state is None:
+            return False
+        if state.requests == 1 and prompt is not None and self._prompts.get(prompt) == state.ts:
+            del self._prompts[prompt]
+        return True
 
     async def states(self, accounts: Sequence[str]) -> dict[str, AccountState]:
         """The state of each known account."""
@@ -143,12 +187,14 @@ class MemoryFeatureStore:
     def __len__(self) -> int:
         return len(self._states)
 
+    @property
+    def prompts(self) -> int:
+        """Prompts remembered as seen (at most `limits.max_prompts`)."""
+        return len(self._prompts)
+
     def _sweep(self, now: float) -> None:
         # Forget idle accounts, as Redis expires their hashes.
         cutoff = now - self.limits.idle_ttl
         for account in [a for a, s in self._states.items() if s.ts < cutoff]:
             del self._states[account]
-        if len(self._prompts) >= self.limits.max_prompts // 2:
-            forget = now - self.limits.prompt_window
-            for prompt in [p for p, t in self._prompts.items() if t <= forget]:
-                del self._prompts[prompt]
+            self._introduced.pop(account, None)

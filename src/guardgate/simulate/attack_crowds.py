@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from guardgate.model import ApiKind
 from guardgate.simulate.adapt import Campaign, FarmAccount
-from guardgate.simulate.agents import AgentLoop
 from guardgate.simulate.attack_farms import farm_params, params_for, server_build
 from guardgate.simulate.bodies import (
     ANTHROPIC_MODEL,
@@ -19,7 +18,7 @@ from guardgate.simulate.bodies import (
 from guardgate.simulate.clients import ClientKind, random_build
 from guardgate.simulate.config import DAY
 from guardgate.simulate.farm_prompts import farm_prompt, farm_wording
-from guardgate.simulate.legit_coding import coding_task, popular_agent
+from guardgate.simulate.legit_coding import popular_agent
 from guardgate.simulate.network import ProxyNetwork, cloud_ip
 from guardgate.simulate.sessions import geometric_turns
 from guardgate.simulate.text import question
@@ -114,18 +113,7 @@ def agent_farm(world: World) -> None:
         ip = rng.choice(hosts)
         lang = rng.choice(("Python", "TypeScript", "Go"))
         for ts in poisson_process(rng, cfg.start, cfg.end, sessions_per_day * volume / DAY):
-            loop = AgentLoop(
-                rng,
-                agent.api,
-                agent.model(rng, world, ts, adoption=0.9),
-                agent.system,
-                coding_task(rng),
-                lang=lang,
-                thinking_budget=budget if agent.api.is_anthropic else None,
-                keep_steps=agent.keep_steps,
-                output_lines=agent.output_lines,
-                extra=agent.extra(rng, effort="high"),
-            )
+            loop = agent.session(rng, world, ts, 0.9, lang=lang, budget=budget, effort="high")
             for _ in range(geometric_turns(rng, mean_steps, 60)):
                 campaign.send(who, ts, ip, agent.api, loop.body())
                 ts += model_latency(rng, rng.randint(200, 1500), True) + rng.uniform(0.2, 2.0)

@@ -76,14 +76,7 @@ def coding_agent(world: World) -> None:
                 ApiKind.OPENAI_CHAT,
                 rng.choice(("gpt-4o", "gpt-4.1-mini", "deepseek-r1")),
             )
-        account = world.emitter.account(
-            rng,
-            actor=f"dev-{d}",
-            population="coding_agent",
-            attack=False,
-            build=build,
-            anthropic=api.is_anthropic,
-        )
+        account = world.user(rng, "coding_agent", f"dev-{d}", build, anthropic=api.is_anthropic)
         tz = random_timezone(rng)
         ips = (residential_ip(rng), office_ip(rng))
         adoption = rng.choice((0.0, 0.3, 0.8))
@@ -150,6 +143,36 @@ class PopularAgent:
         favourite = ANTHROPIC_MODEL if self.api.is_anthropic else "o3-mini"
         return model_at(rng, world, ts, favourite, adoption, delay=rng.uniform(0.5, 12) * HOUR)
 
+    def session(
+        self,
+        rng: random.Random,
+        world: World,
+        ts: float,
+        adoption: float,
+        *,
+        lang: str,
+        budget: int,
+        effort: str | tuple[str, ...],
+    ) -> AgentLoop:
+        """A coding session started at `ts` on a task from the bank, as the agent sends it:
+        `budget` thinking tokens on Anthropic, `effort` on OpenAI (a tuple: one drawn per
+        session)."""
+        model = self.model(rng, world, ts, adoption)
+        task = coding_task(rng)
+        chosen = effort if isinstance(effort, str) else rng.choice(effort)
+        return AgentLoop(
+            rng,
+            self.api,
+            model,
+            self.system,
+            task,
+            lang=lang,
+            thinking_budget=budget if self.api.is_anthropic else None,
+            keep_steps=self.keep_steps,
+            output_lines=self.output_lines,
+            extra=self.extra(rng, chosen),
+        )
+
     def extra(self, rng: random.Random, effort: str = "medium") -> dict[str, object]:
         """The agent's per-session request fields."""
         extra: dict[str, object] = {"stream": True}
@@ -193,13 +216,8 @@ def agent_crowd(world: World) -> None:
     for d in range(members):
         heavy = rng.random() < heavy_share
         build = agent.popular_build(rng)
-        account = world.emitter.account(
-            rng,
-            actor=f"agent-user-{d}",
-            population="agent_crowd",
-            attack=False,
-            build=build,
-            anthropic=agent.api.is_anthropic,
+        account = world.user(
+            rng, "agent_crowd", f"agent-user-{d}", build, anthropic=agent.api.is_anthropic
         )
         tz = random_timezone(rng)
         ips = (residential_ip(rng), office_ip(rng))
@@ -214,17 +232,8 @@ def agent_crowd(world: World) -> None:
             hours, mean_steps = WORK_HOURS, rng.uniform(4, 12)
         budget = rng.choice((4000, 10000, 16000, 32000))
         for ts in daily_times(rng, cfg.start, cfg.end, tz, per_day, hours, 0.4):
-            loop = AgentLoop(
-                rng,
-                agent.api,
-                agent.model(rng, world, ts, adoption),
-                agent.system,
-                coding_task(rng),
-                lang=lang,
-                thinking_budget=budget if agent.api.is_anthropic else None,
-                keep_steps=agent.keep_steps,
-                output_lines=agent.output_lines,
-                extra=agent.extra(rng, rng.choice(("low", "medium", "high"))),
+            loop = agent.session(
+                rng, world, ts, adoption, lang=lang, budget=budget, effort=("low", "medium", "high")
             )
             ip = rng.choice(ips)
             for _ in range(geometric_turns(rng, mean_steps, 80)):

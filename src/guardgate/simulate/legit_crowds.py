@@ -17,13 +17,14 @@ from guardgate.simulate.bodies import (
 from guardgate.simulate.clients import ClientBuild, ClientKind, random_build
 from guardgate.simulate.config import HOUR
 from guardgate.simulate.network import campus_ip, campus_prefix, cloud_ip, office_ip, residential_ip
-from guardgate.simulate.sessions import chat_session, geometric_turns, model_at
+from guardgate.simulate.sessions import chat_session, geometric_turns, model_at, office_chats
 from guardgate.simulate.snippets import math_problem
 from guardgate.simulate.text import VOCAB, question
 from guardgate.simulate.timing import (
     FLAT_HOURS,
     PERSONAL_HOURS,
     WORK_HOURS,
+    WorkerPool,
     daily_times,
     local_days,
     random_timezone,
@@ -74,14 +75,7 @@ def reasoning_power(world: World) -> None:
         kind = ClientKind.ANTHROPIC_PY if anthropic else ClientKind.OPENAI_PY
         build = popular_build(rng, kind) if rng.random() < 0.7 else random_build(rng, kind)
         api = ApiKind.ANTHROPIC_MESSAGES if anthropic else ApiKind.OPENAI_CHAT
-        account = world.emitter.account(
-            rng,
-            actor=f"reasoner-{i}",
-            population="reasoning_power",
-            attack=False,
-            build=build,
-            anthropic=anthropic,
-        )
+        account = world.user(rng, "reasoning_power", f"reasoner-{i}", build, anthropic=anthropic)
         tz = random_timezone(rng)
         ips = [residential_ip(rng), office_ip(rng)]
         favourite = ANTHROPIC_MODEL if anthropic else rng.choice(("o3-mini", "deepseek-r1"))
@@ -147,13 +141,7 @@ def campus_classes(world: World) -> None:
         for s in range(size):
             in_app = rng.random() < app_share
             build = app_build if in_app else random_build(rng, ClientKind.OPENAI_PY)
-            account = world.emitter.account(
-                rng,
-                actor=f"campus-{c}-student-{s}",
-                population="campus_classes",
-                attack=False,
-                build=build,
-            )
+            account = world.user(rng, "campus_classes", f"campus-{c}-student-{s}", build)
             for evening in evenings:
                 if rng.random() < 0.3:
                     continue
@@ -188,7 +176,6 @@ def office_tool(world: World) -> None:
     """One key per employee, everyone behind one office NAT, using one internal tool (one pinned
     build, one system prompt) during working hours."""
     rng = world.rng("office_tool")
-    cfg = world.config
     anthropic = rng.random() < 0.4
     kind = (
         ClientKind.ANTHROPIC_PY
@@ -205,31 +192,9 @@ def office_tool(world: World) -> None:
     members, volume = world.members("office_tool", rng, 80, 300)
     world.note("office_tool", build=build.version, tz=tz, cap=cap)
     for e in range(members):
-        account = world.emitter.account(
-            rng,
-            actor=f"office-emp-{e}",
-            population="office_tool",
-            attack=False,
-            build=build,
-            anthropic=anthropic,
-        )
+        account = world.user(rng, "office_tool", f"office-emp-{e}", build, anthropic=anthropic)
         per_day = rng.uniform(0.5, 4.0) * volume
-        for ts in daily_times(rng, cfg.start, cfg.end, tz, per_day, WORK_HOURS, 0.05):
-            chat_session(
-                world,
-                rng,
-                account,
-                api,
-                model,
-                ts,
-                geometric_turns(rng, 2.2, 10),
-                rng.choice(nat),
-                question(rng, ("work", "writing", "coding"), step_by_step=0.05),
-                system=system,
-                params={"max_tokens": cap},
-                stream=True,
-                think_median=50.0,
-            )
+        office_chats(world, rng, account, api, model, tz, per_day, nat, system, {"max_tokens": cap})
 
 
 def gateway_key(world: World) -> None:
@@ -244,9 +209,7 @@ def gateway_key(world: World) -> None:
         build = random_build(
             rng, rng.choice((ClientKind.OPENAI_PY, ClientKind.AIOHTTP)), server=True
         )
-        account = world.emitter.account(
-            rng, actor=f"gateway-{g}", population="gateway_key", attack=False, build=build
-        )
+        account = world.user(rng, "gateway_key", f"gateway-{g}", build)
         hosts = [cloud_ip(rng) for _ in range(rng.randint(2, 5))]
         offices = rng.sample((-8.0, -5.0, 0.0, 1.0, 5.5, 8.0, 9.0), rng.randint(2, 4))
         sessions = rng.uniform(150, 450) * cfg.scale
@@ -296,13 +259,8 @@ def writers(world: World) -> None:
         kind = rng.choice((ClientKind.OPENAI_PY, ClientKind.ANTHROPIC_PY, ClientKind.OPENAI_NODE))
         anthropic = kind is ClientKind.ANTHROPIC_PY
         api = ApiKind.ANTHROPIC_MESSAGES if anthropic else ApiKind.OPENAI_CHAT
-        account = world.emitter.account(
-            rng,
-            actor=f"writer-{i}",
-            population="writers",
-            attack=False,
-            build=random_build(rng, kind),
-            anthropic=anthropic,
+        account = world.user(
+            rng, "writers", f"writer-{i}", random_build(rng, kind), anthropic=anthropic
         )
         tz = random_timezone(rng)
         ip = residential_ip(rng)
@@ -361,14 +319,7 @@ def synthetic_data(world: World) -> None:
         )
         anthropic = build.kind is ClientKind.ANTHROPIC_PY
         api = ApiKind.ANTHROPIC_MESSAGES if anthropic else ApiKind.OPENAI_CHAT
-        account = world.emitter.account(
-            rng,
-            actor=f"synth-{c}",
-            population="synthetic_data",
-            attack=False,
-            build=build,
-            anthropic=anthropic,
-        )
+        account = world.user(rng, "synthetic_data", f"synth-{c}", build, anthropic=anthropic)
         workers = [cloud_ip(rng) for _ in range(rng.randint(1, 3))]
         template = rng.choice(_SYNTH_TEMPLATES)
         model = ANTHROPIC_MODEL if anthropic else rng.choice(("gpt-4o", "gpt-4.1-mini", "o3-mini"))
@@ -384,9 +335,9 @@ def synthetic_data(world: World) -> None:
             if weekend and rng.random() < 0.7:
                 continue
             ts = midnight + rng.uniform(9, 17) * HOUR
-            free_at = [ts + rng.uniform(0, 2) for _ in range(concurrency)]
+            pool = WorkerPool(rng, ts, concurrency)
             for _ in range(int(per_day * rng.uniform(0.6, 1.4))):
-                w = min(range(concurrency), key=free_at.__getitem__)
+                at = pool.take()
                 prompt = template.format(
                     level=rng.choice(("beginner", "intermediate", "advanced")),
                     subject=rng.choice(VOCAB["subject"]),
@@ -395,8 +346,8 @@ def synthetic_data(world: World) -> None:
                     k=rng.randint(3, 10),
                 )
                 body = text_body(api, model, (), prompt, params=params)
-                world.emitter.emit(rng, free_at[w], rng.choice(workers), account, api, body)
-                free_at[w] += rng.uniform(3.0, 30.0)
+                world.emitter.emit(rng, at, rng.choice(workers), account, api, body)
+                pool.busy_for(rng.uniform(3.0, 30.0))
 
 
 def eval_launch(world: World) -> None:
@@ -411,27 +362,25 @@ def eval_launch(world: World) -> None:
     world.note("eval_launch", members=teams, sizes=tuple(sizes.values()))
     for t in range(teams):
         build = random_build(rng, ClientKind.OPENAI_PY, server=rng.random() < 0.5)
-        account = world.emitter.account(
-            rng, actor=f"evalteam-{t}", population="eval_launch", attack=False, build=build
-        )
+        account = world.user(rng, "eval_launch", f"evalteam-{t}", build)
         ip = cloud_ip(rng) if rng.random() < 0.6 else office_ip(rng)
         concurrency = rng.choice((4, 8, 16, 32))
         start = cfg.release + rng.uniform(0.5, 30.0) * HOUR
         samples = rng.choice((1, 1, 3, 5))
         cap = rng.choice((8000, 16000, 32000))
         for bench in rng.sample(BENCHMARKS, rng.randint(1, 3)):
-            free_at = [start + rng.uniform(0, 2) for _ in range(concurrency)]
+            pool = WorkerPool(rng, start, concurrency)
             for item in suites[bench]:
                 for _ in range(samples):
-                    w = min(range(concurrency), key=free_at.__getitem__)
+                    at = pool.take()
                     params: dict[str, object] = {
                         "max_completion_tokens": cap,
                         "reasoning_effort": "high",
                     }
                     body = text_body(ApiKind.OPENAI_CHAT, NEW_MODEL, (), item, params=params)
-                    world.emitter.emit(rng, free_at[w], ip, account, ApiKind.OPENAI_CHAT, body)
-                    free_at[w] += rng.uniform(8.0, 60.0)
-            start = max(free_at) + rng.uniform(0.2, 3.0) * HOUR
+                    world.emitter.emit(rng, at, ip, account, ApiKind.OPENAI_CHAT, body)
+                    pool.busy_for(rng.uniform(8.0, 60.0))
+            start = pool.finished() + rng.uniform(0.2, 3.0) * HOUR
 
 
 def carrier_crowd(world: World) -> None:
@@ -449,9 +398,7 @@ def carrier_crowd(world: World) -> None:
     model = rng.choice(("gpt-4.1-mini", "gpt-4o"))
     world.note("carrier_crowd", app=app.version, carrier=carrier)
     for i in range(members):
-        account = world.emitter.account(
-            rng, actor=f"mobile-{i}", population="carrier_crowd", attack=False, build=app
-        )
+        account = world.user(rng, "carrier_crowd", f"mobile-{i}", app)
         tz = random_timezone(rng)
         mine = carrier if rng.random() < 0.8 else world.carriers.carrier_for(rng)
         per_day = rng.uniform(0.3, 3.0) * volume

@@ -10,11 +10,12 @@ from guardgate.simulate.bodies import ANTHROPIC_MODEL, NEW_MODEL, random_id, tex
 from guardgate.simulate.clients import ClientBuild, ClientKind, random_build
 from guardgate.simulate.config import DAY, HOUR
 from guardgate.simulate.network import cloud_ip, office_ip
-from guardgate.simulate.sessions import chat_session, geometric_turns
+from guardgate.simulate.sessions import chat_session, geometric_turns, office_chats
 from guardgate.simulate.text import question
 from guardgate.simulate.timing import (
     PERSONAL_HOURS,
     WORK_HOURS,
+    WorkerPool,
     daily_times,
     local_days,
     poisson,
@@ -50,9 +51,7 @@ def chat_app(world: World) -> None:
     world.note("chat_app", members=len(apps), sessions=tuple(round(a[0]) for a in apps))
     for a, (sessions, tz, kind, model, sends_user) in enumerate(apps):
         build = random_build(rng, kind, server=True)
-        account = world.emitter.account(
-            rng, actor=f"app-{a}", population="chat_app", attack=False, build=build
-        )
+        account = world.user(rng, "chat_app", f"app-{a}", build)
         servers = [cloud_ip(rng) for _ in range(rng.randint(2, 4))]
         system = product_system(rng) if rng.random() < 0.7 else rng.choice(CHAT_APP_SYSTEMS)
         temperature = rng.choice((0.3, 0.5, 0.7, 1.0))
@@ -108,14 +107,7 @@ def _saas_backend(world: World, rng: random.Random, b: int, volume: float) -> No
     anthropic = kind is ClientKind.ANTHROPIC_PY or (kind is ClientKind.AXIOS and b % 2 == 0)
     api = ApiKind.ANTHROPIC_MESSAGES if anthropic else ApiKind.OPENAI_CHAT
     build = random_build(rng, kind, server=True)
-    account = world.emitter.account(
-        rng,
-        actor=f"saas-{b}",
-        population="saas_template",
-        attack=False,
-        build=build,
-        anthropic=anthropic,
-    )
+    account = world.user(rng, "saas_template", f"saas-{b}", build, anthropic=anthropic)
     system, template = SAAS_TEMPLATES[b % len(SAAS_TEMPLATES)]
     model = ANTHROPIC_MODEL if anthropic else rng.choice(("gpt-4.1-mini", "gpt-4o"))
     params: dict[str, object] = {
@@ -170,33 +162,14 @@ def corporate_nat(world: World) -> None:
         for e in range(cfg.count(employees)):
             if e % per_key == 0:
                 accounts.append(
-                    world.emitter.account(
-                        rng,
-                        actor=f"corp-{o}-emp-{e}",
-                        population="corporate_nat",
-                        attack=False,
-                        build=build,
-                        anthropic=api.is_anthropic,
+                    world.user(
+                        rng, "corporate_nat", f"corp-{o}-emp-{e}", build, anthropic=api.is_anthropic
                     )
                 )
             account = accounts[-1]
             per_day = 1.6 * rng.lognormvariate(0, 0.7)
-            for ts in daily_times(rng, cfg.start, cfg.end, tz, per_day, WORK_HOURS, 0.05):
-                chat_session(
-                    world,
-                    rng,
-                    account,
-                    api,
-                    model,
-                    ts,
-                    geometric_turns(rng, 2.2, 10),
-                    rng.choice(nat),
-                    question(rng, ("work", "writing", "coding"), step_by_step=0.05),
-                    system=system,
-                    params={"max_tokens": 2048} if api.is_anthropic else None,
-                    stream=True,
-                    think_median=50.0,
-                )
+            params: dict[str, object] | None = {"max_tokens": 2048} if api.is_anthropic else None
+            office_chats(world, rng, account, api, model, tz, per_day, nat, system, params)
 
 
 _FULL_SIZES = {"mmlu-lite": 300, "gsm-lite": 250, "code-lite": 164}
@@ -218,9 +191,7 @@ def eval_runner(world: World) -> None:
     for r in range(runners):
         build = random_build(rng, ClientKind.OPENAI_PY, server=True)
         build = ClientBuild(build.kind, build.version, "Linux", "x64", build.runtime_version, True)
-        account = world.emitter.account(
-            rng, actor=f"evals-{r}", population="eval_runner", attack=False, build=build
-        )
+        account = world.user(rng, "eval_runner", f"evals-{r}", build)
         ip = cloud_ip(rng) if r % 2 == 0 else office_ip(rng)
         concurrency = rng.choice((8, 16, 32, 64))
         max_tokens = rng.choice((1024, 2048))
@@ -252,11 +223,8 @@ def eval_runner(world: World) -> None:
                 params = {"max_completion_tokens": max_tokens * 4}
             if n_samples > 1:
                 params["n"] = n_samples
-            # `concurrency` workers each wait for their previous answer before the next item.
-            free_at = [start + rng.uniform(0, 2) for _ in range(concurrency)]
+            pool = WorkerPool(rng, start, concurrency)
             for item in items:
-                w = min(range(concurrency), key=free_at.__getitem__)
-                ts = free_at[w]
                 body = text_body(ApiKind.OPENAI_CHAT, model, (), item, params=params)
-                world.emitter.emit(rng, ts, ip, account, ApiKind.OPENAI_CHAT, body)
-                free_at[w] = ts + rng.uniform(2.0, 25.0)
+                world.emitter.emit(rng, pool.take(), ip, account, ApiKind.OPENAI_CHAT, body)
+                pool.busy_for(rng.uniform(2.0, 25.0))

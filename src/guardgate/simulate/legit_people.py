@@ -65,14 +65,7 @@ def casual(world: World) -> None:
     world.note("casual", members=n, base=round(base, 3))
     for i in range(n):
         build, api = _client(rng)
-        account = world.emitter.account(
-            rng,
-            actor=f"user-{i}",
-            population="casual",
-            attack=False,
-            build=build,
-            anthropic=api.is_anthropic,
-        )
+        account = world.user(rng, "casual", f"user-{i}", build, anthropic=api.is_anthropic)
         tz = random_timezone(rng)
         home = residential_ip(rng)
         mobile_share = rng.choice((0.0, 0.0, 0.1, 0.3, 0.6, 0.9))
@@ -115,14 +108,7 @@ def heavy_user(world: World) -> None:
         kind = rng.choice((ClientKind.OPENAI_PY, ClientKind.OPENAI_PY, ClientKind.ANTHROPIC_PY))
         build = random_build(rng, kind)
         api = ApiKind.ANTHROPIC_MESSAGES if kind is ClientKind.ANTHROPIC_PY else ApiKind.OPENAI_CHAT
-        account = world.emitter.account(
-            rng,
-            actor=f"power-{i}",
-            population="heavy_user",
-            attack=False,
-            build=build,
-            anthropic=api.is_anthropic,
-        )
+        account = world.user(rng, "heavy_user", f"power-{i}", build, anthropic=api.is_anthropic)
         tz = random_timezone(rng)
         ips = [residential_ip(rng), office_ip(rng)]
         favourite = favourite_model(rng, api)
@@ -203,13 +189,7 @@ def university_class(world: World) -> None:
                     rng,
                     rng.choice((ClientKind.OPENAI_BROWSER, ClientKind.CURL, ClientKind.OPENAI_PY)),
                 )
-            account = world.emitter.account(
-                rng,
-                actor=f"class-{c}-student-{s}",
-                population="university_class",
-                attack=False,
-                build=build,
-            )
+            account = world.user(rng, "university_class", f"class-{c}-student-{s}", build)
             dorm = campus_ip(rng, prefix)
             carrier = world.carriers.carrier_for(rng)
             model = rng.choices(("gpt-4.1-mini", "o3-mini", "gpt-4o"), (0.7, 0.2, 0.1))[0]

@@ -14,8 +14,8 @@ from guardgate.simulate.bodies import (
     text_body,
 )
 from guardgate.simulate.emitter import Account
-from guardgate.simulate.text import followup, reply
-from guardgate.simulate.timing import model_latency, think_time
+from guardgate.simulate.text import followup, question, reply
+from guardgate.simulate.timing import WORK_HOURS, daily_times, model_latency, think_time
 from guardgate.simulate.world import World
 
 OPENAI_MODEL_WEIGHTS = (0.34, 0.4, 0.16, 0.1)
@@ -88,6 +88,39 @@ def chat_session(
             ts += think_time(rng, think_median)
             user = next_turn(rng)
     return ts
+
+
+def office_chats(
+    world: World,
+    rng: random.Random,
+    account: Account,
+    api: ApiKind,
+    model: str,
+    tz: float,
+    per_day: float,
+    nat: list[str],
+    system: str,
+    params: dict[str, object] | None,
+) -> None:
+    """An employee's streamed chats with the office's internal tool (its system prompt), in
+    working hours, out through one of the office's NAT addresses."""
+    cfg = world.config
+    for ts in daily_times(rng, cfg.start, cfg.end, tz, per_day, WORK_HOURS, 0.05):
+        chat_session(
+            world,
+            rng,
+            account,
+            api,
+            model,
+            ts,
+            geometric_turns(rng, 2.2, 10),
+            rng.choice(nat),
+            question(rng, ("work", "writing", "coding"), step_by_step=0.05),
+            system=system,
+            params=params,
+            stream=True,
+            think_median=50.0,
+        )
 
 
 def geometric_turns(rng: random.Random, mean: float, cap: int) -> int:

@@ -113,3 +113,26 @@ def poisson_process(rng: random.Random, start: float, end: float, rate_per_s: fl
         times.append(t)
         t += rng.expovariate(rate_per_s)
     return times
+
+
+class WorkerPool:
+    """A client's `size` concurrent workers, each waiting for its previous answer before it
+    takes the next item (a benchmark harness, a batch job)."""
+
+    def __init__(self, rng: random.Random, start: float, size: int) -> None:
+        """Workers that start within two seconds of `start`."""
+        self._free_at = [start + rng.uniform(0, 2) for _ in range(size)]
+        self._taken = 0
+
+    def take(self) -> float:
+        """When the worker free first (the lowest-numbered on a tie) sends the next item."""
+        self._taken = min(range(len(self._free_at)), key=self._free_at.__getitem__)
+        return self._free_at[self._taken]
+
+    def busy_for(self, seconds: float) -> None:
+        """The worker last taken waits `seconds` for its answer."""
+        self._free_at[self._taken] += seconds
+
+    def finished(self) -> float:
+        """When the last worker is free."""
+        return max(self._free_at)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from guardgate.simulate.clients import ClientBuild
 from guardgate.simulate.config import SimulationConfig
-from guardgate.simulate.emitter import Emitter
+from guardgate.simulate.emitter import Account, Emitter
 from guardgate.simulate.network import CarrierNat
 
 
@@ -46,3 +47,18 @@ class World:
         n, volume = self.config.sized(base, minimum)
         self.note(population, members=n, base=round(base, 3))
         return n, volume
+
+    def user(
+        self,
+        rng: random.Random,
+        population: str,
+        actor: str,
+        build: ClientBuild,
+        *,
+        anthropic: bool = False,
+    ) -> Account:
+        """A new legitimate account of `population` with a fresh key (a campaign's accounts come
+        from `Campaign.account`)."""
+        return self.emitter.account(
+            rng, actor=actor, population=population, attack=False, build=build, anthropic=anthropic
+        )

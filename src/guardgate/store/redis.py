@@ -17,9 +17,11 @@ import math
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, ResponseError
 
@@ -63,11 +65,15 @@ def _stream_id(position: int) -> str:
 
 
 def connect(url: str, timeout: float) -> Redis | RedisCluster:
-    """A client for a `redis://`, `rediss://`, `unix://` or `redis+cluster://` URL.
+    """A client for a `redis://`, `rediss://`, `unix://`, `redis+cluster://` or
+    `redis+sentinel://[:password@]host:port[,host:port...]/<service>[/<db>]` URL (the master
+    the sentinels name, found again after a fail-over).
 
     Every call waits at most `timeout` per attempt, and a failed one is retried once at once (a
     connection that died with a Redis restart), never with a back-off that would hold a request.
     """
+    if url.startswith("redis+sentinel://"):
+        return _sentinel_master(url, timeout)
     if url.startswith("redis+cluster://"):
         return RedisCluster.from_url(
             "redis://" + url.removeprefix("redis+cluster://"),
@@ -78,6 +84,31 @@ def connect(url: str, timeout: float) -> Redis | RedisCluster:
     return Redis.from_url(
         url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 1)
     )
+
+
+def _sentinel_master(url: str, timeout: float) -> Redis:
+    parts = urlsplit(url)
+    hosts = []
+    for location in parts.netloc.rpartition("@")[2].split(","):
+        host, _, port = location.rpartition(":")
+        hosts.append((host or location, int(port) if host else 26379))
+    service, _, db = parts.path.strip("/").partition("/")
+    password = unquote(parts.password) if parts.password else None
+    options: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    sentinel = Sentinel(hosts, sentinel_kwargs={**options, "password": password}, **options)
+    master: Redis = sentinel.master_for(
+        service, password=password, db=int(db or 0), retry=Retry(NoBackoff(), 1), **options
+    )
+    return master
+
+
+async def close(client: Redis | RedisCluster) -> None:
+    """Close a client from `connect` and its pool (for Sentinel, its connections to the
+    sentinels too)."""
+    await client.aclose()
+    manager = getattr(getattr(client, "connection_pool", None), "sentinel_manager", None)
+    for sentinel in getattr(manager, "sentinels", ()):
+        await sentinel.aclose()
 
 
 def share(client: Redis | RedisCluster) -> Redis | RedisCluster:
@@ -122,13 +153,6 @@ class RedisStore:
         self._links_sha = ""
         self._touch_sha = ""
         self._release_sha = ""
-
-    @classmethod
-    def from_url(
-        cls, url: str, limits: StoreLimits | None = None, timeout: float = 0.25
-    ) -> RedisStore:
-        """A store on a new client for `url` (see `connect`)."""
-        return cls(connect(url, timeout), limits)
 
     async def start(self) -> None:
         """Load the scripts (on every primary, for a cluster)."""

@@ -35,6 +35,8 @@ class MockControls:
     chunk_delay: float = 0.0
     fail: str | None = None
     status: int | None = None
+    reasoning_repeat: int = 1
+    """How many times over the reasoning trace is written (a hostile, huge trace)."""
 
     @classmethod
     def from_headers(cls, headers: Headers) -> MockControls:
@@ -44,6 +46,7 @@ class MockControls:
             chunk_delay=_float(headers.get("x-mock-chunk-delay")),
             fail=headers.get("x-mock-fail") or None,
             status=_int(headers.get("x-mock-status")),
+            reasoning_repeat=max(1, _int(headers.get("x-mock-reasoning-repeat")) or 1),
         )
 
 

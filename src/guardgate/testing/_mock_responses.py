@@ -10,7 +10,7 @@ real API fails on content it cannot decrypt.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -215,42 +215,51 @@ class _EventWriter:
         self.events.append(sse_event(payload, event=event_type))
 
 
+def _stream_part(
+    out: _EventWriter,
+    at: JsonObject,
+    events: tuple[str, str],
+    position: JsonObject,
+    part: JsonObject,
+    text: str,
+    **extra: object,
+) -> None:
+    """One text part of an output item: the `part` added (its text empty), the text's deltas
+    and whole text, the part done (its text full). `events` names the part's and the text's
+    events, `position` where the part sits in the item (`summary_index` or `content_index`)."""
+    part_event, text_event = events
+    out.emit(f"{part_event}.added", **at, **position, part=part)
+    for piece in pieces(text):
+        out.emit(f"{text_event}.delta", **at, **position, delta=piece, **extra)
+    out.emit(f"{text_event}.done", **at, **position, text=text, **extra)
+    out.emit(f"{part_event}.done", **at, **position, part={**part, "text": text})
+
+
 def _stream_reasoning(out: _EventWriter, index: int, item_id: str, plan: _Plan) -> None:
-    at = {"item_id": item_id, "output_index": index}
+    at: JsonObject = {"item_id": item_id, "output_index": index}
     out.emit(
         "response.output_item.added",
         output_index=index,
         item={"id": item_id, "type": "reasoning", "summary": [], "encrypted_content": None},
     )
-    part = {"type": "summary_text", "text": ""}
-    out.emit("response.reasoning_summary_part.added", **at, summary_index=0, part=part)
-    for piece in pieces(plan.summary):
-        out.emit("response.reasoning_summary_text.delta", **at, summary_index=0, delta=piece)
-    out.emit("response.reasoning_summary_text.done", **at, summary_index=0, text=plan.summary)
-    part = {"type": "summary_text", "text": plan.summary}
-    out.emit("response.reasoning_summary_part.done", **at, summary_index=0, part=part)
+    events = ("response.reasoning_summary_part", "response.reasoning_summary_text")
+    part: JsonObject = {"type": "summary_text", "text": ""}
+    _stream_part(out, at, events, {"summary_index": 0}, part, plan.summary)
+    events = ("response.content_part", "response.reasoning_text")
     part = {"type": "reasoning_text", "text": ""}
-    out.emit("response.content_part.added", **at, content_index=0, part=part)
-    for piece in pieces(plan.reasoning):
-        out.emit("response.reasoning_text.delta", **at, content_index=0, delta=piece)
-    out.emit("response.reasoning_text.done", **at, content_index=0, text=plan.reasoning)
-    part = {"type": "reasoning_text", "text": plan.reasoning}
-    out.emit("response.content_part.done", **at, content_index=0, part=part)
+    _stream_part(out, at, events, {"content_index": 0}, part, plan.reasoning)
     out.emit("response.output_item.done", output_index=index, item=_reasoning_item(item_id, plan))
 
 
 def _stream_message(out: _EventWriter, index: int, item_id: str, text: str) -> None:
-    at = {"item_id": item_id, "output_index": index}
+    at: JsonObject = {"item_id": item_id, "output_index": index}
     out.emit(
         "response.output_item.added",
         output_index=index,
         item=_message_item(item_id, "", "in_progress"),
     )
-    out.emit("response.content_part.added", **at, content_index=0, part=_output_text(""))
-    for piece in pieces(text):
-        out.emit("response.output_text.delta", **at, content_index=0, delta=piece, logprobs=[])
-    out.emit("response.output_text.done", **at, content_index=0, text=text, logprobs=[])
-    out.emit("response.content_part.done", **at, content_index=0, part=_output_text(text))
+    events = ("response.content_part", "response.output_text")
+    _stream_part(out, at, events, {"content_index": 0}, _output_text(""), text, logprobs=[])
     out.emit("response.output_item.done", output_index=index, item=_message_item(item_id, text))
 
 
@@ -276,6 +285,8 @@ async def responses(request: Request, state: MockState) -> Response:
     if rejected is not None:
         return rejected
     plan = _plan(body, state)
+    if controls.reasoning_repeat > 1 and plan.reasoning:
+        plan = replace(plan, reasoning=" ".join([plan.reasoning] * controls.reasoning_repeat))
     response_id, created = new_id("resp_"), int(time.time())
     reasoning_id, message_id = new_id("rs_"), new_id("msg_")
     output: list[JsonObject] = [_reasoning_item(reasoning_id, plan)] if plan.reasoning else []

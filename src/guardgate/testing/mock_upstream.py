@@ -10,7 +10,8 @@
 - `GET /mock/requests`, `POST /mock/reset`: the last 1,000 requests received, for tests.
 
 Request headers steer it: `x-mock-delay` (seconds before the first byte), `x-mock-chunk-delay`
-(seconds between stream events), `x-mock-fail: close-early | 500`, `x-mock-status: <code>`.
+(seconds between stream events), `x-mock-fail: close-early | 500`, `x-mock-status: <code>`,
+`x-mock-reasoning-repeat: <n>` (Responses: the reasoning trace written n times over).
 What it says is a pure function of the prompt: see `mock_reasoning_text` and `mock_answer_text`.
 """
 

@@ -18,6 +18,9 @@ class RedisServer:
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port if port is not None else free_port()
+        self._chosen = port is None
+        """Whether the port was picked here: another may take it between the pick and the bind
+        (tests run in parallel workers), and then a new one is picked."""
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -26,10 +29,23 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        """Start the server and wait until it answers PING."""
+        """Start the server and wait until it answers PING; when the port this object picked was
+        taken meanwhile, pick another (a few times)."""
+        for _ in range(5):
+            if self._start_once():
+                self._chosen = False  # a restart (after an outage) keeps the port
+                return
+            if not self._chosen:
+                break
+            self.port = free_port()
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def _start_once(self) -> bool:
+        """One start on `self.port`: True once this process (not another one holding the port)
+        answers."""
         binary = shutil.which("redis-server")
         assert binary is not None, "redis-server is not installed"
-        self._process = subprocess.Popen(
+        process = self._process = subprocess.Popen(
             [
                 binary,
                 "--port",
@@ -48,10 +64,34 @@ class RedisServer:
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            if self.command(b"PING") == b"+PONG":
-                return
+            if process.poll() is not None:  # it exited: the port is someone else's
+                self._process = None
+                return False
+            if self.command(b"PING") == b"+PONG" and self._pid() == process.pid:
+                return True
             time.sleep(0.02)
-        raise RuntimeError("redis-server did not start")
+        process.kill()
+        process.wait(5)
+        self._process = None
+        return False
+
+    def _pid(self) -> int | None:
+        """The process id of the redis-server answering on the port."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"INFO server\r\n")
+                data = b""
+                while b"process_id:" not in data or not data.endswith(b"\r\n"):
+                    chunk = sock.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+        except OSError:
+            return None
+        for line in data.split(b"\r\n"):
+            if line.startswith(b"process_id:"):
+                return int(line.split(b":", 1)[1])
+        return None
 
     def stop(self) -> None:
         """Kill the server (as an outage would) and wait for it to exit."""

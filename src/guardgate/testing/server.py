@@ -39,22 +39,32 @@ class ServerThread:
         shutdown_timeout: float = 5.0,
         proxy_headers: bool = True,
     ) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=self.port,
-            log_level="warning",
-            lifespan=lifespan,  # type: ignore[arg-type]
-            timeout_graceful_shutdown=int(shutdown_timeout),
-            loop="asyncio",
+        self._app = app
+        self._options = {
+            "lifespan": lifespan,
+            "timeout_graceful_shutdown": int(shutdown_timeout),
             # False as `guardgate serve` runs it: guardgate alone decides which forwarding
             # header it believes, uvicorn does not rewrite the client address first.
-            proxy_headers=proxy_headers,
+            "proxy_headers": proxy_headers,
+        }
+        self._chosen = not port
+        """Whether the port was picked here: another worker may bind it between the pick and
+        uvicorn's bind, and then `start` picks another."""
+        self._prepare(port or free_port())
+
+    def _prepare(self, port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        config = uvicorn.Config(
+            self._app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            loop="asyncio",
+            **self._options,  # type: ignore[arg-type]
         )
         self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._run, daemon=True, name=f"uvicorn-{self.port}")
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"uvicorn-{port}")
         self._error: BaseException | None = None
 
     def _run(self) -> None:
@@ -64,7 +74,18 @@ class ServerThread:
             self._error = exc
 
     def start(self, timeout: float = 10.0) -> ServerThread:
-        """Start serving and wait until the port accepts connections."""
+        """Start serving and wait until the port accepts connections (on another free port
+        when the one picked here was taken meanwhile)."""
+        for _ in range(4):
+            try:
+                return self._start_once(timeout)
+            except RuntimeError:
+                if not self._chosen:
+                    raise
+                self._prepare(free_port())
+        return self._start_once(timeout)
+
+    def _start_once(self, timeout: float) -> ServerThread:
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self.server.started:

@@ -1,12 +1,13 @@
 -- guardgate: fold one request into an account's feature state, atomically; return the new state.
 -- Mirrors guardgate.scoring.features.update and MemoryFeatureStore.update operation for operation.
 -- KEYS[1] account hash, KEYS[2] models hash (model -> first seen), KEYS[3] deployment start,
--- KEYS[4] the prompt's key (set while the prompt counts as seen).
+-- KEYS[4] the prompts seen (a sorted set: prompt hash -> request time it was first seen).
 -- ARGV: ts, half_life, idle_ttl, new_model_window, model, network, values (the stateless
 -- indicators, comma-separated numbers in features.STATELESS order), slots, recent networks,
--- max models, has prompt ('1' or '0'), prompt window (ms), the 1-based indices of the indicators
--- that count only for a new prompt (comma-separated). State order: the stateless indicators,
--- then new_network, new_model, novel.
+-- max models, has prompt ('1' or '0'), prompt window (s), the 1-based indices of the indicators
+-- that count only for a new prompt (comma-separated), prompt hash, max prompts. State order: the
+-- stateless indicators, then new_network, new_model, novel.
+-- Returns the account's fields (HMGET order below), then the prompts evicted at the cap.
 local ts = tonumber(ARGV[1])
 local half_life = tonumber(ARGV[2])
 local idle_ttl = tonumber(ARGV[3])
@@ -20,6 +21,8 @@ local max_models = tonumber(ARGV[10])
 local has_prompt = ARGV[11]
 local prompt_window = ARGV[12]
 local scaled = ARGV[13]
+local prompt = ARGV[14]
+local max_prompts = tonumber(ARGV[15])
 local function fmt(x) return string.format('%.17g', x) end
 
 redis.call('SET', KEYS[3], fmt(ts), 'NX')
@@ -38,16 +41,31 @@ if model ~= '' then
   if first - started >= window and ts - first < window then new_model = 1 end
 end
 
+-- A prompt is new unless first seen less than prompt_window ago (MemoryFeatureStore._novel).
+-- The set stays bounded: a new prompt first drops those past the window, then, at the cap, the
+-- oldest.
 local novel = 1
+local evicted = 0
 if has_prompt == '1' then
-  if not redis.call('SET', KEYS[4], '1', 'NX', 'PX', prompt_window) then novel = 0 end
+  local seen = redis.call('ZSCORE', KEYS[4], prompt)
+  if seen and ts - tonumber(seen) < tonumber(prompt_window) then
+    novel = 0
+  else
+    redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', fmt(ts - tonumber(prompt_window)))
+    local over = redis.call('ZCARD', KEYS[4]) - max_prompts + 1
+    if over > 0 then
+      redis.call('ZPOPMIN', KEYS[4], over)
+      evicted = over
+    end
+    redis.call('ZADD', KEYS[4], fmt(ts), prompt)
+  end
 end
 
 local x = {}
 for v in string.gmatch(values, '[^,]+') do x[#x + 1] = tonumber(v) end
 local nind = #x + 3
 
-local names = {'ts', 'c', 'nets', 'tier', 'tts', 'req'}
+local names = {'ts', 'c', 'nets', 'tier', 'tts', 'req', 'nv'}
 for i = 0, nind - 1 do names[#names + 1] = 's' .. i end
 for i = 0, nslots - 1 do names[#names + 1] = 'l' .. i end
 local raw = redis.call('HMGET', KEYS[1], unpack(names))
@@ -100,12 +118,24 @@ local new_ts = old_ts
 if ts > new_ts then new_ts = ts end
 
 local fields = {'ts', fmt(new_ts), 'c', fmt(count), 'nets', table.concat(nets, ','),
-  'req', tostring(req + 1), 'l' .. slot, fmt(ts)}
+  'req', tostring(req + 1), 'l' .. slot, fmt(ts), 'nv', tostring(novel)}
 for i = 0, nind - 1 do
   fields[#fields + 1] = 's' .. i
   fields[#fields + 1] = fmt(out['s' .. i])
 end
-if req == 0 then redis.call('DEL', KEYS[1]) end
+-- The prompt the account's first request made known ('pn'): dropped with the account when the
+-- upstream refuses its key (forget.lua), kept no longer than its first request.
+if req == 0 then
+  redis.call('DEL', KEYS[1])
+  if has_prompt == '1' and novel == 1 then
+    fields[#fields + 1] = 'pn'
+    fields[#fields + 1] = prompt
+  end
+elseif req == 1 then
+  redis.call('HDEL', KEYS[1], 'pn')
+end
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('PEXPIRE', KEYS[1], math.ceil(idle_ttl * 1000))
-return redis.call('HMGET', KEYS[1], unpack(names))
+local reply = redis.call('HMGET', KEYS[1], unpack(names))
+reply[#reply + 1] = evicted
+return reply
