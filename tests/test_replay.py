@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from guardgate.cli import main
+from guardgate.deployment import Deployment
+from guardgate.replay import parse_line, replay, replay_settings
 
 FARM_HEADERS = {
     "content-type": "application/json",
@@ -188,3 +194,79 @@ def test_the_progress_bar_shows_an_eta() -> None:
     out = io.StringIO()
     _bar(out, 250, 1000, 5000, time.perf_counter() - 10.0)
     assert " 25% " in out.getvalue() and "ETA 30s" in out.getvalue()
+
+
+_JSON_TEXT = st.text(st.characters(blacklist_categories=()), max_size=20)  # lone surrogates too
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False)
+    | _JSON_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_JSON_TEXT, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ts=st.integers(min_value=0, max_value=2**40) | st.floats(0, 2e9),
+    headers=st.dictionaries(
+        _JSON_TEXT, _JSON_TEXT | st.integers(-(2**63), 2**63) | st.none(), max_size=6
+    ),
+    body=st.dictionaries(_JSON_TEXT, _JSON_VALUES, max_size=5),
+    ascii_only=st.booleans(),
+)
+def test_a_line_is_read_as_the_standard_library_reads_it(
+    ts: float, headers: dict[str, object], body: dict[str, object], ascii_only: bool
+) -> None:
+    line = json.dumps(
+        {"ts": ts, "ip": "1.2.3.4", "path": "/v1/chat/completions", "headers": headers,
+         "body": body},
+        ensure_ascii=ascii_only,
+    )  # fmt: skip
+    raw = line.encode("utf-8", "surrogatepass")
+    record = parse_line(raw)
+    assert record.ts == float(ts) and record.body == json.loads(line)["body"]
+    assert record.headers == [
+        (k.lower().encode("latin-1", "replace"),
+         (v if isinstance(v, str) else json.dumps(v)).encode("latin-1", "replace"))
+        for k, v in headers.items()
+    ]  # fmt: skip
+
+
+def test_an_integer_beyond_64_bits_is_read_as_the_live_door_reads_it() -> None:
+    # The sidecar parses bodies with orjson, which reads such an integer as a float.
+    line = {"ts": 1, "path": "/v1/chat/completions", "body": {"seed": 2**70, "n": 2}}
+    assert parse_line(json.dumps(line)).body == orjson.loads(json.dumps(line["body"]))
+    assert parse_line(json.dumps(line)).body == {"seed": float(2**70), "n": 2}
+
+
+def test_lines_orjson_refuses_are_replayed(tmp_path: Path) -> None:
+    line = json.loads(_chat_line(0))
+    odd = [
+        json.dumps(line).replace("what should I cook", "what \\ud800 should I cook"),
+        json.dumps({**line, "body": {**line["body"], "seed": 2**70}}),
+        json.dumps({**line, "body": {**line["body"], "temperature": float("nan")}}),
+        json.dumps(line),
+    ]
+    traffic = _write(tmp_path, odd)
+    out = tmp_path / "decisions.jsonl"
+    assert main(["replay", str(traffic), "--decisions", str(out), "--quiet"]) == 0
+    assert [json.loads(x)["line"] for x in out.read_text().splitlines()] == [0, 1, 2, 3]
+
+
+async def test_a_replay_keeps_no_admin_record_and_decides_the_same() -> None:
+    lines = "".join(line + "\n" for line in _linked_farm(4, 30)).encode()
+    kept: list[str] = []
+    for admin in (True, False):
+        clock = [0.0]
+        deployment = Deployment.from_settings(
+            replay_settings("test"), lambda c=clock: c[0], admin=admin
+        )
+        out = io.StringIO()
+        await replay(io.BytesIO(lines), deployment=deployment, clock=clock, decisions=out)
+        activity = deployment.detection.activity  # type: ignore[attr-defined]
+        assert bool(activity.accounts) is admin
+        kept.append(out.getvalue())
+    assert kept[0] == kept[1]

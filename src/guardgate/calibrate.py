@@ -198,7 +198,9 @@ def _replayed(first: bytes, rest: IO[bytes]) -> list[dict[str, Any]]:
     from guardgate.replay import replay, replay_settings
 
     clock = [0.0]
-    deployment = Deployment.from_settings(replay_settings("guardgate calibrate"), lambda: clock[0])
+    deployment = Deployment.from_settings(
+        replay_settings("guardgate calibrate"), lambda: clock[0], admin=False
+    )
     sink = _Sink()
     lines = _Chain(first, rest)
     summary = asyncio.run(

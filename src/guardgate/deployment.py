@@ -91,9 +91,14 @@ class Deployment:
         self.started = False
 
     @classmethod
-    def from_settings(cls, settings: GuardgateSettings, clock: Clock | None = None) -> Deployment:
+    def from_settings(
+        cls, settings: GuardgateSettings, clock: Clock | None = None, *, admin: bool = True
+    ) -> Deployment:
         """Build every part for `settings`; `clock` (unix seconds) defaults to `time.time` and
-        is the request time everywhere a decision reads one (replay and tests set it)."""
+        is the request time everywhere a decision reads one (replay and tests set it).
+
+        `admin=False`: inline detection keeps no activity record for the admin API (a replay
+        serves none)."""
         now: Clock = clock if clock is not None else time.time
         metrics = Metrics()
         faults = FaultCounter(metrics)
@@ -134,7 +139,7 @@ class Deployment:
             engine = Engine(
                 settings, store=store, config=config, scorer=scorer, on_evicted=events.evicted
             )
-            detection = InlineDetection(observer, engine)
+            detection = InlineDetection(observer, engine, record_activity=admin)
         gate = Gate(
             detection=detection,
             overrides=overrides,

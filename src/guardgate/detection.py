@@ -134,9 +134,17 @@ class InlineDetection:
 
     meters_answers = False
 
-    def __init__(self, observer: Observer, engine: Engine, *, known: int = KNOWN_VERDICTS) -> None:
+    def __init__(
+        self,
+        observer: Observer,
+        engine: Engine,
+        *,
+        known: int = KNOWN_VERDICTS,
+        record_activity: bool = True,
+    ) -> None:
         self.observer = observer
         self.engine = engine
+        self._record_activity = record_activity
         self.activity = ActivityLog()
         """Recent verdicts and decisions, for the admin API."""
         self.link_ttl = engine.config.link_ttl
@@ -188,9 +196,9 @@ class InlineDetection:
     def record(
         self, request: GateRequest, now: float, judgement: Judgement, decision: Decision
     ) -> None:
-        """Add the decision to the activity record."""
+        """Add the decision to the activity record (unless it is not kept)."""
         obs = judgement.observation
-        if obs is not None:
+        if obs is not None and self._record_activity:
             self.activity.record(obs, decision, engine_tier=judgement.verdict.tier)
 
     def meter(self, api: ApiKind, chunks: list[bytes]) -> None:

@@ -30,6 +30,12 @@ class Events:
         """Log a decision that acts (or, in shadow mode, would act) on its request; in shadow
         mode, count what enforcing it would have done."""
         verdict = decision.verdict
+        if shadow:
+            would = _would(decision)
+            if would:
+                self.metrics.shadow_would(would, verdict.tier._value_)
+        if not audit.isEnabledFor(logging.INFO):
+            return  # no line to build (a replay logs warnings only)
         line: dict[str, Any] = {
             "event": "decision",
             "shadow": shadow,
@@ -46,15 +52,13 @@ class Events:
         else:
             line["reasons"] = list(verdict.reasons)
         audit.info(json.dumps(line, separators=(",", ":")))
-        if shadow:
-            would = _would(decision)
-            if would:
-                self.metrics.shadow_would(would, verdict.tier._value_)
 
     def tier_changed(self, verdict: Verdict, old: Tier) -> None:
         """An account's tier in force moved from `old` to `verdict.tier` (as this replica saw
         it): counted and logged."""
         self.metrics.tier_change(old.value, verdict.tier.value)
+        if not audit.isEnabledFor(logging.INFO):
+            return
         audit.info(
             json.dumps(
                 {
