@@ -16,8 +16,9 @@ rates start at 0), `K` the decayed thousands of output tokens asked for in singl
 answers to single-shot prompts, `A` the decayed thousands of output tokens asked for in any
 request (a cluster's, pooled; `POOL_UNIT` is more than a single everyday account asks) and `k`
 the kin of the request (`Scorer.judge`: the flagged share of other accounts' recent traffic on
-the evidence it carries, for a harvest-shaped request, fading as the account's own record grows). Each term `weight * value` is a contribution in log-odds; the
-largest positive ones are the verdict's reasons.
+the evidence it carries, for a harvest-shaped request, fading as the account's own record grows).
+Each term `weight * value` is a contribution in log-odds; the largest positive ones are the
+verdict's reasons.
 
 Every weight is zero or positive: no feature lowers a score, so an attacker has nothing to switch
 on to look harmless (streaming, bursts, a system prompt, randomised parameters were such switches
