@@ -212,3 +212,63 @@ async def _run_in(scorer: Scorer, requests: list, cluster: str) -> list:  # type
         state = await scorer.observe(obs)
         out.append(scorer.judge(obs, state, cluster))
     return out
+
+
+async def _loops(scorer: Scorer, accounts: list[str], steps: int, max_tokens: int) -> None:
+    for k, account in enumerate(accounts):
+        await _run(
+            scorer,
+            [
+                replace(coding_agent_request(T0 + 300 * i + k, i, account), max_tokens=max_tokens)
+                for i in range(steps)
+            ],
+        )
+
+
+async def test_a_small_cluster_harvesting_beyond_any_one_users_volume_flags_its_members() -> None:
+    # Eight agent-loop accounts on one cloud host, each asking the longest budgets: each looks
+    # like a developer's agent, but together they ask for more than any single user does.
+    scorer = Scorer(MemoryFeatureStore())
+    farm = [f"loop-{k}" for k in range(8)]
+    await _loops(scorer, farm, 90, 32000)
+    await scorer.refresh_clusters({a: "c-farm" for a in farm}, T0 + 90 * 300)
+    pooled = scorer.clusters["c-farm"]
+    assert pooled.harvest > 0.5
+    assert dict(pooled.score.contributions)["pooled_harvest"] > 0.5
+    step = coding_agent_request(T0 + 91 * 300, 91, "loop-3")
+    judged = scorer.judge(step, await scorer.observe(step), "c-farm")
+    assert judged.own_score < 0.5  # on its own, a developer's agent
+    assert judged.tier is not Tier.NORMAL
+    assert judged.reasons[0].startswith("linked to a cluster of 8 accounts")
+
+
+async def test_the_same_cluster_with_short_answers_or_light_volume_is_not_flagged() -> None:
+    # A SaaS back end's eight keys on a shared cloud, asking for 300-token answers.
+    scorer = Scorer(MemoryFeatureStore())
+    backend = [f"saas-{k}" for k in range(8)]
+    await _loops(scorer, backend, 90, 300)
+    # Eight developers' agents linked together, a few tasks each: coordination without harvest.
+    team = [f"dev-{k}" for k in range(8)]
+    await _loops(scorer, team, 8, 32000)
+    assignment = {a: "c-saas" for a in backend} | {a: "c-team" for a in team}
+    await scorer.refresh_clusters(assignment, T0 + 90 * 300)
+    assert scorer.clusters["c-saas"].harvest == 0.0
+    assert scorer.clusters["c-team"].harvest == 0.0
+    for account, cluster, tokens in (("saas-2", "c-saas", 300), ("dev-2", "c-team", 32000)):
+        step = replace(coding_agent_request(T0 + 91 * 300, 91, account), max_tokens=tokens)
+        assert scorer.judge(step, await scorer.observe(step), cluster).tier is Tier.NORMAL
+
+
+async def test_a_member_flagged_only_for_its_clusters_volume_lends_its_evidence_no_kin() -> None:
+    scorer = Scorer(MemoryFeatureStore())
+    farm = [f"loop-{k}" for k in range(8)]
+    await _loops(scorer, farm, 90, 32000)
+    await scorer.refresh_clusters({a: "c-farm" for a in farm}, T0 + 90 * 300)
+    for i in range(91, 500):
+        step = coding_agent_request(T0 + i * 300, i, f"loop-{i % 8}")
+        assert scorer.judge(step, await scorer.observe(step), "c-farm").tier is not Tier.NORMAL
+    # A developer new to the same popular agent (same prompt, tools and network) starts a task.
+    dev = replace(coding_agent_request(T0 + 500 * 300, 0, "dev-new"), turns=1)
+    judged = scorer.judge(dev, await scorer.observe(dev), "dev-new")
+    assert judged.tier is Tier.NORMAL
+    assert not any(r.startswith("shares its wording") for r in judged.reasons)

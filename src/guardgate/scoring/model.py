@@ -5,6 +5,7 @@
         + round_the_clock * slots / 6 * r_deep
         + cluster * log2(members) * r_deep
         + cluster_volume * log2(members) * log2(1 + A / members / MEMBER_VOLUME_UNIT)
+        + pooled_harvest * max(0, log2(A / POOL_UNIT))      (clusters only)
         + kin * k
     score = 1 / (1 + exp(-z))
 
@@ -13,10 +14,11 @@ request count, `a` (`prior_weight`) the pseudo-requests every rate is shrunk by 
 rates start at 0), `K` the decayed thousands of output tokens asked for in single-shot requests
 (`harvest_k`: a volume, summed over a cluster's members), and `r_deep` the shrunk rate of long
 answers to single-shot prompts, `A` the decayed thousands of output tokens asked for in any
-request (a cluster's, pooled) and `k` the kin of the request (`Scorer.judge`: the flagged share of
-other accounts' recent traffic on the evidence it carries, for a harvest-shaped request, fading as
-the account's own record grows). Each term `weight * value` is a contribution in log-odds; the
-largest positive ones are the verdict's reasons.
+request (a cluster's, pooled; `POOL_UNIT` is more than a single everyday account asks) and `k`
+the kin of the request (`Scorer.judge`: the flagged share of other accounts' recent traffic on
+the evidence it carries, for a harvest-shaped request, fading as the account's own record grows).
+Each term `weight * value` is a contribution in log-odds; the largest positive ones are the
+verdict's reasons.
 
 Every weight is zero or positive: no feature lowers a score, so an attacker has nothing to switch
 on to look harmless (streaming, bursts, a system prompt, randomised parameters were such switches
@@ -79,6 +81,9 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     # Per doubling of a cluster's size, times the doublings of the output asked for per member
     # (any request, agent loops included) over `MEMBER_VOLUME_UNIT`.
     "cluster_volume": 1.0,
+    # Per doubling of the output a cluster asks for, pooled, beyond what a single heavy user asks
+    # (`POOL_UNIT`): a farm's harvest is the sum of its accounts', which no one person reaches.
+    "pooled_harvest": 2.0,
     # Times the flagged share of the traffic that recently carried this request's evidence (two
     # kinds agreeing; see `reputation`): a farm's new account judged on its first request.
     "kin": 14.0,
@@ -91,6 +96,12 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 VOLUME_UNIT = 500.0
 """Thousands of single-shot output tokens (decayed) from which `volume` counts a doubling."""
 
+POOL_UNIT = 7000.0
+"""Thousands of output tokens asked for (decayed), pooled over a cluster, from which
+`pooled_harvest` counts a doubling: just beyond the most a single account of the simulator's
+everyday populations asked for on the tuning weeks (an agent user's 6,876; a coding agent's 4,981;
+evaluation launches, batch jobs of their own, ask far more and are judged alone)."""
+
 MEMBER_VOLUME_UNIT = 1000.0
 """Thousands of output tokens asked for per cluster member (decayed) from which
 `cluster_volume` counts a doubling."""
@@ -100,6 +111,7 @@ EXTRA_TEXT: dict[str, str] = {
     "volume": "long answers asked for at volume",
     "cluster_size": "several accounts acting as one, harvesting",
     "cluster_volume": "several accounts acting as one, each asking for long answers at volume",
+    "pooled_harvest": "several accounts together asking for more than any one person does",
     "kin": "shares its wording, software or network with flagged accounts",
 }
 """What the terms that are not plain indicator rates mean."""
@@ -179,11 +191,19 @@ class ScoringModel:
                     * math.log2(1.0 + asked / MEMBER_VOLUME_UNIT),
                 )
             )
+        if members > 1 and w["pooled_harvest"]:
+            terms.append(("pooled_harvest", w["pooled_harvest"] * pooled_excess(sums)))
         if kin > 0 and w["kin"]:
             terms.append(("kin", w["kin"] * kin))
         z = w["bias"] + w["history"] * confidence + sum(c for _, c in terms)
         positive = sorted((t for t in terms if t[1] > 0.05), key=lambda t: -t[1])
         return Score(value=_sigmoid(z), contributions=tuple(positive))
+
+
+def pooled_excess(sums: list[float]) -> float:
+    """Doublings of the output asked for in `sums` (a cluster's, pooled) beyond `POOL_UNIT`."""
+    asked = max(0.0, sums[ASKED_K])
+    return math.log2(asked / POOL_UNIT) if asked > POOL_UNIT else 0.0
 
 
 def _sigmoid(z: float) -> float:

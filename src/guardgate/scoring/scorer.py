@@ -9,19 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Mapping
 
 from guardgate.linking.evidence import evidence_values
 from guardgate.model import Observation, Tier
 from guardgate.records import record
 from guardgate.scoring.features import (
+    ASKED_K,
     INDICATORS,
     AccountState,
     budget_share,
     budget_tokens,
     slots_active,
 )
-from guardgate.scoring.model import Score, ScoringModel
+from guardgate.scoring.model import (
+    MEMBER_VOLUME_UNIT,
+    POOL_UNIT,
+    Score,
+    ScoringModel,
+    pooled_excess,
+)
 from guardgate.scoring.reputation import EvidenceReputation
 from guardgate.scoring.state import FeatureStore, MemoryFeatureStore
 from guardgate.scoring.tiers import TierThresholds
@@ -36,6 +44,10 @@ class ClusterScore:
     cluster: str
     size: int
     score: Score
+    harvest: float = 0.0
+    """How far the output its members asked for, pooled, goes beyond a single heavy user's (0
+    at `POOL_UNIT` or less, 1 at twice that or more), times how near the members' average comes
+    to a heavy user's share (0 at half of `MEMBER_VOLUME_UNIT` or less, 1 at it or more)."""
 
 
 @record
@@ -109,13 +121,25 @@ class Scorer:
             kin=kin,
         )
         value = own.value
+        plain = value  # the score with the plain cluster lift only
         reasons = own.reasons(self.top_reasons)
         pooled = self.clusters.get(cluster)
         if pooled is not None and pooled.score.value > value:
             # The lift scales with the budget this request asks for: a farm's member harvesting
             # long answers takes its cluster's score, a member asking for short ones (a SaaS back
             # end whose addresses a farm's cloud shares) keeps close to its own.
-            lifted = min(pooled.score.value, value + self.cluster_lift * budget)
+            plain = min(pooled.score.value, value + self.cluster_lift * budget)
+            # A cluster whose pooled harvest is beyond any one person's lifts further, in
+            # proportion to what this member itself asks for: a farm's accounts each asking a
+            # heavy user's share take its score, a light member of the same cluster does not.
+            lift = self.cluster_lift
+            if pooled.harvest > 0 and state.sums:
+                asked = max(0.0, state.sums[ASKED_K]) / MEMBER_VOLUME_UNIT
+                # A member asking beyond a whole pool's worth alone is a batch job of its own (an
+                # evaluation launch), judged on its own record, not hidden in a crowd.
+                if asked * MEMBER_VOLUME_UNIT <= POOL_UNIT:
+                    lift += (1.0 - lift) * pooled.harvest * min(1.0, asked)
+            lifted = min(pooled.score.value, value + lift * budget)
             if lifted > value:
                 value = lifted
                 reasons = (
@@ -128,7 +152,11 @@ class Scorer:
         if tier is not previous:
             self._remember(obs.account, tier, obs.ts, state)
         if values:
-            self.reputation.record(values, obs.ts, tier in _FLAGGED)
+            # A member flagged only for its cluster's pooled volume lends its evidence no kin:
+            # its requests look like anyone's (a farm posing as a popular agent shares the
+            # agent's prompt, tools and build with the agent's whole crowd).
+            pooled_only = value > plain and plain < self.thresholds.suspect_enter
+            self.reputation.record(values, obs.ts, tier in _FLAGGED and not pooled_only)
         return Judgement(score=value, tier=tier, reasons=reasons, own_score=own.value)
 
     def _remember(self, account: str, tier: Tier, ts: float, state: AccountState) -> None:
@@ -158,9 +186,21 @@ class Scorer:
         for cluster, accounts in members.items():
             if len(accounts) < self.min_cluster_size:
                 continue
-            pooled = self.pool([states[a] for a in accounts if a in states], now)
+            found = [states[a] for a in accounts if a in states]
+            pooled = self.pool(found, now)
             if pooled is not None:
-                scores[cluster] = ClusterScore(cluster, len(accounts), pooled)
+                sums = [0.0] * len(INDICATORS)
+                for state in found:
+                    if state.sums is not None:
+                        sums[ASKED_K] += state.sums[ASKED_K]
+                # Beyond one person's volume pooled, and a heavy user's share per member: a
+                # farm's loops each ask as much as a heavy user, while a crowd of light senders
+                # (a NAT, a class, a farm's many small accounts with a few people among them)
+                # averages far less per member.
+                share = sums[ASKED_K] / len(found) / MEMBER_VOLUME_UNIT
+                each = min(1.0, max(0.0, math.log2(share) + 1.0)) if share > 0 else 0.0
+                harvest = min(1.0, pooled_excess(sums)) * each
+                scores[cluster] = ClusterScore(cluster, len(accounts), pooled, harvest)
         self.clusters = scores
         return len(scores)
 
