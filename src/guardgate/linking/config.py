@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
+from guardgate.prefixed import prefixed
 from guardgate.store import StoreLimits
 
 
@@ -90,12 +91,7 @@ class LinkingConfig:
     @classmethod
     def from_settings(cls, settings: Any) -> LinkingConfig:
         """Defaults, overridden by `settings.linking_<field>` where such a field exists."""
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            value = getattr(settings, f"linking_{f.name}", None)
-            if value is not None:
-                values[f.name] = value
-        return cls(**values)
+        return cls(**prefixed(cls, settings, "linking"))
 
     @property
     def limits(self) -> StoreLimits:

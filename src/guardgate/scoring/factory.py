@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
+from guardgate.prefixed import prefixed
 from guardgate.scoring.model import ScoringModel
 from guardgate.scoring.scorer import Scorer
 from guardgate.scoring.state import FeatureLimits, FeatureStore, MemoryFeatureStore
@@ -42,12 +43,7 @@ class ScoringConfig:
     @classmethod
     def from_settings(cls, settings: Any) -> ScoringConfig:
         """Defaults, overridden by `settings.scoring_<field>` where such a field exists."""
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            value = getattr(settings, f"scoring_{f.name}", None)
-            if value is not None:
-                values[f.name] = value
-        return cls(**values)
+        return cls(**prefixed(cls, settings, "scoring"))
 
     def model(self) -> ScoringModel:
         """The scoring model with the configured weights."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
+
+from guardgate.prefixed import prefixed
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +28,9 @@ class SignalConfig:
     @classmethod
     def from_settings(cls, settings: Any) -> SignalConfig:
         """Defaults, overridden by `settings.signals_<field>` where such a field exists."""
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            value = getattr(settings, f"signals_{f.name}", None)
-            if value is not None:
-                values[f.name] = value.lower() if isinstance(value, str) else value
-        return cls(**values)
+        values = prefixed(cls, settings, "signals")
+        # Header names are matched lower-cased (ASGI headers are).
+        lowered: dict[str, Any] = {
+            k: v.lower() if isinstance(v, str) else v for k, v in values.items()
+        }
+        return cls(**lowered)
