@@ -121,6 +121,7 @@ class Engine:
         state = (await self.scorer.store.states([account])).get(account)
         if state is not None and state.requests > 1:
             return False
+        self.linker.forget(account)
         pending = self.linker.pending
         if any(account in (link.a, link.b) for link in pending):
             self.linker.pending = [link for link in pending if account not in (link.a, link.b)]

@@ -59,6 +59,10 @@ class Linker:
         self._scripted: set[str] = set()
         # Accounts whose latest request came from a crowd's agent.
         self._crowd: set[str] = set()
+        # Exact prompt -> the account that sent it first (see `_shared_prompt`), and account
+        # -> the last prompt it sent first (for `forget`).
+        self._first_sender: dict[str, str] = {}
+        self._introduced: dict[str, str] = {}
         self._next_recluster: float | None = None
         self._graph = LinkGraph(config.min_link_support)
         self._cursor = -1
@@ -72,6 +76,7 @@ class Linker:
             return Membership(account, 1)
         cfg = self.config
         values = evidence_values(obs, cfg.bands)
+        public = self._shared_prompt(obs)
         touch = await self.store.touch(account, obs.ts, values)
         crowd_agent = self._runs_agent(obs) and self.scorer.crowd_tools(touch)
         crowd = self._crowd
@@ -81,7 +86,9 @@ class Linker:
             crowd.add(account)
         else:
             crowd.discard(account)
-        evidence = self.scorer.evaluate(touch, crowd_agent=crowd_agent, crowd=crowd)
+        evidence = self.scorer.evaluate(
+            touch, crowd_agent=crowd_agent, crowd=crowd, content=not public
+        )
         linked = self._confirmed(account, tuple(e for e in evidence if e.linked))
         if linked:
             self._queue(account, linked, obs.ts)
@@ -95,6 +102,37 @@ class Linker:
                 cid, count = min(found.items(), key=lambda kv: (-kv[1], kv[0]))
                 return Membership(cid, count + 1, linked, provisional=True)
         return Membership(account, 1, linked)
+
+    def _shared_prompt(self, obs: Observation) -> bool:
+        """Whether another account sent this exact prompt first. Such a prompt is a public one
+        (a benchmark item, this week's popular question, a class's homework), not an actor's
+        own template: many honest accounts send it word for word, while a farm pays for every
+        prompt and sends each from one account. Its wording then is no evidence of who sent
+        it, so the request's content values are recorded (they keep the counts that say how
+        common a wording is) but not compared. Not free for a farm: a copied prompt
+        buys it nothing new (scoring counts it as seen). Remembered per replica."""
+        prompt = obs.prompt_hash
+        if not prompt:
+            return False
+        first = self._first_sender.get(prompt)
+        if first is None:
+            senders, introduced = self._first_sender, self._introduced
+            if len(senders) > _MAX_RECENT:
+                senders.clear()
+                introduced.clear()
+            senders[prompt] = obs.account
+            introduced[obs.account] = prompt
+            return False
+        return first != obs.account
+
+    def forget(self, account: str) -> None:
+        """Forget what `account` made known, when the upstream refused its key on its first
+        request: a refused key sending a farm's prompts first must not make them public."""
+        prompt = self._introduced.pop(account, None)
+        if prompt is not None and self._first_sender.get(prompt) == account:
+            del self._first_sender[prompt]
+        self._scripted.discard(account)
+        self._crowd.discard(account)
 
     def _runs_agent(self, obs: Observation) -> bool:
         """Whether the sender runs an agent: this request and every earlier one of it carried

@@ -102,10 +102,12 @@ class PairScorer:
         linked_only: bool = True,
         crowd_agent: bool = False,
         crowd: Container[str] = (),
+        content: bool = True,
     ) -> list[PairEvidence]:
         """Evidence for the candidate accounts of this request (only the linked ones unless
         `linked_only` is false), strongest first. `crowd_agent`: the sender runs a crowd's
-        agent (see `LinkingConfig.crowd_accounts`)."""
+        agent (see `LinkingConfig.crowd_accounts`); `content`: false when the request's prompt
+        is a public one (see `Linker`), whose wording is not compared."""
         cfg = self.config
         active = touch.active
         ranked = sorted((p for p in touch.postings if p.members), key=lambda p: (p.count, p.value))
@@ -114,6 +116,8 @@ class PairScorer:
         for posting in ranked:
             value = posting.value
             role = _ROLE[value[: value.index(":")]]
+            if not content and role in (_TPL, _BSUM):
+                continue
             weight = self.rarity(posting.count, active)
             for member in posting.members:
                 slots = acc.get(member)
