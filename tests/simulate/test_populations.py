@@ -111,6 +111,17 @@ def test_low_and_slow_accounts_send_a_few_requests_each(worlds: dict[int, World]
         assert statistics.median(per_account.values()) <= 12
 
 
+def test_datacenter_farm_sits_on_one_or_two_ranges(worlds: dict[int, World]) -> None:
+    for world in worlds.values():
+        pairs = [(t, lab) for t, lab in world.of("datacenter_farm") if lab["variant"] == "base"]
+        assert len({lab["account_key"] for _, lab in pairs}) >= 3
+        ranges = {t["ip"].rsplit(".", 1)[0] for t, _ in pairs}
+        assert 1 <= len(ranges) <= 2
+        everyone = [t for t, _ in world.of("datacenter_farm")]
+        # Its `exit_ip` accounts leave the range; the rest never do.
+        assert len({t["ip"].rsplit(".", 1)[0] for t in everyone}) > len(ranges)
+
+
 def test_agent_farm_sends_what_the_agent_crowd_sends(worlds: dict[int, World]) -> None:
     for world in worlds.values():
         crowd = world.of("agent_crowd")

@@ -17,7 +17,7 @@ from guardgate.simulate.clients import ClientBuild, ClientKind, random_build
 from guardgate.simulate.config import DAY, HOUR
 from guardgate.simulate.farm_prompts import farm_prompt, farm_wording
 from guardgate.simulate.legit_coding import coding_task
-from guardgate.simulate.network import ProxyNetwork, residential_ip
+from guardgate.simulate.network import ProxyNetwork, cloud_ip, residential_ip
 from guardgate.simulate.sessions import chat_session
 from guardgate.simulate.text import question
 from guardgate.simulate.timing import (
@@ -149,6 +149,44 @@ def hydra_farm(world: World) -> None:
 
 
 _STEALTH_CLIENTS = (ClientKind.OPENAI_PY, ClientKind.OPENAI_NODE, ClientKind.REQUESTS)
+
+
+def datacenter_farm(world: World) -> None:
+    """Hundreds of accounts on one hosting provider's range: a few hundred addresses of one or
+    two /24s, an address or two per account, all busy at once from a job queue. One template,
+    reasoning models at long limits; whatever the knobs copy from legitimate clients (their
+    headers, parameters and system prompts, streaming, plain wording) it may copy."""
+    rng = world.rng("datacenter_farm")
+    cfg = world.config
+    campaign = Campaign(world, "datacenter_farm", rng)
+    ranges = [cloud_ip(rng).rsplit(".", 1)[0] for _ in range(rng.randint(1, 2))]
+    wording = farm_wording(rng)
+    limits = farm_params(rng)
+    build = server_build(rng, ClientKind.OPENAI_PY)
+    models = rng.sample(("deepseek-r1", "o3-mini", "gpt-4o", NEW_MODEL), rng.randint(1, 2))
+    n_accounts = cfg.count(rng.uniform(250, 450), minimum=8)
+    jobs_per_day = rng.uniform(400, 1000)
+    world.note(
+        "datacenter_farm",
+        members=n_accounts,
+        ranges=len(ranges),
+        jobs_per_day=jobs_per_day,
+        template=wording.template,
+        models=tuple(models),
+    )
+    accounts = []
+    for _ in range(n_accounts):
+        who = campaign.account(actor="datacenter-1", build=build)
+        hosts = [f"{rng.choice(ranges)}.{rng.randint(2, 254)}" for _ in range(rng.randint(1, 2))]
+        accounts.append((who, hosts))
+    api = ApiKind.OPENAI_CHAT
+    for job in poisson_process(rng, cfg.start, cfg.end, jobs_per_day * cfg.scale / DAY):
+        who, hosts = rng.choice(accounts)
+        model = rng.choice(models)
+        body = text_body(api, model, (), farm_prompt(rng, wording), system=wording.system)
+        body.update(params_for(limits, api, model))
+        campaign.send(who, job, rng.choice(hosts), api, body)
+    campaign.finish()
 
 
 def stealth_farm(world: World) -> None:

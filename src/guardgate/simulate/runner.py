@@ -7,7 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from guardgate.simulate.attack_crowds import agent_farm, low_slow_farm, reseller_relay
-from guardgate.simulate.attack_farms import hydra_farm, model_hopper, stealth_farm
+from guardgate.simulate.attack_farms import (
+    datacenter_farm,
+    hydra_farm,
+    model_hopper,
+    stealth_farm,
+)
 from guardgate.simulate.attack_solo import cot_harvester, single_scraper
 from guardgate.simulate.config import SimulationConfig
 from guardgate.simulate.emitter import PopulationStats
@@ -52,6 +57,7 @@ POPULATIONS: tuple[tuple[str, Callable[[World], None]], ...] = (
     ("low_slow_farm", low_slow_farm),
     ("agent_farm", agent_farm),
     ("reseller_relay", reseller_relay),
+    ("datacenter_farm", datacenter_farm),
 )
 ATTACK_POPULATIONS = frozenset(
     {
@@ -63,6 +69,7 @@ ATTACK_POPULATIONS = frozenset(
         "low_slow_farm",
         "agent_farm",
         "reseller_relay",
+        "datacenter_farm",
     }
 )
 
