@@ -77,3 +77,19 @@ async def test_a_value_honest_traffic_shares_keeps_a_low_share() -> None:
         reputation.record(["cli:popular-sdk", "net:81.1.1.0/24"], T0 + 100 + i, flagged=True)
     share = reputation.share(["cli:popular-sdk", "net:81.1.1.0/24"], T0 + 200)
     assert share < 0.2  # the software kind: 20 of 120 requests
+
+
+async def test_most_of_a_flagged_wording_is_kin_without_a_second_kind() -> None:
+    # A stealth farm's account: its own address, software and parameters, but the farm's own
+    # wording (7 of the 8 sketch values), as content alone links it.
+    reputation = EvidenceReputation(min_support=2)
+    wording = [f"b:{i}.farm" for i in range(8)]
+    for i in range(10):
+        reputation.record([*wording, f"cli:farm-{i}"], T0 + i, flagged=True)
+    assert reputation.share([*wording[:7], "b:7.own", "cli:mine"], T0 + 10) == 1.0
+    # Half the sketch agreeing (a stranger's prompt in the same domain): a second kind is needed.
+    assert reputation.share([*wording[:4], "b:4.own", "cli:mine"], T0 + 10) == 0.0
+    # Most of a wording that honest traffic mostly sends (a popular app's template) stays low.
+    for i in range(60):
+        reputation.record([*wording, f"cli:user-{i}"], T0 + 20 + i, flagged=False)
+    assert reputation.share([*wording[:7], "b:7.own", "cli:mine"], T0 + 90) < 0.2

@@ -12,8 +12,10 @@ by its share of flagged traffic, not by its rarity: a value thousands of honest 
 popular agent's system prompt, the current SDK build) keeps a low share however often a farm also
 sends it. The prior needs two kinds of evidence (network, software, application, content) to
 agree, as a link does, so that one coincidence (a shared exit address, a common question) is not
-enough. It only raises a score (`ScoringModel` weight `kin`), so nothing an attacker sends can
-lower one.
+enough; or, as content alone links a farm, most of a prompt's template sketch (7 of 8 values)
+agreeing with flagged traffic: a stealth farm's account with its own address, software and
+parameters still writes in the farm's own words. It only raises a score (`ScoringModel` weight
+`kin`), so nothing an attacker sends can lower one.
 
 The table is this replica's (like the cached cluster scores), bounded (`max_values`, the least
 recently seen half dropped when it is full; about 212 bytes a value measured with tracemalloc,
@@ -36,6 +38,11 @@ _KINDS = {prefix: int(kind) for prefix, kind in KIND_OF_PREFIX.items() if prefix
 _BANDS = 3
 """Template-sketch bands that must agree for content to count (as linking's
 `min_shared_bands`)."""
+
+
+_ALONE_BANDS = 7
+"""Template-sketch bands that, agreeing, count without a second kind (as linking's
+`content_alone_bands`)."""
 
 
 class EvidenceReputation:
@@ -87,12 +94,16 @@ class EvidenceReputation:
                 bands.append(share)
             elif share > best[kind]:
                 best[kind] = share
+        alone = 0.0
         if len(bands) >= _BANDS:
             # One sketch band is shared by chance with many prompts: several must agree.
             bands.sort()
             best[Kind.CONTENT] = max(best[Kind.CONTENT], bands[-_BANDS])
+            if len(bands) >= _ALONE_BANDS:
+                # Most of the sketch agreeing is a farm's own wording, as content alone links it.
+                alone = bands[-_ALONE_BANDS]
         best.sort()
-        return best[-2]
+        return max(best[-2], alone)
 
     def record(self, values: Sequence[str], ts: float, flagged: bool) -> None:
         """Count one request carrying `values`, from a flagged account or not."""
