@@ -51,7 +51,7 @@ async def _record(traffic: Path) -> dict[str, Any]:
     deployment = Deployment.from_settings(settings, lambda: clock[0])
     observations: list[Observation] = []
     clusters: list[str] = []
-    refreshes: list[tuple[int, float, dict[str, str]]] = []
+    refreshes: list[tuple[int, float, dict[str, str], dict[str, int]]] = []
     observe = Engine.observe
     refresh = Scorer.refresh_clusters
 
@@ -61,9 +61,11 @@ async def _record(traffic: Path) -> dict[str, Any]:
         clusters.append(verdict.cluster)
         return verdict
 
-    async def refresh_recorded(scorer: Scorer, assignment: Any, now: float) -> int:
-        refreshes.append((len(observations), now, dict(assignment)))
-        return await refresh(scorer, assignment, now)
+    async def refresh_recorded(
+        scorer: Scorer, assignment: Any, now: float, degrees: Any = None
+    ) -> int:
+        refreshes.append((len(observations), now, dict(assignment), dict(degrees or {})))
+        return await refresh(scorer, assignment, now, degrees)
 
     Engine.observe = observe_recorded  # type: ignore[method-assign]
     Scorer.refresh_clusters = refresh_recorded  # type: ignore[method-assign]
@@ -111,7 +113,8 @@ async def _score(rec: dict[str, Any]) -> dict[int, str]:
         zip(rec["lines"], rec["observations"], rec["clusters"], strict=True)
     ):
         while due < len(refreshes) and refreshes[due][0] <= i:
-            await scorer.refresh_clusters(refreshes[due][2], refreshes[due][1])
+            _, now, assignment, *degrees = refreshes[due]
+            await scorer.refresh_clusters(assignment, now, degrees[0] if degrees else None)
             due += 1
         state = await scorer.observe(obs)
         tiers[line] = scorer.judge(obs, state, cluster).tier.value

@@ -175,7 +175,9 @@ class Engine:
             return
         if result is not None and self._cluster_refresh_due(now):
             try:
-                await self.scorer.refresh_clusters(await self.store.clusters(), now)
+                await self.scorer.refresh_clusters(
+                    await self.store.clusters(), now, self.linker.degrees()
+                )
             except Exception:
                 self._failed("scoring clusters")
         if result is not None:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import pytest
 
 from guardgate.linking import Linker, LinkingConfig, assign, components
+from guardgate.linking.clusters import supported
 from guardgate.linking.graph import LinkGraph
 from guardgate.store import Link, MemoryStore
 
@@ -16,6 +17,16 @@ T0 = 1_800_000_000.0
 
 def _rebuild(graph: LinkGraph, min_similarity: float) -> list[list[str]]:
     return components([Link(a, b, t) for (a, b), t in graph.ts.items()], min_similarity)
+
+
+def _degrees(graph: LinkGraph, min_similarity: float) -> dict[str, int]:
+    """Each account's supported links, counted from a rebuild."""
+    links = supported([Link(a, b, t) for (a, b), t in graph.ts.items()], min_similarity)
+    counts: dict[str, int] = {}
+    for link in links:
+        for end in (link.a, link.b):
+            counts[end] = counts.get(end, 0) + 1
+    return counts
 
 
 @pytest.mark.parametrize("min_similarity", [0.0, 0.4])
@@ -34,6 +45,7 @@ def test_link_graph_components_match_a_rebuild(seed: int, min_similarity: float)
             changes[(a, b)] = now if rng.random() < 0.8 else float("-inf")
         graph.update(changes, now - 300)
         assert graph.groups() == _rebuild(graph, min_similarity)
+        assert graph.degrees() == _degrees(graph, min_similarity)
         assert all(t >= now - 300 for t in graph.ts.values())
 
 

@@ -19,6 +19,7 @@ from tests.scoring.traffic import (
 from guardgate.model import Observation, Tier
 from guardgate.scoring import DEFAULT_WEIGHTS, MemoryFeatureStore, Scorer, ScoringModel
 from guardgate.scoring.factory import ScoringConfig
+from guardgate.scoring.scorer import ATTACH_LINKS
 
 
 async def _run(scorer: Scorer, requests: list) -> list:  # type: ignore[type-arg]
@@ -81,6 +82,28 @@ async def test_a_cluster_lifts_a_member_with_some_evidence_but_not_a_harmless_on
 
     dev2 = coding_agent_request(T0 + 30060, 2, "dev-linked")
     assert scorer.judge(dev2, await scorer.observe(dev2), "c-1").tier is Tier.NORMAL
+
+
+async def test_a_member_held_by_one_link_takes_half_the_lift() -> None:
+    # The same newcomer in the same farm cluster, embedded (linked to several members) or held
+    # by one link (a coincidence: a shared build and a question alike).
+    async def judged(degree: int) -> float:
+        scorer = Scorer(MemoryFeatureStore())
+        farm = [f"farm-{k}" for k in range(5)]
+        for k, account in enumerate(farm):
+            await _run(scorer, [farm_request(T0 + 600 * i + k, i, account) for i in range(40)])
+        degrees = {**dict.fromkeys(farm, 4), "new-farm": degree}
+        assignment = {a: "c-1" for a in [*farm, "new-farm"]}
+        await scorer.refresh_clusters(assignment, T0 + 3e4, degrees)
+        newcomer = farm_request(T0 + 30000, 7, "new-farm")
+        return scorer.judge(newcomer, await scorer.observe(newcomer), "c-1").score
+
+    own = Scorer()
+    first = farm_request(T0 + 30000, 7, "new-farm")
+    alone = own.judge(first, await own.observe(first), "").score
+    embedded, two, held = await judged(4), await judged(ATTACH_LINKS), await judged(1)
+    assert embedded == two > held > alone
+    assert held - alone == pytest.approx((two - alone) / 2, rel=0.01)
 
 
 def test_weights_are_documented_and_overridable() -> None:

@@ -68,6 +68,10 @@ class LinkGraph:
             heapq.heapify(self._expiry)
         return self._recompute(dirty)
 
+    def degrees(self) -> dict[str, int]:
+        """Every clustered account's number of supported links (the edges of its component)."""
+        return {account: len(others) for account, others in self._strong.items()}
+
     def groups(self) -> list[list[str]]:
         """Every component of two or more, members sorted, largest first."""
         seen: dict[tuple[str, ...], None] = dict.fromkeys(self.group_of.values())

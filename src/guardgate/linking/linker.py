@@ -248,6 +248,11 @@ class Linker:
             largest=max(sizes.values(), default=0),
         )
 
+    def degrees(self) -> dict[str, int]:
+        """Each clustered account's supported links, as of this linker's last re-clustering
+        (current on the replica that re-clustered last)."""
+        return self._graph.degrees()
+
     def _reassign(
         self, region: set[str], found: list[list[str]], previous: Mapping[str, str]
     ) -> bool:

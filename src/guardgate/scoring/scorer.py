@@ -36,6 +36,11 @@ from guardgate.scoring.tiers import TierThresholds
 
 logger = logging.getLogger("guardgate")
 
+ATTACH_LINKS = 2
+"""Supported links (see `linking.graph`) from which a member takes its cluster's whole lift; a
+member held by one takes half (chosen on the tuning seeds: reasoning power users joined to farm
+clusters by one link, 6 of 97 flagged, went to 3, at one attack account's cost)."""
+
 
 @record
 class ClusterScore:
@@ -90,6 +95,8 @@ class Scorer:
         self.top_reasons = top_reasons
         self.clusters: dict[str, ClusterScore] = {}
         """Cluster id -> score, as of the last `refresh_clusters`."""
+        self.degrees: Mapping[str, int] = {}
+        """Clustered account -> its supported links, as of the last `refresh_clusters`."""
         self.reputation = reputation if reputation is not None else EvidenceReputation()
         """The flagged share of each evidence value's recent traffic (this replica's)."""
         self.bands = bands
@@ -125,10 +132,14 @@ class Scorer:
         reasons = own.reasons(self.top_reasons)
         pooled = self.clusters.get(cluster)
         if pooled is not None and pooled.score.value > value:
+            # A member held by one link takes part of the lift: one shared value pair can be a
+            # coincidence (a build and a question alike), while a farm's accounts each share
+            # its evidence with several of the others.
+            held = min(1.0, self.degrees.get(obs.account, ATTACH_LINKS) / ATTACH_LINKS)
             # The lift scales with the budget this request asks for: a farm's member harvesting
             # long answers takes its cluster's score, a member asking for short ones (a SaaS back
             # end whose addresses a farm's cloud shares) keeps close to its own.
-            plain = min(pooled.score.value, value + self.cluster_lift * budget)
+            plain = min(pooled.score.value, value + self.cluster_lift * budget * held)
             # A cluster whose pooled harvest is beyond any one person's lifts further, in
             # proportion to what this member itself asks for: a farm's accounts each asking a
             # heavy user's share take its score, a light member of the same cluster does not.
@@ -139,7 +150,7 @@ class Scorer:
                 # evaluation launch), judged on its own record, not hidden in a crowd.
                 if asked * MEMBER_VOLUME_UNIT <= POOL_UNIT:
                     lift += (1.0 - lift) * pooled.harvest * min(1.0, asked)
-            lifted = min(pooled.score.value, value + lift * budget)
+            lifted = min(pooled.score.value, value + lift * budget * held)
             if lifted > value:
                 value = lifted
                 reasons = (
@@ -175,8 +186,16 @@ class Scorer:
             # Only hysteresis is lost: the next request decides the tier again from its score.
             logger.warning("guardgate could not record a tier change", exc_info=True)
 
-    async def refresh_clusters(self, assignment: Mapping[str, str], now: float) -> int:
-        """Recompute every cluster's score from its members' state; returns how many."""
+    async def refresh_clusters(
+        self,
+        assignment: Mapping[str, str],
+        now: float,
+        degrees: Mapping[str, int] | None = None,
+    ) -> int:
+        """Recompute every cluster's score from its members' state; returns how many.
+        `degrees`: each clustered account's supported links (`Linker.degrees`); an account
+        missing from it (a member since) counts as held by `ATTACH_LINKS`."""
+        self.degrees = degrees if degrees is not None else {}
         members: dict[str, list[str]] = {}
         for account, cluster in assignment.items():
             members.setdefault(cluster, []).append(account)
