@@ -6,6 +6,7 @@ import json
 
 import tiktoken
 
+from guardgate.exchange import HELD_CHUNKS, HELD_TAIL, held_tail
 from guardgate.model import ApiKind
 from guardgate.tokens import TokenCounter
 from guardgate.usage import Usage, UsageMeter, reported_completion_tokens
@@ -327,3 +328,18 @@ def test_usage_read_off_the_bytes_agrees_with_parsing() -> None:
             assert i >= 21, (api, body)  # the plain layouts (the first 7 cases) are read off
     assert reported_completion_tokens(ApiKind.OPENAI_CHAT, _answers()[0][1]) == 34
     assert reported_completion_tokens(ApiKind.ANTHROPIC_MESSAGES, _answers()[9][1]) == 21
+
+
+def test_an_answer_held_for_the_detector_keeps_its_tail_only() -> None:
+    # A JSON answer of 200 chunks of 64 KB (12.5 MB): what is held never passes HELD_CHUNKS
+    # chunks plus the tail, and the tail still carries the usage the upstream wrote last.
+    usage = b'"usage": {"prompt_tokens": 12, "completion_tokens": 34567}}'
+    held: list[bytes] = []
+    most = 0
+    for i in range(200):
+        held = held_tail(held, b"x" * 65536 if i < 199 else b"x" * 100 + usage)
+        most = max(most, sum(map(len, held)))
+    assert most <= HELD_TAIL + (HELD_CHUNKS - 1) * 65536
+    assert b"".join(held).endswith(usage)
+    # A short answer in a few chunks is held as it came.
+    assert held_tail([b"{"], b"}") == [b"{", b"}"]

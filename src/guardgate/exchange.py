@@ -113,6 +113,22 @@ class Doorway:
         self.think_open = ThinkOpenModels(settings.think_open_models)
 
 
+HELD_CHUNKS = 32
+HELD_TAIL = 64 * 1024
+"""A JSON answer held for the detector process to read its usage is kept as its last
+`HELD_TAIL` bytes once it has come in `HELD_CHUNKS` chunks: the usage is written last (the
+detector reads the last 16 KB of a longer answer), and a 200 MB answer must not be held whole."""
+
+
+def held_tail(held: list[bytes], chunk: bytes) -> list[bytes]:
+    """`held` with `chunk` added, collapsed to its last `HELD_TAIL` bytes at `HELD_CHUNKS`
+    chunks (bounded memory, however long the answer)."""
+    held.append(chunk)
+    if len(held) < HELD_CHUNKS:
+        return held
+    return [b"".join(held)[-HELD_TAIL:]]
+
+
 class Exchange:
     """The state of one guarded request/response."""
 
@@ -343,7 +359,7 @@ class Exchange:
         try:
             if message["type"] == "http.response.body":
                 if self.held is not None:
-                    self.held.append(message.get("body", b""))
+                    self.held = held_tail(self.held, message.get("body", b""))
                 elif self.meter is not None:
                     self.meter.feed(message.get("body", b""))
             elif message["type"] == "http.response.start":
