@@ -14,7 +14,8 @@ Each target runs under `valgrind --tool=callgrind` (about 50 times slower), is w
 counters zeroed, serves `--requests` requests on `--connections` keep-alive connections, and has
 its counters dumped. The detector process (its own executable, not followed) is not counted: it
 runs on the other core. Signals are sent to it every 0.25 s instead of 5 ms, so that under
-valgrind its frames carry as many requests as at full speed whatever the machine's load. Needs valgrind (`apt-get install valgrind`).
+valgrind its frames carry as many requests as at full speed whatever the machine's load. Needs
+valgrind (`apt-get install valgrind`).
 
 `--parts` drives `bench_request_path.py`'s loop (no server; uvloop) under callgrind in a process
 of its own for each line: the mock alone, with the middleware, with each of that benchmark's

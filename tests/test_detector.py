@@ -63,14 +63,14 @@ async def _until(check: Any, seconds: float = 20.0) -> None:
 async def test_verdicts_come_back_and_the_key_stays_in_the_server() -> None:
     guard = _guard()
     detector = _process(guard)
-    sent: list[Any] = []
-    submit = detector.submit
+    sent: list[Any] = []  # the requests as sent: (api, headers, peer, body, ts, account, ...)
+    flush = detector._flush
 
-    def spy(*args: Any) -> None:
-        sent.append(args)
-        submit(*args)
+    def spy() -> None:
+        sent.extend(detector._batch)
+        flush()
 
-    detector.submit = spy  # type: ignore[method-assign]
+    detector._flush = spy  # type: ignore[method-assign]
     await guard.start()
     try:
         accounts = [await _observe(guard, f"sk-detector-{i}") for i in range(5)]
@@ -79,8 +79,8 @@ async def test_verdicts_come_back_and_the_key_stays_in_the_server() -> None:
             verdict = detector.verdict(account)
             assert verdict.account == account and verdict.cluster
         # The detector gets the account id; the raw key never leaves this process.
-        assert all(b"sk-detector" not in value for args in sent for _, value in args[1])
-        assert {args[5] for args in sent} == set(accounts)
+        assert all(b"sk-detector" not in value for item in sent for _, value in item[1])
+        assert {item[5] for item in sent} == set(accounts)
         assert await guard.detection.clusters() == await detector.call(ClustersQuery())
     finally:
         await guard.close()

@@ -14,6 +14,7 @@ from guardgate.detection import GateRequest, InlineDetection
 from guardgate.gate import Admission
 from guardgate.model import ApiKind, Observation, ReasoningPolicy, Tier, Verdict
 from guardgate.overrides import OverrideScope
+from guardgate.policy import Policy
 from guardgate.settings import load_settings
 from guardgate.usage import Usage
 
@@ -164,6 +165,29 @@ async def test_the_fail_open_memory_is_bounded() -> None:
     assert all(size == 1 for size in remembered)
     first = small.fallback(_request("sk-bounded-0"))
     assert first.reasons == () and first.score == 0.0
+
+
+def test_a_verdict_sent_again_unchanged_is_found_by_identity_after_its_first_request() -> None:
+    # The detector sends an unchanged verdict again every few seconds, a new object equal to the
+    # last: its decision is the one cached, and the account's next requests find it without
+    # hashing the verdict again (which costs more than the rest of the decision).
+    hashed: list[Verdict] = []
+
+    class Counted(Verdict):
+        __slots__ = ()
+
+        def __hash__(self) -> int:
+            hashed.append(self)
+            return super().__hash__()
+
+    policy = Policy(load_settings(detection="process"))
+    decided = policy.decide(Counted("acct", "acct", 0.5, Tier.SUSPECT))
+    again = Counted("acct", "acct", 0.5, Tier.SUSPECT)
+    before = len(hashed)
+    assert policy.decide(again) is decided
+    assert len(hashed) == before + 1  # the cache looked up once
+    assert policy.decide(again) is decided and policy.decide(again) is decided
+    assert len(hashed) == before + 1
 
 
 async def test_shadow_mode_logs_what_it_would_do_and_enforces_nothing(

@@ -76,8 +76,9 @@ class Detection(Protocol):
     async def close(self) -> None:
         """Write what is queued and close."""
 
-    def judge_now(self, request: GateRequest, now: float) -> Judgement | None:
-        """The verdict without waiting on anything, or None when judging must wait (`judge`)."""
+    def judge_now(self, sender: Sender, now: float) -> Judgement | None:
+        """The verdict on a request from `sender` without waiting on anything, or None when
+        judging must wait (`judge`)."""
         ...
 
     async def judge(self, request: GateRequest, now: float, prompt_tokens: int) -> Judgement:
@@ -89,9 +90,16 @@ class Detection(Protocol):
         ...
 
     def record(
-        self, request: GateRequest, now: float, judgement: Judgement, decision: Decision
+        self,
+        api: ApiKind,
+        peer: str,
+        body: bytes,
+        now: float,
+        judgement: Judgement,
+        decision: Decision,
     ) -> None:
-        """Record the decision taken on a judged request (never waits)."""
+        """Record the decision taken on a judged request (its `api`, `peer` and `body`, from the
+        sender `judgement` holds; never waits)."""
 
     def meter(self, api: ApiKind, chunks: list[bytes]) -> None:
         """Read the usage of a held JSON answer (only when `meters_answers`)."""
@@ -161,7 +169,7 @@ class InlineDetection:
         """Finish background work, write queued links, close the store."""
         await self.engine.close()
 
-    def judge_now(self, request: GateRequest, now: float) -> Judgement | None:
+    def judge_now(self, sender: Sender, now: float) -> Judgement | None:
         """None: the engine's verdict includes the request, which takes `judge`."""
         return None
 
@@ -194,7 +202,13 @@ class InlineDetection:
         return known if known is not None else Verdict(account, account, 0.0, Tier.NORMAL)
 
     def record(
-        self, request: GateRequest, now: float, judgement: Judgement, decision: Decision
+        self,
+        api: ApiKind,
+        peer: str,
+        body: bytes,
+        now: float,
+        judgement: Judgement,
+        decision: Decision,
     ) -> None:
         """Add the decision to the activity record (unless it is not kept)."""
         obs = judgement.observation

@@ -210,11 +210,13 @@ class Exchange:
                 return
             self.api = api
 
-        request = GateRequest(self.api, self.headers, peer, body or b"{}", data, sender)
+        signalled = body or b"{}"  # a read-back's GET has no body
         gate = door.gate
-        admission = gate.admit_now(request)
+        admission = gate.admit_now(self.api, sender, peer, signalled)
         if admission is None:
-            admission = await gate.admit(request)
+            admission = await gate.admit(
+                GateRequest(self.api, self.headers, peer, signalled, data, sender)
+            )
         self.admission = admission
         if admission.decision.reject_status is not None:
             await self._reject(admission)

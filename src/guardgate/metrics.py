@@ -10,7 +10,6 @@ child on every increment, which cost several microseconds a request here.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections import Counter
 from collections.abc import Iterable
 from enum import StrEnum
 
@@ -92,6 +91,10 @@ _FAMILIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
+def _add(counts: dict[tuple[str, ...], int], key: tuple[str, ...], count: int) -> None:
+    counts[key] = counts.get(key, 0) + count
+
+
 class AddedLatency:
     """A histogram of the time guardgate adds before forwarding, as plain bucket counts."""
 
@@ -113,9 +116,9 @@ class Metrics(Collector):
     """The counters and the histogram of one deployment."""
 
     def __init__(self) -> None:
-        self.counts: dict[str, Counter[tuple[str, ...]]] = {
-            name: Counter() for name, _, _ in _FAMILIES
-        }
+        # Plain dicts, not Counters: a Counter defines `__delitem__`, which sends every store
+        # through a Python-level slot (~0.8 k instructions more an increment).
+        self.counts: dict[str, dict[tuple[str, ...], int]] = {name: {} for name, _, _ in _FAMILIES}
         self._requests = self.counts["guardgate_requests"]
         self._tokens = self.counts["guardgate_tokens"]
         self.added_latency = AddedLatency()
@@ -132,36 +135,37 @@ class Metrics(Collector):
 
     def rate_limited(self, api: str, limit: str) -> None:
         """Count one 429 answered by guardgate."""
-        self.counts["guardgate_rate_limited"][api, limit] += 1
+        _add(self.counts["guardgate_rate_limited"], (api, limit), 1)
 
     def hardened(self, api: str, policy: str) -> None:
         """Count one response whose reasoning was stripped or summarised."""
-        self.counts["guardgate_reasoning_hardened"][api, policy] += 1
+        _add(self.counts["guardgate_reasoning_hardened"], (api, policy), 1)
 
     def tokens(self, kind: str, count: int) -> None:
         """Add `count` tokens of `kind` (`prompt` or `completion`)."""
         if count > 0:
-            self._tokens[(kind,)] += count
+            tokens = self._tokens
+            tokens[(kind,)] = tokens.get((kind,), 0) + count
 
     def fault(self, kind: str, count: int = 1) -> None:
         """Count one of guardgate's own faults (or `count` requests touched by one)."""
-        self.counts["guardgate_faults"][(kind,)] += count
+        _add(self.counts["guardgate_faults"], (kind,), count)
 
     def shadow_would(self, action: str, tier: str) -> None:
         """Count one request that enforcement would have `action`-ed (shadow mode only)."""
-        self.counts["guardgate_shadow_would"][action, tier] += 1
+        _add(self.counts["guardgate_shadow_would"], (action, tier), 1)
 
     def tier_change(self, old: str, new: str) -> None:
         """Count one account changing tier."""
-        self.counts["guardgate_tier_changes"][old, new] += 1
+        _add(self.counts["guardgate_tier_changes"], (old, new), 1)
 
     def forgotten(self, reason: str, count: int = 1) -> None:
         """Count accounts whose state was dropped, and why."""
-        self.counts["guardgate_accounts_forgotten"][(reason,)] += count
+        _add(self.counts["guardgate_accounts_forgotten"], (reason,), count)
 
     def prompts_evicted(self, count: int) -> None:
         """Count prompts evicted from the record of prompts seen at its cap."""
-        self.counts["guardgate_prompts_evicted"][()] += count
+        _add(self.counts["guardgate_prompts_evicted"], (), count)
 
     def collect(self) -> Iterable[Metric]:
         """The families as Prometheus reads them (called by the registry on a scrape)."""

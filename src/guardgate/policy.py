@@ -30,21 +30,24 @@ class Policy:
         # (the same object per account until it changes): one decision each.
         self._cached = settings.detection is DetectionMode.PROCESS
         self._last = Decision(Verdict("", "", 0.0, Tier.NORMAL))
+        self._last_verdict = self._last.verdict
+        """The verdict `_last` was asked for: not always `_last.verdict`, which may be an equal
+        verdict cached earlier (the detector sends an unchanged verdict again every few seconds,
+        a new object): compared with that one, the account's every request would hash its
+        verdict again."""
 
     def decide(self, verdict: Verdict) -> Decision:
         """The decision on a request whose sender got `verdict`."""
-        last = self._last
-        if last.verdict is verdict:
-            return last
-        if not self._cached:
-            self._last = made = self._from_tier(verdict)
-            return made
-        decision = self._decisions.get(verdict)
+        if verdict is self._last_verdict:
+            return self._last
+        decision = self._decisions.get(verdict) if self._cached else None
         if decision is None:
-            if len(self._decisions) >= _DECISION_MEMORY:
-                self._decisions.clear()
-            decision = self._decisions[verdict] = self._from_tier(verdict)
-        self._last = decision
+            decision = self._from_tier(verdict)
+            if self._cached:
+                if len(self._decisions) >= _DECISION_MEMORY:
+                    self._decisions.clear()
+                self._decisions[verdict] = decision
+        self._last, self._last_verdict = decision, verdict
         return decision
 
     def _from_tier(self, verdict: Verdict) -> Decision:

@@ -18,6 +18,7 @@ from guardgate.detector.calls import (
 )
 from guardgate.model import ApiKind, Decision, Tier, Verdict
 from guardgate.signals import Observer
+from guardgate.signals.observe import Sender
 from guardgate.store import Link
 
 __all__ = ["ProcessDetection"]
@@ -37,6 +38,11 @@ class ProcessDetection:
         self.meter: Callable[[ApiKind, list[bytes]], None] = process.meter
         """Hand a held JSON answer to the detector, which reports its tokens to the metrics
         (the process's own method: no call of this class's on the way)."""
+        self.record: Callable[[ApiKind, str, bytes, float, Judgement, Decision], None] = (
+            process.submit
+        )
+        """Queue the request's signals and its decision for the detector (the process's own
+        method, as `meter`: a call less on every request)."""
         self._last = Judgement(Verdict("", "", 0.0, Tier.NORMAL))
         self._verdicts = process._verdicts  # cleared in place, never replaced
 
@@ -48,11 +54,8 @@ class ProcessDetection:
         """Stop the detector process."""
         await self.process.close()
 
-    def judge_now(self, request: GateRequest, now: float) -> Judgement:
-        """The detector's latest verdict on the sender."""
-        sender = request.sender
-        if sender is None:
-            sender = self.observer.sender(request.headers, request.peer)
+    def judge_now(self, sender: Sender, now: float) -> Judgement:
+        """The detector's latest verdict on `sender`."""
         # The process's table read directly (a call less on every request); an account not
         # judged yet takes `verdict`'s default.
         verdict = self._verdicts.get(sender.account)
@@ -74,24 +77,6 @@ class ProcessDetection:
     def fallback(self, request: GateRequest) -> Verdict:
         """The detector's latest verdict (the table outlives the process)."""
         return self.process.verdict(self.observer.sender(request.headers, request.peer).account)
-
-    def record(
-        self, request: GateRequest, now: float, judgement: Judgement, decision: Decision
-    ) -> None:
-        """Queue the request's signals and its decision for the detector."""
-        sender = judgement.sender
-        if sender is None:
-            sender = self.observer.sender(request.headers, request.peer)
-        self.process.submit(
-            request.api,
-            sender.credential_free,
-            request.peer,
-            request.body,
-            now,
-            sender.account,
-            decision,
-            judgement.verdict.tier,
-        )
 
     async def drain(self) -> None:
         """Nothing runs in this process."""

@@ -9,10 +9,11 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from guardgate.detection import Judgement
 from guardgate.detector._frames import encode, read_frame
 from guardgate.detector._worker import Item
 from guardgate.detector.calls import DetectorCall
@@ -132,23 +133,36 @@ class DetectorProcess:
     def submit(
         self,
         api: ApiKind,
-        headers: Sequence[tuple[bytes, bytes]],
         peer: str,
         body: bytes,
         ts: float,
-        account: str,
+        judgement: Judgement,
         decision: Decision | None = None,
-        engine_tier: Tier = Tier.NORMAL,
     ) -> None:
-        """Queue one request's signals for the detector (never waits), with the decision taken
-        on it and the tier before any override (for the activity record the detector keeps)."""
+        """Queue one request's signals for the detector (never waits): the account id and the
+        credential-free headers of the sender `judgement` holds (the raw key stays in this
+        process), with the decision taken on the request and the tier the verdict had before
+        any override (for the activity record the detector keeps)."""
         if self._writer is None:
             self._lose(1)
             return
+        sender = judgement.sender
+        assert sender is not None  # the door's sender, or the one the detection worked out
         batch = self._batch
         if not batch and not self._documents:
             asyncio.get_running_loop().call_later(FLUSH_EVERY, self._flush)
-        batch.append((api._value_, headers, peer, body, ts, account, decision, engine_tier))
+        batch.append(
+            (
+                api._value_,
+                sender.credential_free,
+                peer,
+                body,
+                ts,
+                sender.account,
+                decision,
+                judgement.verdict.tier,
+            )
+        )
         if len(batch) >= _FLUSH_AT:
             self._flush()
 

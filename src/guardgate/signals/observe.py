@@ -170,11 +170,14 @@ class Observer:
         their credentials blanked for the detector), worked out once per distinct header list
         and peer."""
         valued = self._valued
+        # A loop, not a list comprehension: one is a function call of its own on Python 3.11
+        # (~1.2 k instructions more a request).
+        parts: list[object] = [peer]
+        for pair in headers:
+            name = pair[0]
+            parts.append(pair if name in valued else name)
         try:
-            key: tuple[object, ...] | None = (
-                peer,
-                *[pair if pair[0] in valued else pair[0] for pair in headers],
-            )
+            key: tuple[object, ...] | None = tuple(parts)
             known = self._by_headers.get(key)  # type: ignore[arg-type]
         except TypeError:  # header pairs given as lists: nothing to key on
             key = known = None
