@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import tiktoken
 
-from guardgate.exchange import HELD_CHUNKS, HELD_TAIL, held_tail
+from guardgate.exchange import HELD_CHUNKS, HELD_TAIL, Exchange
 from guardgate.model import ApiKind
 from guardgate.tokens import TokenCounter
 from guardgate.usage import Usage, UsageMeter, reported_completion_tokens
@@ -331,15 +332,31 @@ def test_usage_read_off_the_bytes_agrees_with_parsing() -> None:
 
 
 def test_an_answer_held_for_the_detector_keeps_its_tail_only() -> None:
-    # A JSON answer of 200 chunks of 64 KB (12.5 MB): what is held never passes HELD_CHUNKS
-    # chunks plus the tail, and the tail still carries the usage the upstream wrote last.
+    # A JSON answer of 200 chunks of 64 KB (12.5 MB) through the exchange's watch: what is held
+    # never passes HELD_CHUNKS chunks plus the tail, and the tail still carries the usage the
+    # upstream wrote last.
+    exchange = Exchange(
+        SimpleNamespace(),
+        ApiKind.OPENAI_CHAT,
+        {"headers": []},
+        _never,
+        _never,  # type: ignore[arg-type]
+    )
     usage = b'"usage": {"prompt_tokens": 12, "completion_tokens": 34567}}'
-    held: list[bytes] = []
+    exchange.held = []
     most = 0
     for i in range(200):
-        held = held_tail(held, b"x" * 65536 if i < 199 else b"x" * 100 + usage)
-        most = max(most, sum(map(len, held)))
-    assert most <= HELD_TAIL + (HELD_CHUNKS - 1) * 65536
-    assert b"".join(held).endswith(usage)
+        body = b"x" * 65536 if i < 199 else b"x" * 100 + usage
+        exchange._watch({"type": "http.response.body", "body": body, "more_body": i < 199})
+        assert exchange.held is not None
+        most = max(most, sum(map(len, exchange.held)))
+    assert most <= HELD_TAIL + (HELD_CHUNKS - 1) * 65536 <= 2 * 1024 * 1024  # of 12.5 MB
+    assert b"".join(exchange.held).endswith(usage)
     # A short answer in a few chunks is held as it came.
-    assert held_tail([b"{"], b"}") == [b"{", b"}"]
+    exchange.held = [b"{"]
+    exchange._watch({"type": "http.response.body", "body": b"}"})
+    assert exchange.held == [b"{", b"}"]
+
+
+async def _never(*_: object) -> None:
+    raise AssertionError("not called")

@@ -120,15 +120,6 @@ HELD_TAIL = 64 * 1024
 detector reads the last 16 KB of a longer answer), and a 200 MB answer must not be held whole."""
 
 
-def held_tail(held: list[bytes], chunk: bytes) -> list[bytes]:
-    """`held` with `chunk` added, collapsed to its last `HELD_TAIL` bytes at `HELD_CHUNKS`
-    chunks (bounded memory, however long the answer)."""
-    held.append(chunk)
-    if len(held) < HELD_CHUNKS:
-        return held
-    return [b"".join(held)[-HELD_TAIL:]]
-
-
 class Exchange:
     """The state of one guarded request/response."""
 
@@ -360,8 +351,11 @@ class Exchange:
         """Meter the upstream's answer as it passes (before any transform)."""
         try:
             if message["type"] == "http.response.body":
-                if self.held is not None:
-                    self.held = held_tail(self.held, message.get("body", b""))
+                held = self.held
+                if held is not None:
+                    held.append(message.get("body", b""))
+                    if len(held) >= HELD_CHUNKS:
+                        self.held = [b"".join(held)[-HELD_TAIL:]]
                 elif self.meter is not None:
                     self.meter.feed(message.get("body", b""))
             elif message["type"] == "http.response.start":
