@@ -124,7 +124,13 @@ class Deployment:
         config = LinkingConfig.from_settings(settings)
         detection: Detection
         if settings.detection is DetectionMode.PROCESS:
-            process = DetectorProcess(settings, faults=faults, on_tokens=events.completion_tokens)
+            process = DetectorProcess(
+                settings,
+                faults=faults,
+                on_tokens=events.completion_tokens,
+                on_evicted=events.evicted,
+                on_prompts_evicted=events.prompts_evicted,
+            )
             detection = ProcessDetection(observer, process, config.link_ttl)
         else:
             limits = replace(config.limits, max_accounts=settings.max_accounts)

@@ -40,6 +40,7 @@ class Engine:
         config: LinkingConfig | None = None,
         scorer: Scorer | None = None,
         on_evicted: Callable[[int], None] | None = None,
+        on_prompts_evicted: Callable[[int], None] | None = None,
     ) -> None:
         self.settings = settings
         self.config = config if config is not None else LinkingConfig.from_settings(settings)
@@ -56,7 +57,9 @@ class Engine:
         self.linker = Linker(store, self.config)
         if scorer is None:
             scorer = scorer_from_settings(
-                settings, client=share(client) if client is not None else None
+                settings,
+                client=share(client) if client is not None else None,
+                on_prompts_evicted=on_prompts_evicted,
             )
         self.scorer = scorer
         # Redis: the feature update and the linking touch go out together (one round trip of

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 
 import httpx
 import redis
@@ -168,6 +169,30 @@ def test_the_memory_store_stays_under_max_accounts() -> None:
             assert len(_engine(app).scorer.store) <= 20  # type: ignore[arg-type]
             text = _metrics(sidecar.url)
             assert 'guardgate_accounts_forgotten_total{reason="evicted"} 30.0' in text
+
+
+def test_a_detector_process_reports_what_its_state_evicted() -> None:
+    # The caps hold in the detector process too, and its evictions reach the server's metrics.
+    from guardgate.testing.mock_upstream import create_mock_upstream
+
+    with ServerThread(create_mock_upstream(b"mock-upstream-secret")) as upstream:
+        settings = settings_for(
+            upstream.url,
+            max_accounts=20,
+            max_prompts=5,
+            detection="process",
+            metrics_token=METRICS_TOKEN,
+        )
+        with ServerThread(create_app(settings)) as sidecar:
+            assert _send_random_keys(sidecar.url, 50, new_prompts=True) == [200] * 50
+            deadline = time.monotonic() + 20
+            wanted = (
+                'guardgate_accounts_forgotten_total{reason="evicted"} 30.0',
+                "guardgate_prompts_evicted_total 45.0",
+            )
+            while not all(line in (text := _metrics(sidecar.url)) for line in wanted):
+                assert time.monotonic() < deadline, text
+                time.sleep(0.05)
 
 
 _ANSWER = json.dumps(

@@ -62,6 +62,8 @@ class DetectorProcess:
         *,
         faults: FaultCounter | None = None,
         on_tokens: Callable[[int], None] | None = None,
+        on_evicted: Callable[[int], None] | None = None,
+        on_prompts_evicted: Callable[[int], None] | None = None,
         backlog_bytes: int = BACKLOG_BYTES,
     ) -> None:
         self.settings = settings
@@ -77,6 +79,10 @@ class DetectorProcess:
         self.on_tokens = on_tokens
         """Called with the completion tokens of the answers passed to `meter`, as the detector
         reads them (the deployment adds them to its metrics)."""
+        self.on_evicted = on_evicted
+        """Called with the accounts the detector's memory state evicted at its cap."""
+        self.on_prompts_evicted = on_prompts_evicted
+        """Called with the prompts the detector's record of prompts seen evicted at its cap."""
         self._writer: asyncio.StreamWriter | None = None
         self._process: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -252,6 +258,12 @@ class DetectorProcess:
                 elif message[0] == "tokens":
                     if self.on_tokens is not None:
                         self.on_tokens(message[1])
+                elif message[0] == "evicted":
+                    _, accounts, prompts = message
+                    if accounts and self.on_evicted is not None:
+                        self.on_evicted(accounts)
+                    if prompts and self.on_prompts_evicted is not None:
+                        self.on_prompts_evicted(prompts)
                 elif message[0] == "result":
                     _, call_id, ok, value = message
                     future = self._calls.pop(call_id, None)

@@ -57,7 +57,12 @@ class Detector:
 
     def __init__(self, settings: GuardgateSettings) -> None:
         self.observer = Observer(settings)
-        self.engine = Engine(settings)
+        self.evicted = [0, 0]
+        """Accounts and prompts the engine's state evicted at its caps, not yet told to the
+        parent (whose metrics count them)."""
+        self.engine = Engine(
+            settings, on_evicted=self._accounts_evicted, on_prompts_evicted=self._prompts_evicted
+        )
         self.detection = InlineDetection(self.observer, self.engine)
         """The same detection the server runs inline; it keeps the parent's activity record (the
         parent decides, this process records), which the admin API reads from here."""
@@ -123,6 +128,20 @@ class Detector:
                     self.failures,
                 )
             return None
+
+    def _accounts_evicted(self, count: int) -> None:
+        self.evicted[0] += count
+
+    def _prompts_evicted(self, count: int) -> None:
+        self.evicted[1] += count
+
+    def take_evicted(self) -> tuple[int, int] | None:
+        """The evictions not told to the parent yet (and forget them), or None."""
+        accounts, prompts = self.evicted
+        if not accounts and not prompts:
+            return None
+        self.evicted = [0, 0]
+        return accounts, prompts
 
     def meter(self, documents: list[tuple[str, bytes]]) -> int:
         """The completion tokens the upstream reported in these JSON answers."""
@@ -220,7 +239,10 @@ async def serve(sock: socket.socket) -> None:
                 tokens = detector.meter(message[2])
                 if tokens:
                     writer.write(encode(("tokens", tokens)))
-                if updates or tokens:
+                evicted = detector.take_evicted()
+                if evicted is not None:
+                    writer.write(encode(("evicted", *evicted)))
+                if updates or tokens or evicted:
                     await writer.drain()
             elif message[0] == "call":
                 _, call_id, query = message
