@@ -24,7 +24,6 @@ import asyncio
 import gc
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_gateway import BODY
+from bench_instructions import callgrind_child, callgrind_total
 
 from guardgate.deployment import Deployment
 from guardgate.detection import GateRequest, InlineDetection
@@ -185,34 +185,16 @@ async def workload(name: str, args: argparse.Namespace, callgrind: bool) -> dict
 def count(name: str, args: argparse.Namespace) -> float:
     """Instructions per request of workload `name` under callgrind."""
     with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                "--instr-atstart=no",
-                f"--callgrind-out-file={tmp}/callgrind.out.%p",
-                sys.executable,
-                __file__,
-                "--child",
-                name,
-                "--accounts",
-                str(args.accounts),
-                "--requests",
-                str(args.requests),
-            ],
-            env={**os.environ, "GUARDGATE_HEAP_TENURE": "0"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+        callgrind_child(
+            __file__,
+            [name, "--accounts", str(args.accounts), "--requests", str(args.requests)],
+            {"GUARDGATE_HEAP_TENURE": "0"},
+            tmp,
+            f"callgrind run of {name!r}",
+            "--instr-atstart=no",
         )
-        if proc.returncode:
-            raise RuntimeError(f"callgrind run of {name!r} failed:\n{proc.stderr[-2000:]}")
-        total = 0
-        for dump in Path(tmp).glob("callgrind.out.*.*"):  # the dumps asked for, not the exit's
-            text = dump.read_text(errors="replace")
-            match = re.search(r"^(?:summary|totals): *(\d+)", text, re.M)
-            if match is not None:
-                total += int(match.group(1))
+        # The dumps asked for, not the exit's.
+        total = sum(callgrind_total(dump) or 0 for dump in Path(tmp).glob("callgrind.out.*.*"))
         if args.keep:
             for dump in Path(tmp).glob("callgrind.out.*"):
                 (Path(args.keep) / f"callgrind.engine-{name}.{dump.name}").write_bytes(

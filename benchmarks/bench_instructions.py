@@ -133,10 +133,41 @@ def _total(folder: Path, pid: int, keep: str, name: str) -> int:
         raise RuntimeError("callgrind wrote no dump")
     if keep:
         shutil.copy(dumps[-1], Path(keep) / f"callgrind.{name.replace(' ', '_')}")
-    match = re.search(r"^(?:summary|totals): *(\d+)", dumps[-1].read_text(errors="replace"), re.M)
-    if match is None:
+    total = callgrind_total(dumps[-1])
+    if total is None:
         raise RuntimeError("no instruction total in the callgrind dump")
-    return int(match.group(1))
+    return total
+
+
+def callgrind_total(dump: Path) -> int | None:
+    """The instruction total a callgrind dump reports (None when it has none)."""
+    match = re.search(r"^(?:summary|totals): *(\d+)", dump.read_text(errors="replace"), re.M)
+    return int(match.group(1)) if match is not None else None
+
+
+def callgrind_child(
+    script: str, child: list[str], env: dict[str, str], folder: str, what: str, *options: str
+) -> None:
+    """Run `script --child CHILD...` under callgrind (with `options`), its dumps written into
+    `folder`; a failed run raises with the tail of its stderr."""
+    proc = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            *options,
+            f"--callgrind-out-file={folder}/callgrind.out.%p",
+            sys.executable,
+            script,
+            "--child",
+            *child,
+        ],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    if proc.returncode:
+        raise RuntimeError(f"{what} failed:\n{proc.stderr[-2000:]}")
 
 
 class FloorMiddleware:
@@ -214,27 +245,13 @@ async def _child(part: str, requests: int, warmup: int) -> None:
 def count_in_process(part: str, args: argparse.Namespace) -> float:
     """Instructions per request in process, the mock behind `part` (see `_child`)."""
     with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                f"--callgrind-out-file={tmp}/callgrind.out.%p",
-                sys.executable,
-                __file__,
-                "--child",
-                part,
-                "--requests",
-                str(args.requests),
-                "--warmup",
-                str(args.warmup),
-            ],
-            env={**os.environ, "GUARDGATE_SECRET": "bench-secret-0123456789"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+        callgrind_child(
+            __file__,
+            [part, "--requests", str(args.requests), "--warmup", str(args.warmup)],
+            {"GUARDGATE_SECRET": "bench-secret-0123456789"},
+            tmp,
+            f"in-process count of {part!r}",
         )
-        if proc.returncode:
-            raise RuntimeError(f"in-process count of {part!r} failed:\n{proc.stderr[-2000:]}")
         pids = {int(p.name.split(".")[2]) for p in Path(tmp).glob("callgrind.out.*.*")}
         if len(pids) != 1:
             raise RuntimeError(f"expected one process's dump, found {sorted(pids)}")
