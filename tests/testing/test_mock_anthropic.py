@@ -156,3 +156,71 @@ def test_budget_below_minimum_is_rejected(client: anthropic.Anthropic) -> None:
             thinking={"type": "enabled", "budget_tokens": 100},
             messages=_user(),
         )
+
+
+# --- 2026: between_tools thinking and thinking block binding -----------------------------------
+
+BETWEEN: Any = {"type": "between_tools"}
+BINDING_BETA = "thinking-binding-controls-2026-08-01"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_between_tools_thinks_only_after_a_tool_result(
+    client: anthropic.Anthropic, stream: bool
+) -> None:
+    messages, first = _tool_loop(client, stream, thinking=BETWEEN)
+    assert [b.type for b in first.content] == ["tool_use"]  # no up-front thinking
+    second = _send(client, stream, model="m", thinking=BETWEEN, tools=TOOLS, messages=messages)
+    note, text = second.content
+    assert note.type == "thinking" and note.thinking == mock_reasoning_text(PROMPT)
+    assert text.type == "text"
+    # The note goes back with the turn; the mock checks its signature.
+    messages += [
+        {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in second.content]},
+        {"role": "user", "content": "And 29?"},
+    ]
+    _send(client, stream, model="m", thinking=BETWEEN, tools=TOOLS, messages=messages)
+    messages[-2]["content"][0]["thinking"] += " edited"
+    with pytest.raises(anthropic.BadRequestError, match="Invalid `signature`"):
+        _send(client, stream, model="m", thinking=BETWEEN, tools=TOOLS, messages=messages)
+
+
+@pytest.mark.parametrize("extra", ["display", "budget_tokens", "block_binding"])
+def test_between_tools_takes_no_other_field(client: anthropic.Anthropic, extra: str) -> None:
+    value: Any = {"display": "omitted", "budget_tokens": 2048, "block_binding": {}}[extra]
+    thinking: Any = {"type": "between_tools", extra: value}
+    with pytest.raises(anthropic.BadRequestError, match=f"between_tools.{extra}"):
+        _send(client, False, model="m", thinking=thinking, messages=_user())
+
+
+def test_block_binding_needs_the_beta(client: anthropic.Anthropic) -> None:
+    thinking: Any = {"type": "adaptive", "block_binding": {"prefix_mismatch_behavior": "error"}}
+    with pytest.raises(anthropic.BadRequestError, match="block_binding"):
+        _send(client, False, model="m", thinking=thinking, messages=_user())
+    message = client.beta.messages.create(
+        model="m", max_tokens=4096, thinking=thinking, messages=_user(), betas=[BINDING_BETA]
+    )
+    assert message.input_transformations == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_another_models_thinking_is_dropped_and_reported(
+    client: anthropic.Anthropic, stream: bool
+) -> None:
+    first = _send(client, stream, model="mock-redacted", thinking=THINKING, messages=_user())
+    blocks = [b.model_dump(exclude_none=True) for b in first.content]
+    messages: Any = [*_user(), {"role": "assistant", "content": blocks}, *_user("And 29?")]
+    kwargs: Any = {"max_tokens": 4096, "thinking": THINKING, "messages": messages}
+    # Without the beta the drop is silent; the answer is the same.
+    assert _send(client, stream, model="m", **kwargs).content[-1].type == "text"
+    if stream:
+        with client.beta.messages.stream(model="m", betas=[BINDING_BETA], **kwargs) as events:
+            message = events.get_final_message()
+    else:
+        message = client.beta.messages.create(model="m", betas=[BINDING_BETA], **kwargs)
+    assert [(t.type, t.path, t.reason) for t in message.input_transformations or []] == [
+        ("thinking_dropped", "messages.1.content.0", "model_binding_mismatch"),
+        ("thinking_dropped", "messages.1.content.1", "model_binding_mismatch"),
+    ]
+    same = client.beta.messages.create(model="mock-redacted", betas=[BINDING_BETA], **kwargs)
+    assert same.input_transformations == []

@@ -5,6 +5,16 @@ answer starts with a `thinking` block signed under this mock's key (`display: "o
 empty text with the signature). Model `mock-redacted` adds a `redacted_thinking` block. Like the
 real API, a tool loop whose assistant turn lost its thinking block, or carries an altered one, is
 rejected with 400, so a proxy that mangles thinking blocks breaks loudly in tests.
+
+`{"type": "between_tools"}` (Claude Sonnet 5.5's lowest setting) does no up-front thinking: only an
+answer to a tool result starts with a thinking block, the progress note, whose text comes back. It
+takes no other field: `display`, `budget_tokens` or `block_binding` beside it is a 400.
+
+A thinking block is bound to the model that made it: sent to another model it is dropped before
+the model reads it (usage is not adjusted). With the `thinking-binding-controls-2026-08-01` beta
+the answer lists each drop in a top-level `input_transformations` (on `message_start` when
+streaming), its `path` indexing the request's `messages` and `content`; `thinking.block_binding`
+without that beta is a 400.
 """
 
 from __future__ import annotations
@@ -39,6 +49,8 @@ _API = ApiKind.ANTHROPIC_MESSAGES
 THINKING_KIND = "anthropic.thinking"
 REDACTED_KIND = "anthropic.redacted_thinking"
 _THINKING_TYPES = ("thinking", "redacted_thinking")
+_THINKING_MODES = ("enabled", "adaptive", "between_tools")
+BINDING_BETA = "thinking-binding-controls-2026-08-01"
 _MISSING_THINKING = (
     "messages.{index}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
     "`{found}`. When `thinking` is enabled, a final `assistant` message must start with a thinking "
@@ -69,8 +81,22 @@ def _messages(body: JsonObject) -> list[object]:
     return messages if isinstance(messages, list) else []
 
 
-def _check_thinking(body: JsonObject, state: MockState) -> str | None:
-    """Why a request with thinking enabled is invalid, as the real API words it, or None."""
+def _check_config(thinking: JsonObject, beta: str) -> str | None:
+    """Why the `thinking` object itself is refused, as the real API words it, or None."""
+    kind = thinking.get("type")
+    if kind == "between_tools":
+        extra = next((key for key in thinking if key != "type"), None)
+        if extra is not None:
+            return f"thinking.between_tools.{extra}: Extra inputs are not permitted"
+    elif "block_binding" in thinking and BINDING_BETA not in beta:
+        return f"thinking.{kind}.block_binding: Extra inputs are not permitted"
+    return None
+
+
+def _check_thinking(body: JsonObject, state: MockState, *, leading: bool = True) -> str | None:
+    """Why a request with thinking enabled is invalid, as the real API words it, or None;
+    `leading`: the tool loop's assistant turn must begin with thinking (not so for
+    `between_tools`, which does not think up front)."""
     messages = _messages(body)
     for i, message in enumerate(messages):
         if _is_user(message):
@@ -85,7 +111,7 @@ def _check_thinking(body: JsonObject, state: MockState) -> str | None:
                 REDACTED_KIND, block.get("data")
             ):
                 return f"messages.{i}.content.{j}: Invalid `data` in `redacted_thinking` block"
-    if not messages or not _has_tool_result(messages[-1]):
+    if not leading or not messages or not _has_tool_result(messages[-1]):
         return None
     # The current tool loop started at the last user message that is not a tool result; the
     # assistant message answering it must begin with its thinking.
@@ -98,6 +124,30 @@ def _check_thinking(body: JsonObject, state: MockState) -> str | None:
         if found not in _THINKING_TYPES:
             return _MISSING_THINKING.format(index=start + 1, found=found)
     return None
+
+
+def _dropped(body: JsonObject, state: MockState) -> list[JsonObject]:
+    """`input_transformations` entries for the thinking blocks another model made."""
+    model = str(body.get("model"))
+    entries: list[JsonObject] = []
+    for i, message in enumerate(_messages(body)):
+        content = message.get("content") if isinstance(message, dict) else None
+        if _is_user(message) or not isinstance(content, list):
+            continue
+        for j, block in enumerate(content):
+            if not isinstance(block, dict) or block.get("type") not in _THINKING_TYPES:
+                continue
+            token = block.get("signature" if block.get("type") == "thinking" else "data")
+            producer = state.producers.get(token) if isinstance(token, str) else None
+            if producer is not None and producer != model:
+                entries.append(
+                    {
+                        "type": "thinking_dropped",
+                        "path": f"messages.{i}.content.{j}",
+                        "reason": "model_binding_mismatch",
+                    }
+                )
+    return entries
 
 
 def _check_budget(body: JsonObject) -> str | None:
@@ -152,21 +202,24 @@ def _plan(body: JsonObject, state: MockState, interleaved: bool) -> _Plan:
     thinking = body.get("thinking")
     thinking = thinking if isinstance(thinking, dict) else {}
     continuing = bool(messages) and _has_tool_result(messages[-1])
-    # Without interleaved thinking Claude thinks once, at the start of the assistant turn.
-    thinks = thinking.get("type") in ("enabled", "adaptive") and (not continuing or interleaved)
+    if thinking.get("type") == "between_tools":
+        thinks = continuing  # only the progress note written between tool calls
+    else:
+        # Without interleaved thinking Claude thinks once, at the start of the assistant turn.
+        thinks = thinking.get("type") in ("enabled", "adaptive") and (not continuing or interleaved)
     blocks: list[JsonObject] = []
     reasoning = mock_reasoning_text(prompt) if thinks else ""
+    model = str(body.get("model"))
     if thinks:
         omitted = thinking.get("display") == "omitted"
+        signature = state.signer.sign(THINKING_KIND, reasoning, omitted=omitted)
+        state.produced(signature, model)
         blocks.append(
-            {
-                "type": "thinking",
-                "thinking": "" if omitted else reasoning,
-                "signature": state.signer.sign(THINKING_KIND, reasoning, omitted=omitted),
-            }
+            {"type": "thinking", "thinking": "" if omitted else reasoning, "signature": signature}
         )
-        if body.get("model") == "mock-redacted":
+        if model == "mock-redacted":
             data = state.signer.sign(REDACTED_KIND, "redacted\x00" + reasoning)
+            state.produced(data, model)
             blocks.append({"type": "redacted_thinking", "data": data})
     tool = _tool_name(body.get("tools"))
     output = count_tokens(reasoning)
@@ -235,13 +288,21 @@ async def messages(request: Request, state: MockState) -> Response:
         return parsed
     body, controls = parsed
     thinking = body.get("thinking")
-    enabled = isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
-    problem = _check_budget(body) or (_check_thinking(body, state) if enabled else None)
+    thinking = thinking if isinstance(thinking, dict) else {}
+    kind = thinking.get("type")
+    beta = request.headers.get("anthropic-beta", "")
+    problem = (
+        _check_config(thinking, beta)
+        or _check_budget(body)
+        or (
+            _check_thinking(body, state, leading=kind != "between_tools")
+            if kind in _THINKING_MODES
+            else None
+        )
+    )
     if problem:
         return error_response(_API, 400, problem)
-    beta = request.headers.get("anthropic-beta", "")
-    adaptive = isinstance(thinking, dict) and thinking.get("type") == "adaptive"
-    plan = _plan(body, state, interleaved="interleaved-thinking" in beta or adaptive)
+    plan = _plan(body, state, interleaved="interleaved-thinking" in beta or kind == "adaptive")
     message: JsonObject = {
         "id": new_id("msg_01")[:30],
         "type": "message",
@@ -252,6 +313,8 @@ async def messages(request: Request, state: MockState) -> Response:
         "stop_sequence": None,
         "usage": _usage(plan.input_tokens, plan.output_tokens),
     }
+    if BINDING_BETA in beta:
+        message["input_transformations"] = _dropped(body, state)
     if body.get("stream") is not True:
         return json_response(_API, message, controls)
     start = {**message, "content": [], "stop_reason": None, "usage": _usage(plan.input_tokens, 1)}

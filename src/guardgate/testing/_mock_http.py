@@ -94,6 +94,14 @@ class MockState:
 
     signer: MockSigner
     requests: deque[RecordedRequest] = field(default_factory=lambda: deque(maxlen=_LOG_LIMIT))
+    producers: dict[str, str] = field(default_factory=dict)
+    """The model that made each thinking signature, newest last (Anthropic's model binding)."""
+
+    def produced(self, signature: str, model: str) -> None:
+        """Remember that `model` made `signature` (the oldest fall off after 10,000)."""
+        self.producers[signature] = model
+        if len(self.producers) > 10 * _LOG_LIMIT:
+            del self.producers[next(iter(self.producers))]
 
     def record(self, request: Request, body: object) -> None:
         """Remember a request (the oldest fall off after the last 1,000)."""
