@@ -179,3 +179,16 @@ async def test_non_stream_response() -> None:
     assert restored_input(out["output"][0]) == REASONING
     summarised = json.loads(await run(RESPONSES, SUMMARISE, [body], streaming=False))
     assert summarised["output"][0]["summary"][0]["text"].startswith("Summary:")
+
+
+async def test_the_reasoning_configuration_echoed_on_the_response_is_kept() -> None:
+    # A response echoes the effective `reasoning` settings, `context` (2026, gpt-5.6) among them:
+    # configuration, not reasoning, so it passes as the upstream sent it.
+    config = {"effort": "high", "summary": None, "context": "all_turns", "mode": "pro"}
+    body = json.dumps({**response("completed", [REASONING, MESSAGE]), "reasoning": config})
+    out = json.loads(await run(RESPONSES, STRIP, [body.encode()], streaming=False))
+    assert out["reasoning"] == config and out["output"][0]["summary"] == []
+    created = {"type": "response.created", "sequence_number": 0}
+    created["response"] = {**response("in_progress", []), "reasoning": config}
+    raw = sse(("response.created", created))
+    assert await assert_split_invariant(RESPONSES, STRIP, raw, streaming=True) == raw
