@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -105,3 +106,55 @@ def test_responses_compaction_items_from_the_provider_pass_untouched() -> None:
     for policy in ReasoningPolicy:
         new, _changed = rewrite(ApiKind.OPENAI_RESPONSES, body, policy)
         assert new["input"][1] == item
+
+
+def test_anthropic_between_tools_goes_upstream_as_sent_under_every_policy() -> None:
+    # 2026 (Claude Sonnet 5.5): `between_tools` takes no other field; `display` beside it is a
+    # 400, so strip cannot ask for omitted thinking here: the progress notes come back with their
+    # text and the response transform hides them.
+    body = {"model": "claude-sonnet-5-5", "thinking": {"type": "between_tools"}, "messages": []}
+    for policy in ReasoningPolicy:
+        assert rewrite(ApiKind.ANTHROPIC_MESSAGES, body, policy) == (body, False)
+
+
+def test_anthropic_block_binding_stays_beside_the_omitted_display() -> None:
+    # `thinking.block_binding` (beta thinking-binding-controls-2026-08-01) is the client's choice
+    # of what the upstream does with a block that fails its binding check: kept as sent.
+    binding = {"prefix_mismatch_behavior": "drop_block"}
+    body = {"model": "c", "thinking": {"type": "adaptive", "block_binding": binding}}
+    new, changed = rewrite(ApiKind.ANTHROPIC_MESSAGES, body, ReasoningPolicy.STRIP)
+    assert changed
+    assert new["thinking"] == {"type": "adaptive", "block_binding": binding, "display": "omitted"}
+
+
+def test_anthropic_restored_blocks_keep_their_places() -> None:
+    # The upstream's `input_transformations` name blocks by `messages.{i}.content.{j}` of the
+    # request it got: restoring must replace a sealed block in place, so those paths point at
+    # the very block the client sent.
+    original = {"type": "thinking", "thinking": "t", "signature": "upstream-sig"}
+    sealed = {"type": "redacted_thinking", "data": SEALER.seal(json.dumps(original).encode())}
+    tool_use = {"type": "tool_use", "id": "toolu_1", "name": "calc", "input": {}}
+    result = {"type": "tool_result", "tool_use_id": "toolu_1", "content": "391"}
+    messages = [
+        {"role": "user", "content": "17 * 23?"},
+        {"role": "assistant", "content": [{"type": "text", "text": "Let me."}, sealed, tool_use]},
+        {"role": "user", "content": [result]},
+    ]
+    new, changed = rewrite(
+        ApiKind.ANTHROPIC_MESSAGES, {"model": "c", "messages": messages}, ReasoningPolicy.PASS
+    )
+    assert changed
+    text = {"type": "text", "text": "Let me."}
+    assert new["messages"][1]["content"] == [text, original, tool_use]
+    assert new["messages"][0] == messages[0] and new["messages"][2] == messages[2]
+
+
+def test_responses_strip_keeps_reasoning_context_and_mode() -> None:
+    # 2026 (gpt-5.6): `reasoning.context` says which earlier reasoning items the model reads
+    # (`all_turns`, `current_turn`, `auto`) and `reasoning.mode` how it reasons; strip drops only
+    # the summary request.
+    reasoning = {"effort": "high", "summary": "auto", "context": "all_turns", "mode": "pro"}
+    body = {"model": "gpt-5.6", "input": "hi", "reasoning": reasoning}
+    new, changed = rewrite(ApiKind.OPENAI_RESPONSES, body, ReasoningPolicy.STRIP)
+    assert changed
+    assert new["reasoning"] == {"effort": "high", "context": "all_turns", "mode": "pro"}

@@ -234,3 +234,48 @@ async def test_a_thinking_block_past_the_cut_off_is_dropped_unread(policy: Reaso
     deltas = [d["delta"].get("text") for k, d in found if k == "content_block_delta"]
     assert deltas == ["Done."]
     assert found[-1][0] == "message_stop"
+
+
+# `input_transformations` (beta thinking-binding-controls-2026-08-01): which blocks of the request
+# the upstream dropped or let through unchecked, by path. It names no reasoning, so it reaches the
+# client as the upstream wrote it, on `message_start` and again on the final `message_delta`
+# after a server-side fallback (whose entries replace the first).
+TRANSFORMATIONS = [
+    {
+        "type": "thinking_dropped",
+        "path": "messages.1.content.0",
+        "reason": "prefix_binding_mismatch",
+    },
+    {
+        "type": "thinking_mismatch_allowed",
+        "path": "messages.3.content.0",
+        "reason": "prefix_binding_mismatch",
+    },
+]
+FALLBACK = [
+    {"type": "thinking_dropped", "path": "messages.1.content.0", "reason": "model_binding_mismatch"}
+]
+
+
+@pytest.mark.parametrize("policy", [STRIP, SUMMARISE])
+async def test_input_transformations_reach_the_client_as_sent(policy: ReasoningPolicy) -> None:
+    start = sse(ev("message_start", message={**MESSAGE, "input_transformations": TRANSFORMATIONS}))
+    delta = sse(
+        ev(
+            "message_delta",
+            delta={"stop_reason": "tool_use", "stop_sequence": None},
+            usage={"output_tokens": 120},
+            input_transformations=FALLBACK,
+        )
+    )
+    middle = STREAM[len(sse(ev("message_start", message=MESSAGE))) :]
+    middle = middle[: middle.index(b"event: message_delta")]
+    stream = start + middle + delta + sse(ev("message_stop"))
+    out = await assert_split_invariant(MESSAGES, policy, stream, streaming=True)
+    assert out.startswith(start)
+    assert out.endswith(delta + sse(ev("message_stop")))
+    assert b"weather in Paris" not in out
+    body = json.dumps({**MESSAGE, "content": [ORIGINAL_BLOCK], "input_transformations": FALLBACK})
+    whole = json.loads(await run(MESSAGES, policy, [body.encode()], streaming=False))
+    assert whole["content"][0]["signature" if policy is SUMMARISE else "data"].startswith("gg1.")
+    assert whole["input_transformations"] == FALLBACK
