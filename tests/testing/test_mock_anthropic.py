@@ -224,3 +224,14 @@ def test_another_models_thinking_is_dropped_and_reported(
     ]
     same = client.beta.messages.create(model="mock-redacted", betas=[BINDING_BETA], **kwargs)
     assert same.input_transformations == []
+
+
+def test_count_tokens_checks_thinking_signatures(client: anthropic.Anthropic) -> None:
+    messages, _ = _tool_loop(client, False)
+    counted = client.messages.count_tokens(
+        model="m", thinking=THINKING, tools=TOOLS, messages=messages
+    )
+    assert counted.input_tokens > 5
+    messages[1]["content"][0]["signature"] = "forged"
+    with pytest.raises(anthropic.BadRequestError, match="Invalid `signature`"):
+        client.messages.count_tokens(model="m", thinking=THINKING, tools=TOOLS, messages=messages)

@@ -14,7 +14,8 @@ A thinking block is bound to the model that made it: sent to another model it is
 the model reads it (usage is not adjusted). With the `thinking-binding-controls-2026-08-01` beta
 the answer lists each drop in a top-level `input_transformations` (on `message_start` when
 streaming), its `path` indexing the request's `messages` and `content`; `thinking.block_binding`
-without that beta is a 400.
+without that beta is a 400. `POST /v1/messages/count_tokens` checks a request as `/v1/messages`
+does, thinking signatures included.
 """
 
 from __future__ import annotations
@@ -281,17 +282,12 @@ def _stream_block(index: int, block: JsonObject) -> list[bytes]:
     return events
 
 
-async def messages(request: Request, state: MockState) -> Response:
-    """`POST /v1/messages`."""
-    parsed = await read_request(request, _API, state, ("model", "max_tokens", "messages"))
-    if isinstance(parsed, Response):
-        return parsed
-    body, controls = parsed
+def _problem(body: JsonObject, state: MockState, beta: str) -> str | None:
+    """Why the real API would refuse this request with a 400, or None."""
     thinking = body.get("thinking")
     thinking = thinking if isinstance(thinking, dict) else {}
     kind = thinking.get("type")
-    beta = request.headers.get("anthropic-beta", "")
-    problem = (
+    return (
         _check_config(thinking, beta)
         or _check_budget(body)
         or (
@@ -300,8 +296,33 @@ async def messages(request: Request, state: MockState) -> Response:
             else None
         )
     )
+
+
+async def count_tokens_route(request: Request, state: MockState) -> Response:
+    """`POST /v1/messages/count_tokens`: the request checked as `messages` checks it (thinking
+    signatures included, as the real endpoint does), and its input tokens."""
+    parsed = await read_request(request, _API, state, ("model", "messages"))
+    if isinstance(parsed, Response):
+        return parsed
+    body, controls = parsed
+    problem = _problem(body, state, request.headers.get("anthropic-beta", ""))
     if problem:
         return error_response(_API, 400, problem)
+    return json_response(_API, {"input_tokens": _input_tokens(body)}, controls)
+
+
+async def messages(request: Request, state: MockState) -> Response:
+    """`POST /v1/messages`."""
+    parsed = await read_request(request, _API, state, ("model", "max_tokens", "messages"))
+    if isinstance(parsed, Response):
+        return parsed
+    body, controls = parsed
+    beta = request.headers.get("anthropic-beta", "")
+    problem = _problem(body, state, beta)
+    if problem:
+        return error_response(_API, 400, problem)
+    thinking = body.get("thinking")
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
     plan = _plan(body, state, interleaved="interleaved-thinking" in beta or kind == "adaptive")
     message: JsonObject = {
         "id": new_id("msg_01")[:30],

@@ -7,6 +7,7 @@
 - `POST /v1/responses`: OpenAI Responses, with reasoning items and verifiable `encrypted_content`;
 - `POST /v1/messages`: Anthropic Messages, with signed thinking blocks, and a 400 like the real
   API's when a tool loop comes back without its thinking block or with it altered;
+- `POST /v1/messages/count_tokens`: its input tokens, after the same checks;
 - `GET /mock/requests`, `POST /mock/reset`: the last 1,000 requests received, for tests.
 
 Request headers steer it: `x-mock-delay` (seconds before the first byte), `x-mock-chunk-delay`
@@ -25,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from guardgate.testing._mock_anthropic import messages
+from guardgate.testing._mock_anthropic import count_tokens_route, messages
 from guardgate.testing._mock_http import MockState
 from guardgate.testing._mock_openai_chat import chat_completions, completions
 from guardgate.testing._mock_responses import responses
@@ -73,6 +74,7 @@ def create_mock_upstream(secret: bytes | None = None) -> Starlette:
         Route("/v1/completions", _bind(completions, state), methods=["POST"]),
         Route("/v1/responses", _bind(responses, state), methods=["POST"]),
         Route("/v1/messages", _bind(messages, state), methods=["POST"]),
+        Route("/v1/messages/count_tokens", _bind(count_tokens_route, state), methods=["POST"]),
         Route("/mock/requests", _bind(_requests, state), methods=["GET"]),
         Route("/mock/reset", _bind(_reset, state), methods=["POST"]),
     ]
