@@ -217,6 +217,48 @@ class Exchange:
         finally:
             await self._settle()
 
+    async def restore_and_forward(self) -> None:
+        """A request that is not judged but carries a conversation back to the upstream
+        (Anthropic's `POST /v1/messages/count_tokens`, which checks thinking signatures as
+        `/v1/messages` does): the sealed reasoning in it is restored as for the LLM endpoint (a
+        forged or foreign token is a 400 before any upstream call), nothing else changes, and the
+        answer passes as it comes."""
+        body = await self._read_body()
+        if body is None:
+            return
+        scope = self.scope
+        rewritten = False
+        if _SEALED in body:
+            try:
+                data = _parse_json(body)
+            except ValueError:
+                data = None  # not JSON: the upstream words its own 400
+            if isinstance(data, dict):
+                try:
+                    rewritten = dialect_for(self.api).restore_sealed(data, self.door.sealer)
+                except SealError as exc:
+                    await self._bad_request(f"Invalid reasoning block: {exc}")
+                    return
+                if rewritten:
+                    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+        if rewritten or self.chunked:
+            headers = [
+                (name, str(len(body)).encode() if name == b"content-length" else value)
+                for name, value in scope["headers"]
+                if name != b"transfer-encoding"  # the body is replayed whole
+            ]
+            scope = {**scope, "headers": headers}
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await self.receive()
+
+        await self.door.app(scope, replay, self.send)
+
     async def _reject(self, admission: Admission) -> None:
         decision = admission.decision
         metrics = self.door.metrics

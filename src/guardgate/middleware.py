@@ -3,8 +3,10 @@
 For POST requests to the LLM endpoints it reads the body once, takes it through the deployment's
 `Gate`, enforces the decision before the app is called (a rejected request never costs an
 upstream call), replays the (possibly rewritten) body to the app and transforms the response on
-its way out. The admin API, the metrics and readiness (`GET /_guardgate/ready`) are served under
-their own paths; every other request, and every non-HTTP scope, passes straight through.
+its way out. Anthropic's token counting (`POST /v1/messages/count_tokens`) is not judged, but
+the sealed thinking blocks in it are restored. The admin API, the metrics and readiness
+(`GET /_guardgate/ready`) are served under their own paths; every other request, and every
+non-HTTP scope, passes straight through.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from guardgate.deployment import Deployment
 from guardgate.exchange import Doorway, Exchange
 from guardgate.health import Readiness
 from guardgate.metrics_endpoint import MetricsEndpoint
+from guardgate.model import ApiKind
+from guardgate.protocols.dialects import dialect_for
 from guardgate.protocols.endpoints import api_for_error
 from guardgate.protocols.errors import send_error
 from guardgate.protocols.routes import RouteTable
@@ -25,6 +29,8 @@ from guardgate.settings import GuardgateSettings, load_settings
 
 __all__ = ["READY_PATH", "GuardgateMiddleware"]
 
+_MESSAGES = ApiKind.ANTHROPIC_MESSAGES
+_MESSAGES_PATH = dialect_for(_MESSAGES).path
 READY_PATH = "/_guardgate/ready"
 """Readiness for a load balancer or Kubernetes: 200 when what guardgate needs answers (Redis,
 when set; the sidecar's upstream too), else 503 naming the part that does not."""
@@ -66,6 +72,11 @@ class GuardgateMiddleware:
         # Every way to the model (endpoints, aliases, read-backs) is judged: protocols/routes.py.
         self.routes = RouteTable(self._prefix, self.settings.passthrough_paths)
         self.door = Doorway(app, deployment, self.routes.aliases)
+        # Anthropic's token counting is not judged, but checks thinking signatures: the
+        # sealed blocks a client sends back there are restored too.
+        self._token_counts = frozenset(
+            f"{self._prefix}{_MESSAGES_PATH}/count_tokens{tail}" for tail in ("", "/")
+        )
         # The LLM endpoints' paths (none under the admin prefix, which keeps its own).
         self._apis = {
             path: api for path, api in self.routes.posts.items() if not self.admin.handles(path)
@@ -80,6 +91,9 @@ class GuardgateMiddleware:
                     if not self.deployment.started:
                         await self.deployment.start()
                     await Exchange(self.door, api, scope, receive, send).run()
+                    return
+                if path in self._token_counts:
+                    await Exchange(self.door, _MESSAGES, scope, receive, send).restore_and_forward()
                     return
             elif (readback := self.routes.readback(scope["method"], path)) is not None:
                 if not self.deployment.started:

@@ -29,6 +29,7 @@ from guardgate.testing import ServerThread, mock_answer_text, mock_reasoning_tex
 PROMPT = "What is 17 * 23?"
 TRACE = mock_reasoning_text(PROMPT)
 BETWEEN: Any = {"type": "between_tools"}
+THINKING: Any = {"type": "enabled", "budget_tokens": 1024}
 BINDING_BETA = "thinking-binding-controls-2026-08-01"
 CALC_TOOL: Any = {
     "name": "calc",
@@ -224,3 +225,35 @@ def test_all_turns_gets_every_earlier_turns_reasoning_back(
     restored = [item for item in upstream["input"] if item.get("type") == "reasoning"]
     assert [item["id"] for item in restored] == [item["id"] for item in sent]
     assert all(item["content"][0]["text"] == TRACE for item in restored)
+
+
+# --- Anthropic token counting ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("policy", ["strip", "summarise"])
+def test_token_counting_gets_the_sealed_blocks_restored(
+    mock: ServerThread, sidecars: dict[str, ServerThread], policy: str
+) -> None:
+    # `POST /v1/messages/count_tokens` checks thinking signatures as `/v1/messages` does: a
+    # client counting a conversation that holds guardgate's sealed blocks needs them restored.
+    body: Any = {"model": "claude-mock-1", "thinking": THINKING, "tools": [CALC_TOOL]}
+    server = sidecars[policy]
+    with anthropic.Anthropic(base_url=server.url, api_key="sk-ant-one", max_retries=0) as client:
+        messages: list[Any] = [{"role": "user", "content": PROMPT}]
+        first = client.messages.create(**body, max_tokens=2048, messages=messages)
+        result = {"type": "tool_result", "tool_use_id": first.content[-1].id, "content": "391"}
+        messages += [
+            {"role": "assistant", "content": dumped(first.content)},
+            {"role": "user", "content": [result]},
+        ]
+        assert client.messages.count_tokens(**body, messages=messages).input_tokens > 5
+        restored = last_upstream_request(mock)["body"]["messages"][1]["content"][0]
+        assert restored["type"] == "thinking" and not restored["signature"].startswith("gg1.")
+        sealed = messages[1]["content"][0]
+        key = "data" if policy == "strip" else "signature"
+        sealed[key] = sealed[key][:-6] + ("AAAAAA" if sealed[key][-6:] != "AAAAAA" else "BBBBBB")
+        calls = len(httpx.get(mock.url + "/mock/requests").json())
+        with pytest.raises(anthropic.BadRequestError) as err:
+            client.messages.count_tokens(**body, messages=messages)
+    assert err.value.body["error"]["type"] == "invalid_request_error"
+    assert len(httpx.get(mock.url + "/mock/requests").json()) == calls  # refused here

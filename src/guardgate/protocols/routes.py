@@ -15,9 +15,10 @@ Aliases whose format guardgate cannot map are denied (404, any method) even when
 app: vLLM's token-in/token-out `POST /inference/v1/generate` and SGLang's native `/generate`
 (`POST` and `PUT`).
 The sidecar forwards, besides the judged routes, only harmless metadata (`GET /v1/models`,
-`GET /v1/models/{id}`, `POST /v1/messages/count_tokens`) and what the operator lists in
-`GUARDGATE_PASSTHROUGH_PATHS` (unjudged); everything else is a 404 in the provider's format
-(batches, files, `/v1/responses/{id}/input_items`, upstream health and metrics, ...).
+`GET /v1/models/{id}`, `POST /v1/messages/count_tokens`, whose sealed thinking blocks the door
+restores) and what the operator lists in `GUARDGATE_PASSTHROUGH_PATHS` (unjudged); everything else
+is a 404 in the provider's format (batches, files, `/v1/responses/{id}/input_items`, upstream
+health and metrics, ...).
 """
 
 from __future__ import annotations
