@@ -215,14 +215,14 @@ async def test_coordination_with_harvest_at_volume_raises_a_cluster_alone_it_doe
     for k in range(16):
         await _run(
             scorer,
-            [coding_agent_request(T0 + 300 * i + k, i, f"loop-{k}") for i in range(200)],
+            [coding_agent_request(T0 + 450 * i + k, i, f"loop-{k}") for i in range(200)],
         )
         await _run(
             scorer, [student_request(T0 + 3000 * i + k, i, f"student-{k}") for i in range(8)]
         )
     assignment = {f"loop-{k}": "c-loops" for k in range(16)}
     assignment.update({f"student-{k}": "c-class" for k in range(16)})
-    await scorer.refresh_clusters(assignment, T0 + 200 * 300)
+    await scorer.refresh_clusters(assignment, T0 + 200 * 450)
     loops = scorer.clusters["c-loops"].score
     assert dict(loops.contributions)["cluster_volume"] > 2.0
     assert dict(scorer.clusters["c-class"].score.contributions).get("cluster_volume", 0.0) < 0.5
@@ -237,12 +237,19 @@ async def _run_in(scorer: Scorer, requests: list, cluster: str) -> list:  # type
     return out
 
 
-async def _loops(scorer: Scorer, accounts: list[str], steps: int, max_tokens: int) -> None:
+LOOP_GAP = 960.0
+"""Seconds between an agent-loop account's steps in these tests: 90 steps span a day, round the
+clock (a farm's loops do; a team's working day pools nothing, see `model.clock_share`)."""
+
+
+async def _loops(
+    scorer: Scorer, accounts: list[str], steps: int, max_tokens: int, gap: float = LOOP_GAP
+) -> None:
     for k, account in enumerate(accounts):
         await _run(
             scorer,
             [
-                replace(coding_agent_request(T0 + 300 * i + k, i, account), max_tokens=max_tokens)
+                replace(coding_agent_request(T0 + gap * i + k, i, account), max_tokens=max_tokens)
                 for i in range(steps)
             ],
         )
@@ -254,15 +261,53 @@ async def test_a_small_cluster_harvesting_beyond_any_one_users_volume_flags_its_
     scorer = Scorer(MemoryFeatureStore())
     farm = [f"loop-{k}" for k in range(8)]
     await _loops(scorer, farm, 90, 32000)
-    await scorer.refresh_clusters({a: "c-farm" for a in farm}, T0 + 90 * 300)
+    await scorer.refresh_clusters({a: "c-farm" for a in farm}, T0 + 90 * LOOP_GAP)
     pooled = scorer.clusters["c-farm"]
     assert pooled.harvest > 0.5
     assert dict(pooled.score.contributions)["pooled_harvest"] > 0.5
-    step = coding_agent_request(T0 + 91 * 300, 91, "loop-3")
+    step = coding_agent_request(T0 + 91 * LOOP_GAP, 91, "loop-3")
     judged = scorer.judge(step, await scorer.observe(step), "c-farm")
     assert judged.own_score < 0.5  # on its own, a developer's agent
     assert judged.tier is not Tier.NORMAL
     assert judged.reasons[0].startswith("linked to a cluster of 8 accounts")
+
+
+async def test_a_team_running_the_agent_through_its_working_day_pools_no_volume() -> None:
+    # The same eight heavy agent-loop accounts behind one office address, asking the same
+    # budgets, but only from 09:00 to 19:00 UTC on three days: a team, not a farm.
+    scorer = Scorer(MemoryFeatureStore())
+    team = [f"dev-{k}" for k in range(8)]
+    day_start = T0 + 9 * 3600  # T0 is midnight UTC
+    for k, account in enumerate(team):
+        steps = [
+            replace(
+                coding_agent_request(day_start + d * DAY + 300 * i + k, 120 * d + i, account),
+                max_tokens=32000,
+            )
+            for d in range(3)
+            for i in range(120)
+        ]
+        await _run(scorer, steps)
+    now = day_start + 2 * DAY + 120 * 300
+    await scorer.refresh_clusters({a: "c-team" for a in team}, now)
+    pooled = scorer.clusters["c-team"]
+    assert pooled.harvest == 0.0
+    terms = dict(pooled.score.contributions)
+    assert "pooled_harvest" not in terms and "cluster_volume" not in terms
+    step = coding_agent_request(now + 60, 999, "dev-3")
+    assert scorer.judge(step, await scorer.observe(step), "c-team").tier is Tier.NORMAL
+    # Round the clock, the same volume pools (see the eight-account farm above).
+    farm = Scorer(MemoryFeatureStore())
+    await _loops(farm, team, 270, 32000, gap=3 * DAY / 270)
+    await farm.refresh_clusters({a: "c-farm" for a in team}, T0 + 3 * DAY)
+    assert farm.clusters["c-farm"].harvest > 0.5
+
+
+def test_a_clusters_volume_counts_by_how_much_of_the_clock_it_covers() -> None:
+    from guardgate.scoring.model import DAY_SLOTS, clock_share
+
+    assert [clock_share(n) for n in range(7)] == [0.0, 0.0, 0.0, 0.0, 0.0, 0.5, 1.0]
+    assert DAY_SLOTS == 4
 
 
 async def test_the_same_cluster_with_short_answers_or_light_volume_is_not_flagged() -> None:
@@ -274,11 +319,11 @@ async def test_the_same_cluster_with_short_answers_or_light_volume_is_not_flagge
     team = [f"dev-{k}" for k in range(8)]
     await _loops(scorer, team, 8, 32000)
     assignment = {a: "c-saas" for a in backend} | {a: "c-team" for a in team}
-    await scorer.refresh_clusters(assignment, T0 + 90 * 300)
+    await scorer.refresh_clusters(assignment, T0 + 90 * LOOP_GAP)
     assert scorer.clusters["c-saas"].harvest == 0.0
     assert scorer.clusters["c-team"].harvest == 0.0
     for account, cluster, tokens in (("saas-2", "c-saas", 300), ("dev-2", "c-team", 32000)):
-        step = replace(coding_agent_request(T0 + 91 * 300, 91, account), max_tokens=tokens)
+        step = replace(coding_agent_request(T0 + 91 * LOOP_GAP, 91, account), max_tokens=tokens)
         assert scorer.judge(step, await scorer.observe(step), cluster).tier is Tier.NORMAL
 
 
@@ -286,12 +331,12 @@ async def test_a_member_flagged_only_for_its_clusters_volume_lends_its_evidence_
     scorer = Scorer(MemoryFeatureStore())
     farm = [f"loop-{k}" for k in range(8)]
     await _loops(scorer, farm, 90, 32000)
-    await scorer.refresh_clusters({a: "c-farm" for a in farm}, T0 + 90 * 300)
+    await scorer.refresh_clusters({a: "c-farm" for a in farm}, T0 + 90 * LOOP_GAP)
     for i in range(91, 500):
-        step = coding_agent_request(T0 + i * 300, i, f"loop-{i % 8}")
+        step = coding_agent_request(T0 + 90 * LOOP_GAP + (i - 90) * 300, i, f"loop-{i % 8}")
         assert scorer.judge(step, await scorer.observe(step), "c-farm").tier is not Tier.NORMAL
     # A developer new to the same popular agent (same prompt, tools and network) starts a task.
-    dev = replace(coding_agent_request(T0 + 500 * 300, 0, "dev-new"), turns=1)
+    dev = replace(coding_agent_request(T0 + 90 * LOOP_GAP + 410 * 300, 0, "dev-new"), turns=1)
     judged = scorer.judge(dev, await scorer.observe(dev), "dev-new")
     assert judged.tier is Tier.NORMAL
     assert not any(r.startswith("shares its wording") for r in judged.reasons)

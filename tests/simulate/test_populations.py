@@ -141,6 +141,33 @@ def test_agent_farm_sends_what_the_agent_crowd_sends(worlds: dict[int, World]) -
         assert {t["headers"]["user-agent"] for t, _ in farm} <= crowd_agents
 
 
+def test_agent_teams_run_the_popular_agent_from_one_office_in_working_hours(
+    worlds: dict[int, World],
+) -> None:
+    for world in worlds.values():
+        team = world.of("agent_team")
+
+        # The popular agent (its product; builds vary by laptop) and its prompt.
+        def product(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> set[str]:
+            return {t["headers"]["user-agent"].split("/")[0] for t, _ in pairs}
+
+        assert product(team) == product(world.of("agent_crowd"))
+        # Several engineers share each office address (the farm's cloud host has its match).
+        holders: dict[str, set[str]] = defaultdict(set)
+        for t, lab in team:
+            holders[t["ip"]].add(lab["account_key"])
+        shared = [ip for ip, keys in holders.items() if len(keys) >= 3]
+        assert shared
+        assert sum(len(holders[t["ip"]]) >= 3 for t, _ in team) >= 0.7 * len(team)
+        # A team's office traffic keeps to its working day: most office addresses see requests
+        # in at most 17 distinct UTC hours, while a farm's hosts see every hour.
+        hours: dict[str, set[int]] = defaultdict(set)
+        for t, _ in team:
+            if t["ip"] in shared:
+                hours[t["ip"]].add(int(t["ts"] // 3600) % 24)
+        assert statistics.median(len(h) for h in hours.values()) <= 17
+
+
 def test_agent_crowd_carries_about_ten_kilobytes_of_history(worlds: dict[int, World]) -> None:
     for world in worlds.values():
         sizes = [len(json.dumps(t["body"])) for t, _ in world.of("agent_crowd")]

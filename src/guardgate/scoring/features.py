@@ -218,6 +218,19 @@ def slot_of(ts: float) -> int:
     return int(ts // 14400) % SLOTS
 
 
+def slots_covered(states: list[AccountState], now: float) -> int:
+    """Four-hour slots in which any of `states` (a cluster's members) sent a request in the last
+    24 hours: how much of the clock the accounts cover together."""
+    covered = 0
+    for k in range(SLOTS):
+        for state in states:
+            t = state.slots[k] if state.slots is not None else 0.0
+            if t > 0 and now - t < 86400.0:
+                covered += 1
+                break
+    return covered
+
+
 def slots_active(state: AccountState, now: float) -> int:
     """Four-hour slots with a request in the last 24 hours."""
     if state.slots is None:

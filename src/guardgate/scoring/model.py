@@ -4,8 +4,8 @@
         + volume * log2(1 + K / VOLUME_UNIT)
         + round_the_clock * slots / 6 * r_deep
         + cluster * log2(members) * r_deep
-        + cluster_volume * log2(members) * log2(1 + A / members / MEMBER_VOLUME_UNIT)
-        + pooled_harvest * max(0, log2(A / POOL_UNIT))      (clusters only)
+        + cluster_volume * c * log2(members) * log2(1 + A / members / MEMBER_VOLUME_UNIT)
+        + pooled_harvest * c * max(0, log2(A / POOL_UNIT))      (clusters only)
         + kin * k
     score = 1 / (1 + exp(-z))
 
@@ -102,6 +102,9 @@ POOL_UNIT = 7000.0
 everyday populations asked for on the tuning weeks (an agent user's 6,876; a coding agent's 4,981;
 evaluation launches, batch jobs of their own, ask far more and are judged alone)."""
 
+DAY_SLOTS = 4
+"""Four-hour slots a working day in one time zone covers (see `clock_share`)."""
+
 MEMBER_VOLUME_UNIT = 1000.0
 """Thousands of output tokens asked for per cluster member (decayed) from which
 `cluster_volume` counts a doubling."""
@@ -110,8 +113,12 @@ EXTRA_TEXT: dict[str, str] = {
     "round_the_clock": "harvest-shaped traffic round the clock",
     "volume": "long answers asked for at volume",
     "cluster_size": "several accounts acting as one, harvesting",
-    "cluster_volume": "several accounts acting as one, each asking for long answers at volume",
-    "pooled_harvest": "several accounts together asking for more than any one person does",
+    "cluster_volume": (
+        "several accounts acting as one round the clock, each asking for long answers at volume"
+    ),
+    "pooled_harvest": (
+        "several accounts together, round the clock, asking for more than any one person does"
+    ),
     "kin": "shares its wording, software or network with flagged accounts",
 }
 """What the terms that are not plain indicator rates mean."""
@@ -159,9 +166,12 @@ class ScoringModel:
         slots_active: int,
         members: int = 1,
         kin: float = 0.0,
+        clock: float = 1.0,
     ) -> Score:
         """The score of decayed indicator sums over `count` decayed requests of `members`
-        accounts; `kin` in [0, 1] is the flagged share of the evidence the request carries."""
+        accounts; `kin` in [0, 1] is the flagged share of the evidence the request carries;
+        `clock` in [0, 1] how far the members together cover the clock (`clock_share`), which
+        the cluster's volume terms count in proportion to."""
         w = self.weights
         denom = count + self.prior_weight
         confidence = count / denom if denom > 0 else 0.0
@@ -187,17 +197,29 @@ class ScoringModel:
                 (
                     "cluster_volume",
                     w["cluster_volume"]
+                    * clock
                     * math.log2(members)
                     * math.log2(1.0 + asked / MEMBER_VOLUME_UNIT),
                 )
             )
         if members > 1 and w["pooled_harvest"]:
-            terms.append(("pooled_harvest", w["pooled_harvest"] * pooled_excess(sums)))
+            terms.append(("pooled_harvest", w["pooled_harvest"] * clock * pooled_excess(sums)))
         if kin > 0 and w["kin"]:
             terms.append(("kin", w["kin"] * kin))
         z = w["bias"] + w["history"] * confidence + sum(c for _, c in terms)
         positive = sorted((t for t in terms if t[1] > 0.05), key=lambda t: -t[1])
         return Score(value=_sigmoid(z), contributions=tuple(positive))
+
+
+def clock_share(covered: int) -> float:
+    """How much a cluster's volume counts, from the four-hour slots of the day its members
+    together covered in the last 24 hours: nothing up to `DAY_SLOTS` (one team's working day in
+    one time zone, evenings included), all of it round the clock. A team behind one office
+    address running the same coding agent at a heavy user's pace each looks, in volume, like a
+    farm of agent loops on one cloud host; the farm works round the clock, and keeping all the
+    accounts of one address within a working day costs it a third of what each account
+    harvests."""
+    return min(1.0, max(0.0, (covered - DAY_SLOTS) / (SLOTS - DAY_SLOTS)))
 
 
 def pooled_excess(sums: list[float]) -> float:

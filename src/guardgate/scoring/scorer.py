@@ -22,12 +22,14 @@ from guardgate.scoring.features import (
     budget_share,
     budget_tokens,
     slots_active,
+    slots_covered,
 )
 from guardgate.scoring.model import (
     MEMBER_VOLUME_UNIT,
     POOL_UNIT,
     Score,
     ScoringModel,
+    clock_share,
     pooled_excess,
 )
 from guardgate.scoring.reputation import EvidenceReputation
@@ -206,7 +208,10 @@ class Scorer:
             if len(accounts) < self.min_cluster_size:
                 continue
             found = [states[a] for a in accounts if a in states]
-            pooled = self.pool(found, now)
+            # A farm's loops run round the clock; a team behind one office address running the
+            # same agent as hard keeps to its working day: its volume pools nothing.
+            clock = clock_share(slots_covered(found, now))
+            pooled = self.pool(found, now, clock)
             if pooled is not None:
                 sums = [0.0] * len(INDICATORS)
                 for state in found:
@@ -218,18 +223,19 @@ class Scorer:
                 # averages far less per member.
                 share = sums[ASKED_K] / len(found) / MEMBER_VOLUME_UNIT
                 each = min(1.0, max(0.0, math.log2(share) + 1.0)) if share > 0 else 0.0
-                harvest = min(1.0, pooled_excess(sums)) * each
+                harvest = min(1.0, pooled_excess(sums)) * each * clock
                 scores[cluster] = ClusterScore(cluster, len(accounts), pooled, harvest)
         self.clusters = scores
         return len(scores)
 
-    def pool(self, states: list[AccountState], now: float) -> Score | None:
+    def pool(self, states: list[AccountState], now: float, clock: float = 1.0) -> Score | None:
         """The score of the pooled features of several accounts (a cluster).
 
         Rates are pooled over all members' requests; round-the-clock activity is the members'
         mean, as several people in different time zones together cover the clock. A cluster
         gains `cluster` log-odds per doubling of its size beyond one: the linker found several
-        accounts to be one sender, which a person rarely is.
+        accounts to be one sender, which a person rarely is. Its volume terms count in
+        proportion to `clock` (`model.clock_share` of the slots the members cover together).
         """
         if not states:
             return None
@@ -243,7 +249,9 @@ class Scorer:
                 sums[i] += s
             count += state.count
             active += slots_active(state, now)
-        return self.model.score(sums, count, round(active / len(states)), members=len(states))
+        return self.model.score(
+            sums, count, round(active / len(states)), members=len(states), clock=clock
+        )
 
     async def close(self) -> None:
         """Finish pending tier writes."""

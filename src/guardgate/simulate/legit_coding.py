@@ -241,3 +241,50 @@ def agent_crowd(world: World) -> None:
                     break
                 ts += model_latency(rng, rng.randint(60, 700), True) + rng.uniform(0.3, 20.0)
                 loop.advance()
+
+
+def agent_team(world: World) -> None:
+    """Engineering teams that all run the popular coding agent from their office: three to a
+    dozen engineers behind the company's one NAT address, through the working day of the team's
+    time zone (and now and then from home), some heavy users and some occasional. What a farm
+    posing as the agent shares on one cloud host (its address, its build, its prompts, volume
+    per member) a team shares too: the hard negative for that farm."""
+    rng = world.rng("agent_team")
+    cfg = world.config
+    agent = popular_agent(world)
+    members, volume = world.members("agent_team", rng, 40, 90, minimum=3)
+    sizes: list[int] = []
+    while sum(sizes) < members:
+        sizes.append(min(rng.randint(3, 12), members - sum(sizes)))
+    world.note("agent_team", teams=len(sizes))
+    d = 0
+    for size in sizes:
+        office = office_ip(rng)
+        tz = random_timezone(rng)
+        heavy_share = rng.uniform(0.2, 0.6)
+        adoption = rng.choice((0.0, 0.5, 0.9))  # the team moves to a new model together
+        for _ in range(size):
+            heavy = rng.random() < heavy_share
+            build = agent.popular_build(rng)
+            account = world.user(
+                rng, "agent_team", f"team-dev-{d}", build, anthropic=agent.api.is_anthropic
+            )
+            d += 1
+            home = residential_ip(rng)
+            lang = rng.choice(("Python", "TypeScript", "Go", "Rust"))
+            if heavy:
+                per_day, mean_steps = rng.uniform(1.5, 3.5) * volume, rng.uniform(12, 25)
+            else:
+                per_day, mean_steps = rng.uniform(0.2, 1.0) * volume, rng.uniform(4, 12)
+            budget = rng.choice((4000, 10000, 16000, 32000))
+            for ts in daily_times(rng, cfg.start, cfg.end, tz, per_day, WORK_HOURS, 0.2):
+                loop = agent.session(
+                    rng, world, ts, adoption, lang=lang, budget=budget,
+                    effort=("low", "medium", "high"),
+                )  # fmt: skip
+                ip = home if rng.random() < 0.15 else office
+                for _ in range(geometric_turns(rng, mean_steps, 80)):
+                    if not world.emitter.emit(rng, ts, ip, account, agent.api, loop.body()):
+                        break
+                    ts += model_latency(rng, rng.randint(60, 700), True) + rng.uniform(0.3, 20.0)
+                    loop.advance()

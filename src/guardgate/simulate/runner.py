@@ -16,7 +16,7 @@ from guardgate.simulate.attack_farms import (
 from guardgate.simulate.attack_solo import cot_harvester, single_scraper
 from guardgate.simulate.config import SimulationConfig
 from guardgate.simulate.emitter import PopulationStats
-from guardgate.simulate.legit_coding import agent_crowd, coding_agent
+from guardgate.simulate.legit_coding import agent_crowd, agent_team, coding_agent
 from guardgate.simulate.legit_crowds import (
     campus_classes,
     carrier_crowd,
@@ -49,6 +49,7 @@ POPULATIONS: tuple[tuple[str, Callable[[World], None]], ...] = (
     ("eval_launch", eval_launch),
     ("carrier_crowd", carrier_crowd),
     ("agent_crowd", agent_crowd),
+    ("agent_team", agent_team),
     ("hydra_farm", hydra_farm),
     ("stealth_farm", stealth_farm),
     ("cot_harvester", cot_harvester),
