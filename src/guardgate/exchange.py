@@ -30,7 +30,7 @@ from guardgate.protocols.errors import send_error
 from guardgate.protocols.reasoning import ResponseTransformer, response_transformer
 from guardgate.protocols.reasoning_base import UnreadableAnswer
 from guardgate.protocols.routes import alias_api
-from guardgate.receive import receive_by
+from guardgate.receive import receive_by, replaying
 from guardgate.signals.credentials import CredentialReader
 from guardgate.usage import Usage, UsageMeter
 
@@ -248,16 +248,7 @@ class Exchange:
                 if name != b"transfer-encoding"  # the body is replayed whole
             ]
             scope = {**scope, "headers": headers}
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await self.receive()
-
-        await self.door.app(scope, replay, self.send)
+        await self.door.app(scope, replaying(body, self.receive), self.send)
 
     async def _reject(self, admission: Admission) -> None:
         decision = admission.decision
@@ -367,15 +358,7 @@ class Exchange:
                     continue
                 headers.append((name, value))
             scope = {**scope, "headers": headers}
-        receive = self.receive
-        body_sent = False
-
-        async def replay() -> Message:
-            nonlocal body_sent
-            if not body_sent:
-                body_sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+        replay = replaying(body, self.receive)
 
         downstream: Send = self.send
         if transform:

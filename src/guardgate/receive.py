@@ -66,3 +66,18 @@ class _Resumed:
             return message
         finally:
             coro.close()  # a no-op once it has returned or raised
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands the app `body` whole as its one request message, then passes on
+    what the client's `receive` says (a disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
