@@ -168,6 +168,22 @@ def test_agent_teams_run_the_popular_agent_from_one_office_in_working_hours(
         assert statistics.median(len(h) for h in hours.values()) <= 17
 
 
+def test_the_day_adapted_agent_farm_keeps_to_four_of_the_detectors_slots(
+    worlds: dict[int, World],
+) -> None:
+    from guardgate.scoring.features import slot_of
+
+    for world in worlds.values():
+        farm = world.of("agent_day_farm")
+        assert farm
+        # Whatever knob its accounts turn (filler, hours, bursts), every request falls in the
+        # same four four-hour UTC slots, the most a team's working day covers.
+        assert len({slot_of(t["ts"]) for t, _ in farm}) <= 4
+        assert {t["headers"]["user-agent"].split("/")[0] for t, _ in farm} == {
+            t["headers"]["user-agent"].split("/")[0] for t, _ in world.of("agent_farm")
+        }
+
+
 def test_agent_crowd_carries_about_ten_kilobytes_of_history(worlds: dict[int, World]) -> None:
     for world in worlds.values():
         sizes = [len(json.dumps(t["body"])) for t, _ in world.of("agent_crowd")]

@@ -170,11 +170,20 @@ def popular_build(rng: random.Random, kind: ClientKind) -> ClientBuild:
 class Campaign:
     """Collects one farm's requests and sends them with each account's knobs applied."""
 
-    def __init__(self, world: World, name: str, rng: random.Random) -> None:
-        """A campaign labelled `name`; `rng` is the farm's own generator."""
+    def __init__(
+        self,
+        world: World,
+        name: str,
+        rng: random.Random,
+        window: tuple[int, int] | None = None,
+    ) -> None:
+        """A campaign labelled `name`; `rng` is the farm's own generator; `window`: UTC hours
+        (from, to) that every request of the campaign keeps to, whatever the knobs move (the
+        farm's own schedule; see `fold_into`)."""
         self.world = world
         self.name = name
         self.rng = rng
+        self.window = window
         self.variants = VARIANTS if world.config.variants else (BASE,)
         self.proxies = ProxyNetwork(rng, world.config.count(600, minimum=30))
         self._systems = legit_systems(world.config.seed)
@@ -268,6 +277,8 @@ class Campaign:
                 times = [human_time(ts, who.persona.tz) for ts in times]
             if t.has("burst"):
                 times = bursts(rng, sorted(times))
+            if self.window is not None:
+                times = [fold_into(ts, self.window) for ts in times]
             release = self.world.config.release
             for ts, (_, _, ip, api, body) in zip(times, queued, strict=True):
                 if ts < release and body.get("model") == NEW_MODEL:
@@ -293,6 +304,15 @@ class Campaign:
             extra.append((ts + rng.uniform(-3, 3) * HOUR, self._order, ip, api, filler))
             self._order += 1  # unique: sorting never compares the bodies
         return sorted(queued + extra)
+
+
+def fold_into(ts: float, window: tuple[int, int]) -> float:
+    """`ts` moved into the UTC hours `window` of its day (times inside stay where they are;
+    the rest wrap around the window's width)."""
+    opens, closes = window
+    start = ts - ts % DAY + opens * HOUR
+    width = (closes - opens) * HOUR
+    return start + (ts - start) % width
 
 
 # Cumulative share of a person's day by local hour, for `human_time`.

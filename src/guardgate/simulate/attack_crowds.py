@@ -97,24 +97,51 @@ def agent_farm(world: World) -> None:
     tasks from a bank of synthetic repositories with the largest thinking budgets, and keeps its
     workers busy from a data centre around the clock.
     """
-    rng = world.rng("agent_farm")
+    _agent_farm(world, "agent_farm", "agentfarm-1", day_only=False)
+
+
+DAY_WINDOW = (4, 20)
+"""UTC hours within which `agent_day_farm` works: four whole four-hour slots of the detector's
+clock (it has read `scoring.model.clock_share`)."""
+
+
+def agent_day_farm(world: World) -> None:
+    """The farm posing as the coding agent, adapted to the detector's round-the-clock rule: every
+    account keeps to the same 16 UTC hours (four of the detector's four-hour slots), as an
+    office's team does, and does a day's work in them (no session runs past the window)."""
+    _agent_farm(world, "agent_day_farm", "agentdayfarm-1", day_only=True)
+
+
+def _agent_farm(world: World, name: str, actor: str, *, day_only: bool) -> None:
+    rng = world.rng(name)
     cfg = world.config
-    campaign = Campaign(world, "agent_farm", rng)
+    campaign = Campaign(world, name, rng, window=DAY_WINDOW if day_only else None)
     agent = popular_agent(world)
-    members, volume = world.members("agent_farm", rng, 36, 60, minimum=3)
+    members, volume = world.members(name, rng, 36, 60, minimum=3)
     sessions_per_day = rng.uniform(1.5, 4.0)
     mean_steps = rng.uniform(10, 18)
     budget = rng.choice((16000, 24000, 32000))
     hosts = [cloud_ip(rng) for _ in range(rng.randint(2, 6))]
-    world.note("agent_farm", sessions=sessions_per_day, steps=mean_steps, budget=budget)
+    world.note(name, sessions=sessions_per_day, steps=mean_steps, budget=budget)
+    opens, closes = DAY_WINDOW
     for _ in range(members):
         build = agent.popular_build(rng)
-        who = campaign.account(actor="agentfarm-1", build=build, anthropic=agent.api.is_anthropic)
+        who = campaign.account(actor=actor, build=build, anthropic=agent.api.is_anthropic)
         ip = rng.choice(hosts)
         lang = rng.choice(("Python", "TypeScript", "Go"))
-        for ts in poisson_process(rng, cfg.start, cfg.end, sessions_per_day * volume / DAY):
+        rate = sessions_per_day * volume / DAY
+        if day_only:
+            # The same sessions a day, all started inside the window.
+            rate *= 24 / (closes - opens)
+        for ts in poisson_process(rng, cfg.start, cfg.end, rate):
+            hour = ts % DAY / 3600
+            if day_only and not opens <= hour < closes - 0.5:
+                continue
+            closing = ts - ts % DAY + closes * 3600.0
             loop = agent.session(rng, world, ts, 0.9, lang=lang, budget=budget, effort="high")
             for _ in range(geometric_turns(rng, mean_steps, 60)):
+                if day_only and ts >= closing:
+                    break
                 campaign.send(who, ts, ip, agent.api, loop.body())
                 ts += model_latency(rng, rng.randint(200, 1500), True) + rng.uniform(0.2, 2.0)
                 loop.advance()

@@ -6,7 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from guardgate.simulate.attack_crowds import agent_farm, low_slow_farm, reseller_relay
+from guardgate.simulate.attack_crowds import (
+    agent_day_farm,
+    agent_farm,
+    low_slow_farm,
+    reseller_relay,
+)
 from guardgate.simulate.attack_farms import (
     datacenter_farm,
     hydra_farm,
@@ -57,6 +62,7 @@ POPULATIONS: tuple[tuple[str, Callable[[World], None]], ...] = (
     ("model_hopper", model_hopper),
     ("low_slow_farm", low_slow_farm),
     ("agent_farm", agent_farm),
+    ("agent_day_farm", agent_day_farm),
     ("reseller_relay", reseller_relay),
     ("datacenter_farm", datacenter_farm),
 )
@@ -69,6 +75,7 @@ ATTACK_POPULATIONS = frozenset(
         "model_hopper",
         "low_slow_farm",
         "agent_farm",
+        "agent_day_farm",
         "reseller_relay",
         "datacenter_farm",
     }
