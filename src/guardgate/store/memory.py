@@ -22,8 +22,11 @@ from guardgate.store._base import (
 BUMP = 1e-6
 """Added to a posting's newest score when a request is not newer than it, so that postings are
 strictly ordered by arrival and no two members ever tie (Redis would break ties by name)."""
-_SWEEP_EVERY = 64
-_SWEEP_BATCH = 512
+_SWEEP_EVERY = 8
+_SWEEP_BATCH = 64
+"""Every `_SWEEP_EVERY` touches, `_SWEEP_BATCH` keys are checked for expiry: 512 keys every 64
+touches made the request that set a sweep off take 0.4 ms more (1.6% of requests: the mounted
+middleware's p99 at 100k accounts); the same rate in eight times smaller steps."""
 _MAX_LOG = 100_000
 _NEVER = float("-inf")
 
