@@ -66,7 +66,11 @@ def is_new_model(first_seen: float, started: float, now: float, window: float) -
     return first_seen - started >= window and now - first_seen < window
 
 
-_SWEEP_EVERY = 8192
+_SWEEP_EVERY = 8
+_SWEEP_BATCH = 64
+"""Every `_SWEEP_EVERY` updates, `_SWEEP_BATCH` accounts are checked for idleness: sweeping all
+of them every 8,192 updates stalled the request that set it off (11-34 ms at 100k accounts),
+512 every 64 updates still 0.25 ms (1.6% of requests)."""
 MAX_MODELS = 1000
 """Model names remembered (a client can send any string as a model name)."""
 
@@ -93,6 +97,8 @@ class MemoryFeatureStore:
         it, which made each insertion at the cap O(cap))."""
         self._introduced: dict[str, str] = {}
         """Account -> the prompt its first request made known, while it has made one request."""
+        self._sweep_queue: list[str] = []
+        """Accounts left to check in the current sweep (a copy of the keys, taken in C)."""
 
     async def start(self) -> None:
         """Nothing to open."""
@@ -193,8 +199,17 @@ class MemoryFeatureStore:
         return len(self._prompts)
 
     def _sweep(self, now: float) -> None:
-        # Forget idle accounts, as Redis expires their hashes.
+        # Forget idle accounts, as Redis expires their hashes: a batch at a time, so that no
+        # request pays for a pass over every account.
+        queue = self._sweep_queue
+        if not queue:
+            queue = self._sweep_queue = list(self._states)
         cutoff = now - self.limits.idle_ttl
-        for account in [a for a, s in self._states.items() if s.ts < cutoff]:
-            del self._states[account]
-            self._introduced.pop(account, None)
+        batch = queue[-_SWEEP_BATCH:]
+        del queue[-_SWEEP_BATCH:]
+        states = self._states
+        for account in batch:
+            state = states.get(account)
+            if state is not None and state.ts < cutoff:
+                del states[account]
+                self._introduced.pop(account, None)
