@@ -67,10 +67,10 @@ def is_new_model(first_seen: float, started: float, now: float, window: float) -
 
 
 _SWEEP_EVERY = 8
-_SWEEP_BATCH = 64
-"""Every `_SWEEP_EVERY` updates, `_SWEEP_BATCH` accounts are checked for idleness: sweeping all
-of them every 8,192 updates stalled the request that set it off (11-34 ms at 100k accounts),
-512 every 64 updates still 0.25 ms (1.6% of requests)."""
+_SWEEP_PASS = 8192
+"""Every `_SWEEP_EVERY` updates, a slice of the accounts is checked for idleness, so that one
+pass over all of them spans `_SWEEP_PASS` updates: a pass at once every 8,192 updates stalled
+the request that set it off (11-34 ms at 100k accounts), slices of 100 take 0.05 ms."""
 MAX_MODELS = 1000
 """Model names remembered (a client can send any string as a model name)."""
 
@@ -99,6 +99,7 @@ class MemoryFeatureStore:
         """Account -> the prompt its first request made known, while it has made one request."""
         self._sweep_queue: list[str] = []
         """Accounts left to check in the current sweep (a copy of the keys, taken in C)."""
+        self._sweep_batch = 1
 
     async def start(self) -> None:
         """Nothing to open."""
@@ -204,9 +205,11 @@ class MemoryFeatureStore:
         queue = self._sweep_queue
         if not queue:
             queue = self._sweep_queue = list(self._states)
+            self._sweep_batch = 1 + len(queue) * _SWEEP_EVERY // _SWEEP_PASS
         cutoff = now - self.limits.idle_ttl
-        batch = queue[-_SWEEP_BATCH:]
-        del queue[-_SWEEP_BATCH:]
+        size = self._sweep_batch
+        batch = queue[-size:]
+        del queue[-size:]
         states = self._states
         for account in batch:
             state = states.get(account)
