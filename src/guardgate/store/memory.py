@@ -158,6 +158,13 @@ class MemoryStore:
                     postings.append(Posting(value, 1, ()))
                     continue
                 entries = known[value] = {}
+            if skip and len(entries) == 1 and account in entries:
+                # A value only this account used (its own address, a prompt of its own: most of
+                # a request's values): it stays the one member, at its new time.
+                newest = entries[account]
+                entries[account] = newest + BUMP if newest >= ts else ts
+                postings.append(Posting(value, 1, ()))
+                continue
             # `_Recency.stamp` on a plain dict, inlined: this loop runs for every value of every
             # request. A posting holds at most `posting_cap` members, so finding its first live
             # entry after deletions at the front stays a bounded scan.
