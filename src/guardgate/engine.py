@@ -150,6 +150,11 @@ class Engine:
         if self.on_evicted is not None:
             self.on_evicted(len(evicted))
 
+    @property
+    def busy(self) -> bool:
+        """Whether background work (writing links, re-clustering) is running."""
+        return bool(self._tasks)
+
     async def drain(self) -> None:
         """Wait for background work started so far (replay does, to be deterministic)."""
         while self._tasks:
