@@ -303,18 +303,26 @@ class MemoryStore:
         batch = self._sweep_queue[-_SWEEP_BATCH:]
         del self._sweep_queue[-_SWEEP_BATCH:]
         family = self._sweep_family
-        for key in batch:
-            if family == 0:
-                posting = self._postings.get(key)
-                if posting is not None and _newest(posting) < cutoff:
-                    del self._postings[key]
-            elif family == 1:
-                profile = self._profiles.get(key)
-                # A profile is kept in time order: its last entry is its newest.
+        # One loop per family, each reading the newest time inline: this runs for 8 keys a
+        # request on average, mostly cache misses, so the Python work around them counts.
+        if family == 0:
+            postings = self._postings
+            for key in batch:
+                posting = postings.get(key)
+                # A posting is kept in time order: its last entry is its newest.
+                if posting is not None and (
+                    not posting or next(reversed(posting.values())) < cutoff
+                ):
+                    del postings[key]
+        elif family == 1:
+            profiles = self._profiles
+            for key in batch:
+                profile = profiles.get(key)
                 if profile is not None and next(reversed(profile.values()), 0) < cutoff:
-                    del self._profiles[key]
+                    del profiles[key]
                     self._profile_ts.pop(key, None)
-            else:
+        else:
+            for key in batch:
                 mine = self._links.get(key)
                 if mine is not None and max(mine.values(), default=0) < link_cutoff:
                     del self._links[key]
@@ -417,7 +425,3 @@ class MemoryStore:
         held = self._locks.get(name)
         if held is not None and held[0] == owner:
             del self._locks[name]
-
-
-def _newest(posting: dict[str, float]) -> float:
-    return next(reversed(posting.values())) if posting else float("-inf")
