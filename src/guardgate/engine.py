@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from guardgate.linking import Linker, LinkingConfig, Membership
+from guardgate.linking.evidence import evidence_values
 from guardgate.model import Observation, Verdict
 from guardgate.scoring import Scorer
 from guardgate.scoring.factory import scorer_from_settings
@@ -62,6 +63,8 @@ class Engine:
                 on_prompts_evicted=on_prompts_evicted,
             )
         self.scorer = scorer
+        self._bands = self.config.bands
+        self._same_values = scorer.bands == self._bands
         # Redis: the feature update and the linking touch go out together (one round trip of
         # latency); in memory they cost no I/O and run one after the other.
         self._concurrent = not isinstance(self.store, MemoryStore)
@@ -94,10 +97,15 @@ class Engine:
     async def observe(self, obs: Observation) -> Verdict:
         """Record one request and return the verdict on its sender (one store round trip)."""
         member: Membership
+        # Linking and scoring read the same evidence values: worked out once (when their
+        # settings agree on the sketch bands).
+        values = evidence_values(obs, self._bands) if obs.account else []
         if self._concurrent:
-            member, state = await asyncio.gather(self.linker.observe(obs), self.scorer.observe(obs))
+            member, state = await asyncio.gather(
+                self.linker.observe(obs, values), self.scorer.observe(obs)
+            )
         else:
-            member = await self.linker.observe(obs)
+            member = await self.linker.observe(obs, values)
             state = await self.scorer.observe(obs)
         memory = self._memory
         if memory is not None and memory.evicted:
@@ -106,7 +114,9 @@ class Engine:
             self._spawn(self._recluster(obs.ts))
         elif len(self.linker.pending) >= _FLUSH_AT:
             self._spawn(self._flush())
-        judgement = self.scorer.judge(obs, state, member.cluster)
+        judgement = self.scorer.judge(
+            obs, state, member.cluster, values if self._same_values else None
+        )
         return Verdict(
             account=obs.account,
             cluster=member.cluster,
@@ -139,6 +149,11 @@ class Engine:
             await self.scorer.store.forget(account)
         if self.on_evicted is not None:
             self.on_evicted(len(evicted))
+
+    @property
+    def busy(self) -> bool:
+        """Whether background work (writing links, re-clustering) is running."""
+        return bool(self._tasks)
 
     async def drain(self) -> None:
         """Wait for background work started so far (replay does, to be deterministic)."""

@@ -190,7 +190,10 @@ async def test_link_changes_followed_from_a_cursor_give_the_live_links(
         changes = await store.link_changes(since, cursor)
         cursor = changes.cursor
         if step:
-            assert not changes.complete and len(changes.pairs) <= 3  # the changes only
+            # The changes only: the link added, those it evicted, and (memory) any the sweep
+            # found expired, which are no longer live.
+            assert not changes.complete
+            assert sum(t >= since for t in changes.pairs.values()) <= 3
         if changes.complete:
             known = {}
         known.update(changes.pairs)
@@ -278,3 +281,18 @@ async def test_past_max_accounts_the_longest_idle_is_evicted() -> None:
     assert touch.active == 3
     assert touch.postings[0].members == ("e", "d")
     assert store.evicted == ["a", "b"]
+
+
+async def test_memory_expires_idle_accounts_a_few_at_a_time() -> None:
+    """No touch pays for checking thousands of keys: expired profiles are dropped in small
+    batches as requests come (512 at once made 1.6% of requests 0.4 ms slower at 100k)."""
+    store = MemoryStore(StoreLimits(window=100.0))
+    for i in range(3000):
+        await store.touch(f"idle-{i}", T0, [f"own:{i}"])
+    most = 0
+    for i in range(3000):
+        known = store.accounts
+        await store.touch("busy", T0 + 200 + i, ["own:busy"])
+        most = max(most, known - store.accounts)
+    assert store.accounts == 1  # every idle account expired
+    assert most <= 64

@@ -45,6 +45,9 @@ _REMEMBERED = 1_000_000
 _REDIS_WINDOW = 64
 """Requests judged concurrently with Redis state."""
 
+_API_KINDS: dict[str, ApiKind] = {kind.value: kind for kind in ApiKind}
+"""An API kind by its value: `ApiKind(value)` goes through the enum's metaclass (~1 µs)."""
+
 Item = tuple[str, Sequence[tuple[bytes, bytes]], str, bytes, float, str, Decision | None, Tier]
 """One request as the parent sends it: api, headers (credentials blanked), peer, body, request
 time, account id, the decision the parent enforced (None when it did not decide) and the tier
@@ -89,14 +92,23 @@ class Detector:
         """Run the engine on the requests in order; the verdicts the parent should learn."""
         updates: dict[str, Verdict] = {}
         window = self._window
+        if window == 1:
+            engine = self.engine
+            for item in items:
+                if self.stopping:
+                    break
+                verdict = await self._judge(item)
+                if engine.busy:
+                    # Background work (re-clustering) finishes before the next request.
+                    await engine.drain()
+                if verdict is not None and self._news(verdict, item[4]):
+                    updates[verdict.account] = verdict
+            return list(updates.values())
         for start in range(0, len(items), window):
             if self.stopping:
                 break
             chunk = items[start : start + window]
-            if window == 1:
-                verdicts = [await self._judge(chunk[0])]
-            else:
-                verdicts = await asyncio.gather(*(self._judge(item) for item in chunk))
+            verdicts = await asyncio.gather(*(self._judge(item) for item in chunk))
             # Background work (re-clustering) finishes before the next requests are judged.
             await self.engine.drain()
             for item, verdict in zip(chunk, verdicts, strict=True):
@@ -110,7 +122,7 @@ class Detector:
             data = orjson.loads(body)
             if not isinstance(data, dict):
                 return None  # the parent answered 400; nothing to observe
-            obs = self.observer.observe(ApiKind(api), headers, peer, data, ts, account=account)
+            obs = self.observer.observe(_API_KINDS[api], headers, peer, data, ts, account=account)
             verdict = await self.detection.observe(obs)
             if decision is None:
                 decision, engine_tier = Decision(verdict), verdict.tier
@@ -148,7 +160,7 @@ class Detector:
         total = 0
         for api, body in documents:
             try:
-                kind = ApiKind(api)
+                kind = _API_KINDS[api]
                 # Read off the bytes (1.5 µs); parsed (4.7 µs) only when that cannot be done.
                 reported = reported_completion_tokens(kind, body)
                 if reported is None:

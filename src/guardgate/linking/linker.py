@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from guardgate.linking.clusters import assign
 from guardgate.linking.config import LinkingConfig
@@ -69,13 +69,15 @@ class Linker:
         self._assignment: dict[str, str] = {}
         self._sizes: dict[str, int] = {}
 
-    async def observe(self, obs: Observation) -> Membership:
-        """Record this request's evidence and return its sender's cluster."""
+    async def observe(self, obs: Observation, values: Sequence[str] | None = None) -> Membership:
+        """Record this request's evidence and return its sender's cluster; `values`, when
+        given, are `evidence_values(obs, config.bands)` already worked out."""
         account = obs.account
         if not account or account == "anonymous":
             return Membership(account, 1)
         cfg = self.config
-        values = evidence_values(obs, cfg.bands)
+        if values is None:
+            values = evidence_values(obs, cfg.bands)
         public = self._shared_prompt(obs)
         touch = await self.store.touch(account, obs.ts, values)
         crowd_agent = self._runs_agent(obs) and self.scorer.crowd_tools(touch)

@@ -110,6 +110,10 @@ class EvidenceReputation:
         table = self._values
         rate = self._rate
         hit = 1.0 if flagged else 0.0
+        # A request's values were mostly last seen together (on the sender's previous request):
+        # one decay factor serves every value last seen at the same time.
+        last = ts
+        keep = 1.0
         for value in values:
             entry = table.get(value)
             if entry is None:
@@ -117,8 +121,12 @@ class EvidenceReputation:
                     self._sweep()
                 table[value] = [ts, 1.0, hit]
                 continue
-            keep = math.exp(-(ts - entry[0]) * rate) if ts > entry[0] else 1.0
-            entry[0] = max(entry[0], ts)
+            seen = entry[0]
+            if seen != last:
+                last = seen
+                keep = math.exp(-(ts - seen) * rate) if ts > seen else 1.0
+            if ts > seen:
+                entry[0] = ts
             entry[1] = entry[1] * keep + 1.0
             entry[2] = entry[2] * keep + hit
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from guardgate.linking.evidence import evidence_values
 from guardgate.model import Observation, Tier
@@ -110,9 +110,18 @@ class Scorer:
         """Fold one request into its sender's features (one store call)."""
         return await self.store.update(obs)
 
-    def judge(self, obs: Observation, state: AccountState, cluster: str) -> Judgement:
-        """Score the sender of `obs` from its updated `state` and its cluster's cached score."""
-        values = evidence_values(obs, self.bands) if obs.account else []
+    def judge(
+        self,
+        obs: Observation,
+        state: AccountState,
+        cluster: str,
+        values: Sequence[str] | None = None,
+    ) -> Judgement:
+        """Score the sender of `obs` from its updated `state` and its cluster's cached score;
+        `values`, when given, are `evidence_values(obs, self.bands)` already worked out (or
+        empty without an account)."""
+        if values is None:
+            values = evidence_values(obs, self.bands) if obs.account else []
         kin = 0.0
         budget = budget_share(budget_tokens(obs))
         if values and state.novel and obs.turns <= 1:

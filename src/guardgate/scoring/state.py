@@ -66,7 +66,14 @@ def is_new_model(first_seen: float, started: float, now: float, window: float) -
     return first_seen - started >= window and now - first_seen < window
 
 
-_SWEEP_EVERY = 8192
+_SWEEP_EVERY = 8
+_SWEEP_PASS = 65_536
+"""Every `_SWEEP_EVERY` updates, a slice of the accounts is checked for idleness, so that one
+pass over all of them spans `_SWEEP_PASS` updates: a pass at once every 8,192 updates stalled
+the request that set it off (11-34 ms at 100k accounts). An update makes at most one state, so
+at most a pass's worth of idle states wait to be dropped; against a week's `idle_ttl` a pass
+every 8,192 updates only cost CPU (each state checked is a cache miss: 6% of a detector
+process's time at 100k accounts)."""
 MAX_MODELS = 1000
 """Model names remembered (a client can send any string as a model name)."""
 
@@ -93,6 +100,9 @@ class MemoryFeatureStore:
         it, which made each insertion at the cap O(cap))."""
         self._introduced: dict[str, str] = {}
         """Account -> the prompt its first request made known, while it has made one request."""
+        self._sweep_queue: list[str] = []
+        """Accounts left to check in the current sweep (a copy of the keys, taken in C)."""
+        self._sweep_batch = 1
 
     async def start(self) -> None:
         """Nothing to open."""
@@ -193,8 +203,19 @@ class MemoryFeatureStore:
         return len(self._prompts)
 
     def _sweep(self, now: float) -> None:
-        # Forget idle accounts, as Redis expires their hashes.
+        # Forget idle accounts, as Redis expires their hashes: a batch at a time, so that no
+        # request pays for a pass over every account.
+        queue = self._sweep_queue
+        if not queue:
+            queue = self._sweep_queue = list(self._states)
+            self._sweep_batch = 1 + len(queue) * _SWEEP_EVERY // _SWEEP_PASS
         cutoff = now - self.limits.idle_ttl
-        for account in [a for a, s in self._states.items() if s.ts < cutoff]:
-            del self._states[account]
-            self._introduced.pop(account, None)
+        size = self._sweep_batch
+        batch = queue[-size:]
+        del queue[-size:]
+        states = self._states
+        for account in batch:
+            state = states.get(account)
+            if state is not None and state.ts < cutoff:
+                del states[account]
+                self._introduced.pop(account, None)

@@ -22,8 +22,11 @@ from guardgate.store._base import (
 BUMP = 1e-6
 """Added to a posting's newest score when a request is not newer than it, so that postings are
 strictly ordered by arrival and no two members ever tie (Redis would break ties by name)."""
-_SWEEP_EVERY = 64
-_SWEEP_BATCH = 512
+_SWEEP_EVERY = 8
+_SWEEP_BATCH = 64
+"""Every `_SWEEP_EVERY` touches, `_SWEEP_BATCH` keys are checked for expiry: 512 keys every 64
+touches made the request that set a sweep off take 0.4 ms more (1.6% of requests: the mounted
+middleware's p99 at 100k accounts); the same rate in eight times smaller steps."""
 _MAX_LOG = 100_000
 _NEVER = float("-inf")
 
@@ -155,6 +158,13 @@ class MemoryStore:
                     postings.append(Posting(value, 1, ()))
                     continue
                 entries = known[value] = {}
+            if skip and len(entries) == 1 and account in entries:
+                # A value only this account used (its own address, a prompt of its own: most of
+                # a request's values): it stays the one member, at its new time.
+                newest = entries[account]
+                entries[account] = newest + BUMP if newest >= ts else ts
+                postings.append(Posting(value, 1, ()))
+                continue
             # `_Recency.stamp` on a plain dict, inlined: this loop runs for every value of every
             # request. A posting holds at most `posting_cap` members, so finding its first live
             # entry after deletions at the front stays a bounded scan.
@@ -293,18 +303,26 @@ class MemoryStore:
         batch = self._sweep_queue[-_SWEEP_BATCH:]
         del self._sweep_queue[-_SWEEP_BATCH:]
         family = self._sweep_family
-        for key in batch:
-            if family == 0:
-                posting = self._postings.get(key)
-                if posting is not None and _newest(posting) < cutoff:
-                    del self._postings[key]
-            elif family == 1:
-                profile = self._profiles.get(key)
-                # A profile is kept in time order: its last entry is its newest.
+        # One loop per family, each reading the newest time inline: this runs for 8 keys a
+        # request on average, mostly cache misses, so the Python work around them counts.
+        if family == 0:
+            postings = self._postings
+            for key in batch:
+                posting = postings.get(key)
+                # A posting is kept in time order: its last entry is its newest.
+                if posting is not None and (
+                    not posting or next(reversed(posting.values())) < cutoff
+                ):
+                    del postings[key]
+        elif family == 1:
+            profiles = self._profiles
+            for key in batch:
+                profile = profiles.get(key)
                 if profile is not None and next(reversed(profile.values()), 0) < cutoff:
-                    del self._profiles[key]
+                    del profiles[key]
                     self._profile_ts.pop(key, None)
-            else:
+        else:
+            for key in batch:
                 mine = self._links.get(key)
                 if mine is not None and max(mine.values(), default=0) < link_cutoff:
                     del self._links[key]
@@ -407,7 +425,3 @@ class MemoryStore:
         held = self._locks.get(name)
         if held is not None and held[0] == owner:
             del self._locks[name]
-
-
-def _newest(posting: dict[str, float]) -> float:
-    return next(reversed(posting.values())) if posting else float("-inf")
