@@ -14,7 +14,8 @@ request count, `a` (`prior_weight`) the pseudo-requests every rate is shrunk by 
 rates start at 0), `K` the decayed thousands of output tokens asked for in single-shot requests
 (`harvest_k`: a volume, summed over a cluster's members), and `r_deep` the shrunk rate of long
 answers to single-shot prompts, `A` the decayed thousands of output tokens asked for in any
-request (a cluster's, pooled; `POOL_UNIT` is more than a single everyday account asks) and `k`
+request (a cluster's, pooled; `POOL_UNIT` is more than a single everyday account asks), `c`
+(`clock_share`) how much of the day a cluster's members cover together, and `k`
 the kin of the request (`Scorer.judge`: the flagged share of other accounts' recent traffic on
 the evidence it carries, for a harvest-shaped request, fading as the account's own record grows).
 Each term `weight * value` is a contribution in log-odds; the largest positive ones are the
