@@ -72,7 +72,7 @@ def test_another_seed_gives_other_traffic(run: Run, tmp_path: Path) -> None:
 def test_every_line_is_a_replayable_request(run: Run) -> None:
     assert run.traffic
     for record, label in zip(run.traffic, run.labels, strict=True):
-        assert list(record) == ["ts", "ip", "method", "path", "headers", "body"]
+        assert list(record) == ["ts", "ip", "method", "path", "headers", "body", "usage"]
         assert isinstance(record["ts"], float)
         ipaddress.ip_address(record["ip"])
         assert record["method"] == "POST"

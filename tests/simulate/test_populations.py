@@ -100,6 +100,14 @@ def test_labels_name_population_variant_and_harvest(worlds: dict[int, World]) ->
             assert seen_variants[farm] == names, farm
 
 
+def test_each_request_carries_the_usage_its_label_expects(worlds: dict[int, World]) -> None:
+    # A replay charges token quotas from the answer's usage, as the sidecar does.
+    for world in worlds.values():
+        for record, lab in zip(world.traffic, world.labels, strict=True):
+            expected = lab["answer_tokens"] + lab["reasoning_tokens"]
+            assert record["usage"] == {"completion_tokens": expected}
+
+
 def test_low_and_slow_accounts_send_a_few_requests_each(worlds: dict[int, World]) -> None:
     for world in worlds.values():
         pairs = world.of("low_slow_farm")

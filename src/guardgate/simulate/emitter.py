@@ -116,6 +116,7 @@ class Emitter:
         body: dict[str, object],
     ) -> None:
         ts = round(ts, 3)
+        answer, reasoning = expected_tokens(self._tokens, body)
         record = {
             "ts": ts,
             "ip": ip,
@@ -123,9 +124,11 @@ class Emitter:
             "path": PATHS[api],
             "headers": headers,
             "body": body,
+            # What the upstream would report (reasoning tokens are output tokens), so that a
+            # replay charges token quotas as the sidecar would.
+            "usage": {"completion_tokens": answer + reasoning},
         }
         line = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
-        answer, reasoning = expected_tokens(self._tokens, body)
         label = json.dumps(
             {
                 "population": account.population,
