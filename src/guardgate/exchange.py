@@ -113,6 +113,19 @@ class Doorway:
         self.think_open = ThinkOpenModels(settings.think_open_models)
 
 
+def _replayed_scope(scope: Scope, body: bytes, plain: bool) -> Scope:
+    """`scope` with its headers fit for `body` replayed whole: its length, not chunked, and
+    with `plain` no `accept-encoding` (a transformed or metered answer must come uncompressed)."""
+    headers: list[tuple[bytes, bytes]] = []
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            value = str(len(body)).encode()
+        elif name == b"transfer-encoding" or (plain and name == b"accept-encoding"):
+            continue
+        headers.append((name, value))
+    return {**scope, "headers": headers}
+
+
 HELD_CHUNKS = 32
 HELD_TAIL = 64 * 1024
 """A JSON answer held for the detector process to read its usage is kept as its last
@@ -242,12 +255,7 @@ class Exchange:
                 if rewritten:
                     body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
         if rewritten or self.chunked:
-            headers = [
-                (name, str(len(body)).encode() if name == b"content-length" else value)
-                for name, value in scope["headers"]
-                if name != b"transfer-encoding"  # the body is replayed whole
-            ]
-            scope = {**scope, "headers": headers}
+            scope = _replayed_scope(scope, body, plain=False)
         await self.door.app(scope, replaying(body, self.receive), self.send)
 
     async def _reject(self, admission: Admission) -> None:
@@ -349,15 +357,7 @@ class Exchange:
         # A transformed or metered response must arrive uncompressed.
         plain = transform or (admission is not None and admission.ticket is not None)
         if rewritten or plain or self.chunked:
-            headers: list[tuple[bytes, bytes]] = []
-            for name, value in scope["headers"]:
-                if name == b"content-length":
-                    value = str(len(body)).encode()
-                elif name == b"transfer-encoding" or (plain and name == b"accept-encoding"):
-                    # A replayed body is not chunked.
-                    continue
-                headers.append((name, value))
-            scope = {**scope, "headers": headers}
+            scope = _replayed_scope(scope, body, plain)
         replay = replaying(body, self.receive)
 
         downstream: Send = self.send
