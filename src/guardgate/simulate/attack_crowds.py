@@ -16,7 +16,7 @@ from guardgate.simulate.bodies import (
     text_body,
 )
 from guardgate.simulate.clients import ClientKind, random_build
-from guardgate.simulate.config import DAY
+from guardgate.simulate.config import DAY, HOUR
 from guardgate.simulate.farm_prompts import farm_prompt, farm_wording
 from guardgate.simulate.legit_coding import popular_agent
 from guardgate.simulate.network import ProxyNetwork, cloud_ip
@@ -134,10 +134,10 @@ def _agent_farm(world: World, name: str, actor: str, *, day_only: bool) -> None:
             # The same sessions a day, all started inside the window.
             rate *= 24 / (closes - opens)
         for ts in poisson_process(rng, cfg.start, cfg.end, rate):
-            hour = ts % DAY / 3600
+            hour = ts % DAY / HOUR
             if day_only and not opens <= hour < closes - 0.5:
                 continue
-            closing = ts - ts % DAY + closes * 3600.0
+            closing = ts - ts % DAY + closes * HOUR
             loop = agent.session(rng, world, ts, 0.9, lang=lang, budget=budget, effort="high")
             for _ in range(geometric_turns(rng, mean_steps, 60)):
                 if day_only and ts >= closing:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from guardgate.model import ApiKind
 from guardgate.simulate.agents import AgentLoop
@@ -16,6 +18,7 @@ from guardgate.simulate.clients import (
     random_build,
 )
 from guardgate.simulate.config import HOUR
+from guardgate.simulate.emitter import Account
 from guardgate.simulate.network import office_ip, residential_ip
 from guardgate.simulate.sessions import geometric_turns, model_at
 from guardgate.simulate.snippets import identifier
@@ -231,16 +234,46 @@ def agent_crowd(world: World) -> None:
             per_day = rng.uniform(0.1, 0.8) * volume
             hours, mean_steps = WORK_HOURS, rng.uniform(4, 12)
         budget = rng.choice((4000, 10000, 16000, 32000))
-        for ts in daily_times(rng, cfg.start, cfg.end, tz, per_day, hours, 0.4):
-            loop = agent.session(
-                rng, world, ts, adoption, lang=lang, budget=budget, effort=("low", "medium", "high")
-            )
-            ip = rng.choice(ips)
-            for _ in range(geometric_turns(rng, mean_steps, 80)):
-                if not world.emitter.emit(rng, ts, ip, account, agent.api, loop.body()):
-                    break
-                ts += model_latency(rng, rng.randint(60, 700), True) + rng.uniform(0.3, 20.0)
-                loop.advance()
+        _developer_sessions(
+            rng,
+            world,
+            agent,
+            account,
+            daily_times(rng, cfg.start, cfg.end, tz, per_day, hours, 0.4),
+            adoption,
+            lang=lang,
+            budget=budget,
+            mean_steps=mean_steps,
+            address=partial(rng.choice, ips),
+        )
+
+
+def _developer_sessions(
+    rng: random.Random,
+    world: World,
+    agent: PopularAgent,
+    account: Account,
+    starts: list[float],
+    adoption: float,
+    *,
+    lang: str,
+    budget: int,
+    mean_steps: float,
+    address: Callable[[], str],
+) -> None:
+    """A developer's sessions with the popular agent, one from each of `starts`, each from the
+    address `address` picks: tool-loop steps a developer's pace apart (a person reads, a tool
+    runs)."""
+    for ts in starts:
+        loop = agent.session(
+            rng, world, ts, adoption, lang=lang, budget=budget, effort=("low", "medium", "high")
+        )
+        ip = address()
+        for _ in range(geometric_turns(rng, mean_steps, 80)):
+            if not world.emitter.emit(rng, ts, ip, account, agent.api, loop.body()):
+                break
+            ts += model_latency(rng, rng.randint(60, 700), True) + rng.uniform(0.3, 20.0)
+            loop.advance()
 
 
 def agent_team(world: World) -> None:
@@ -277,14 +310,20 @@ def agent_team(world: World) -> None:
             else:
                 per_day, mean_steps = rng.uniform(0.2, 1.0) * volume, rng.uniform(4, 12)
             budget = rng.choice((4000, 10000, 16000, 32000))
-            for ts in daily_times(rng, cfg.start, cfg.end, tz, per_day, WORK_HOURS, 0.2):
-                loop = agent.session(
-                    rng, world, ts, adoption, lang=lang, budget=budget,
-                    effort=("low", "medium", "high"),
-                )  # fmt: skip
-                ip = home if rng.random() < 0.15 else office
-                for _ in range(geometric_turns(rng, mean_steps, 80)):
-                    if not world.emitter.emit(rng, ts, ip, account, agent.api, loop.body()):
-                        break
-                    ts += model_latency(rng, rng.randint(60, 700), True) + rng.uniform(0.3, 20.0)
-                    loop.advance()
+            _developer_sessions(
+                rng,
+                world,
+                agent,
+                account,
+                daily_times(rng, cfg.start, cfg.end, tz, per_day, WORK_HOURS, 0.2),
+                adoption,
+                lang=lang,
+                budget=budget,
+                mean_steps=mean_steps,
+                address=partial(_home_or_office, rng, home, office),
+            )
+
+
+def _home_or_office(rng: random.Random, home: str, office: str) -> str:
+    """A team member's address for a session: now and then home, else the office's one NAT."""
+    return home if rng.random() < 0.15 else office
